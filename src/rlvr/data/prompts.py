@@ -1,0 +1,90 @@
+"""Prompt templates (the ``prompts`` config group) and the answer format the prompt asks for.
+
+The prompt and the reward must agree on where the answer is. ``PromptTemplate.answer_format`` is the one
+object both the rewards and the evaluator read, so changing ``prompts.answer_tag`` changes what is asked and
+what is parsed together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """Where the answer sits in a completion.
+
+    ``answer_tag="answer"`` means ``<answer>...</answer>``; ``None`` means the last number of the reply.
+    ``reasoning_tag`` (e.g. ``think``) is only checked by format rewards. Tags may also be full markers
+    (``start``/``end`` pairs) as in the seeds' ``<start_working_out>`` style, see ``markers``.
+    """
+
+    answer_tag: str | None = None
+    reasoning_tag: str | None = None
+    answer_start: str | None = None
+    answer_end: str | None = None
+    reasoning_start: str | None = None
+    reasoning_end: str | None = None
+    fallback_last_number: bool = True
+
+    @property
+    def answer_markers(self) -> tuple[str, str] | None:
+        if self.answer_start and self.answer_end:
+            return self.answer_start, self.answer_end
+        if self.answer_tag:
+            return f"<{self.answer_tag}>", f"</{self.answer_tag}>"
+        return None
+
+    @property
+    def reasoning_markers(self) -> tuple[str, str] | None:
+        if self.reasoning_start and self.reasoning_end:
+            return self.reasoning_start, self.reasoning_end
+        if self.reasoning_tag:
+            return f"<{self.reasoning_tag}>", f"</{self.reasoning_tag}>"
+        return None
+
+
+class PromptTemplate:
+    """Turns a question into chat messages; the tokenizer's chat template is applied by the trainer.
+
+    Args:
+        system: system message; ``{answer_instruction}`` inside it is replaced by how to give the answer.
+        user: user message template with ``{question}``.
+        answer_tag: tag name the answer must be wrapped in (``answer`` -> ``<answer>42</answer>``);
+            null means "the last number of the reply".
+        reasoning_tag: optional tag for the reasoning block (``think``), checked by format rewards.
+        answer_start/answer_end, reasoning_start/reasoning_end: explicit markers, overriding the tags
+            (the seeds' ``<start_working_out>``/``<SOLUTION>`` style).
+        fallback_last_number: with tags, read the last number when no answer block is present.
+    """
+
+    def __init__(
+        self,
+        system: str | None = "Solve the problem. Give the final answer as a number on the last line.",
+        user: str = "{question}",
+        answer_tag: str | None = None,
+        reasoning_tag: str | None = None,
+        answer_start: str | None = None,
+        answer_end: str | None = None,
+        reasoning_start: str | None = None,
+        reasoning_end: str | None = None,
+        fallback_last_number: bool = True,
+    ):
+        if "{question}" not in user:
+            from rlvr.config.schema import ConfigError
+
+            raise ConfigError(f"prompts.user must contain '{{question}}', got {user!r}.")
+        self.system = system
+        self.user = user
+        self.answer_format = AnswerFormat(
+            answer_tag, reasoning_tag, answer_start, answer_end, reasoning_start, reasoning_end, fallback_last_number
+        )
+
+    def messages(self, question: str) -> list[dict[str, Any]]:
+        """Chat messages for one question: ``[system?, user]``."""
+        out = []
+        if self.system:
+            out.append({"role": "system", "content": self.system})
+        out.append({"role": "user", "content": self.user.format(question=question)})
+        return out

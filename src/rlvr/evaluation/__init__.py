@@ -1,0 +1,5 @@
+"""Evaluation: held-out accuracy and completion statistics, with the training scorer."""
+
+from rlvr.evaluation.evaluator import Evaluator
+
+__all__ = ["Evaluator"]

@@ -1,0 +1,102 @@
+"""The small contracts between the orchestrator and its components, and the typed results they pass.
+
+Components are plain classes built by ``hydra.utils.instantiate`` from ``_target_``; they satisfy these
+Protocols structurally (no base classes). Runtime dependencies (model, tokenizer, datasets, scorer) are
+passed as arguments, never through a global or the root config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+Status = Literal["correct", "wrong", "unparseable", "bad_gold"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """How one completion was judged against its row: what was extracted and whether it is right.
+
+    ``status`` separates a wrong answer from no answer at all (``unparseable``) and from a row whose gold
+    answer cannot be read (``bad_gold``, a data problem that never earns reward).
+    """
+
+    extracted: str | None
+    status: Status
+    value: float  # verifier score in [0, 1]; 0 unless status == "correct" (partial credit allowed)
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "correct"
+
+
+@dataclass
+class DataSplits:
+    """Training and held-out rows. Columns: ``prompt`` (chat messages), ``answer``, ``task``, ``entry``."""
+
+    train: "Dataset"
+    test: "Dataset"
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalResult:
+    """Held-out evaluation of one model at one point (baseline, step N, final)."""
+
+    name: str
+    accuracy: float
+    n: int
+    format_rate: float
+    parse_rate: float
+    mean_completion_tokens: float
+    truncation_rate: float
+    per_task: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    step: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the samples: what goes into results.json and metrics.jsonl."""
+        out = asdict(self)
+        out.pop("samples")
+        return out
+
+
+@dataclass
+class TrainResult:
+    """What a training loop hands back: the trained model and its log history."""
+
+    model: Any
+    global_step: int
+    runtime_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Scores an extracted answer against a dataset row, in [0, 1]. Raises ValueError on a bad gold answer."""
+
+    def __call__(self, answer: str, row: dict[str, Any]) -> float: ...
+
+
+@runtime_checkable
+class DataComponent(Protocol):
+    def load(self) -> DataSplits: ...
+
+    @property
+    def verifier(self) -> Verifier: ...
+
+
+@runtime_checkable
+class ModelComponent(Protocol):
+    def load(self) -> tuple[Any, Any]: ...
+
+    def save(self, model: Any, tokenizer: Any, path: str) -> str: ...
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Receives pipeline events. Every hook is optional; see ``rlvr.observers.base.EVENTS``."""

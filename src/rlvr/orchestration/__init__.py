@@ -1,0 +1,5 @@
+"""Orchestration: the PipelineOrchestrator and its lifecycle."""
+
+from rlvr.orchestration.orchestrator import PipelineOrchestrator, build
+
+__all__ = ["PipelineOrchestrator", "build"]

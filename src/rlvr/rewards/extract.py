@@ -1,0 +1,108 @@
+"""Answer extraction and number normalisation: the one parser used by rewards and evaluation alike.
+
+>>> extract_answer("so 3 + 4 = 7", AnswerFormat())
+'7'
+>>> extract_answer("<answer>$80,000</answer> (was 79,000)", AnswerFormat(answer_tag="answer"))
+'80000'
+>>> extract_answer("<answer>1</answer><answer>2</answer>", AnswerFormat(answer_tag="answer")) is None
+True
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+from rlvr.data.prompts import AnswerFormat
+
+# A number as people write it: optional sign or accounting parentheses, optional currency, thousands
+# separators only in groups of three, optional decimals, optional percent.
+_NUMBER = re.compile(
+    r"(?<![\w.])(?P<neg>[-\u2212])?\s?[$€£]?\s?(?P<paren>\()?\s?[$€£]?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?P<close>\))?\s?(?P<pct>%)?"
+)
+
+
+def _ascii_digits(text: str) -> str:
+    """Unicode digits (Arabic-Indic, full-width, ...) to ASCII so they parse like any other number."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c for c in text)
+
+
+def canonical_number(text: str) -> str | None:
+    """The number a string denotes, canonicalised: ``"$1,234.00" -> "1234"``, ``"(12)" -> "-12"``.
+
+    Returns None when the string is not exactly one number (after stripping spaces and a trailing period).
+
+    >>> [canonical_number(s) for s in ["18.0", "-5", "$80,000", "(12)", "12.5%", "1e5", "seven"]]
+    ['18', '-5', '80000', '-12', '12.5', None, None]
+    """
+    s = _ascii_digits(text).strip().rstrip(".").strip()
+    m = _NUMBER.fullmatch(s)
+    if not m or (m.group("paren") is None) != (m.group("close") is None):
+        return None
+    return _format(m)
+
+
+def _format(m: re.Match) -> str | None:
+    try:
+        value = Decimal(m.group("num").replace(",", ""))
+    except InvalidOperation:
+        return None
+    if m.group("neg") or m.group("paren"):
+        value = -value
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    return format(value.normalize(), "f")
+
+
+def numbers_in(text: str) -> list[str]:
+    """Every number in ``text``, canonicalised, in order of appearance."""
+    out = []
+    for m in _NUMBER.finditer(_ascii_digits(text)):
+        if (m.group("paren") is None) != (m.group("close") is None):
+            m = _NUMBER.fullmatch(m.group("num"))  # a stray bracket is not a sign
+        if m and (v := _format(m)) is not None:
+            out.append(v)
+    return out
+
+
+def last_number(text: str) -> str | None:
+    nums = numbers_in(text)
+    return nums[-1] if nums else None
+
+
+def blocks(text: str, start: str, end: str) -> list[str]:
+    """Contents of every ``start ... end`` block (non-greedy, across lines)."""
+    return re.findall(re.escape(start) + r"(.*?)" + re.escape(end), text, flags=re.DOTALL)
+
+
+def extract_answer(text: str, fmt: AnswerFormat) -> str | None:
+    """The answer a completion gives, or None when it gives none (``unparseable``).
+
+    With answer markers: exactly one answer block is required; several blocks are ambiguous (a known reward
+    hack: spray guesses) and give None, and an empty block gives None. A block holding a number yields that
+    number canonicalised; otherwise its stripped text. Without a block, the last number of the reply is
+    used only if ``fmt.fallback_last_number``. Without markers: the last number of the reply.
+    """
+    markers = fmt.answer_markers
+    if markers is None:
+        return last_number(text)
+    found = blocks(text, *markers)
+    if len(found) > 1:
+        return None
+    if len(found) == 1:
+        inner = found[0].strip()
+        if not inner:
+            return None
+        return canonical_number(inner) or _single_number(inner) or inner
+    if markers[0] in text or markers[1] in text:  # an unclosed or stray marker is not an answer
+        return None
+    return last_number(text) if fmt.fallback_last_number else None
+
+
+def _single_number(text: str) -> str | None:
+    nums = numbers_in(text)
+    return nums[0] if len(nums) == 1 else None

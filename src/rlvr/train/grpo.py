@@ -1,0 +1,171 @@
+"""GRPO through TRL's ``GRPOTrainer``: our config fields map one-to-one onto ``GRPOConfig``.
+
+We keep TRL's trainer (generation, advantages, loss variants, accelerate/DeepSpeed integration) and add
+what it lacks: events for our observers, per-step diagnostics in plain words, and evaluation during training.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Literal
+
+from rlvr.config.schema import ConfigError
+from rlvr.interfaces import TrainResult
+from rlvr.train.diagnostics import diagnose
+
+log = logging.getLogger(__name__)
+
+
+class GRPOLoop:
+    """Group Relative Policy Optimization.
+
+    Args:
+        max_steps: optimizer steps.
+        learning_rate: peak learning rate.
+        lr_scheduler_type: transformers scheduler name (``constant``, ``linear``, ``cosine``, ...).
+        warmup_steps: warm-up steps, or a fraction of max_steps when below 1.
+        per_device_train_batch_size: completions per device per step (prompts x num_generations).
+        gradient_accumulation_steps: micro-batches per optimizer step.
+        num_generations: completions sampled per prompt (the "group").
+        max_completion_length: tokens per completion; answers beyond it are cut off.
+        temperature, top_p: sampling for rollouts.
+        beta: KL coefficient against the reference model; 0 skips the reference model entirely.
+        loss_type: TRL loss aggregation (``grpo``, ``dr_grpo``, ``dapo``, ``bnpo``).
+        scale_rewards: normalise advantages by the group (``group``), the batch (``batch``) std, or not (``none``).
+        epsilon: PPO clip range.
+        num_iterations: policy updates per generation batch (mu in the GRPO paper).
+        mask_truncated_completions: drop cut-off completions from the loss.
+        max_grad_norm, weight_decay, optim: optimizer settings.
+        logging_steps: log (and diagnose) every N steps.
+        save_steps: checkpoint every N steps (0: only the final model is saved).
+        extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig).
+    """
+
+    def __init__(
+        self,
+        max_steps: int = 30,
+        learning_rate: float = 2e-5,
+        lr_scheduler_type: str = "constant",
+        warmup_steps: float = 0,
+        per_device_train_batch_size: int = 16,
+        gradient_accumulation_steps: int = 1,
+        num_generations: int = 16,
+        max_completion_length: int = 40,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        beta: float = 0.0,
+        loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo",
+        scale_rewards: Literal["group", "batch", "none"] = "group",
+        epsilon: float = 0.2,
+        num_iterations: int = 1,
+        mask_truncated_completions: bool = False,
+        max_grad_norm: float = 1.0,
+        weight_decay: float = 0.0,
+        optim: str = "adamw_torch",
+        logging_steps: int = 1,
+        save_steps: int = 0,
+        extra: dict[str, Any] = {},  # noqa: B006
+    ):
+        if max_steps < 1:
+            raise ConfigError(f"train.max_steps must be >= 1, got {max_steps}.")
+        if num_generations < 2:
+            raise ConfigError("train.num_generations must be >= 2: GRPO compares completions within a group.")
+        total = per_device_train_batch_size * gradient_accumulation_steps
+        if total % num_generations:
+            raise ConfigError(
+                f"train.per_device_train_batch_size x gradient_accumulation_steps ({total}) must be a multiple of "
+                f"train.num_generations ({num_generations}): each prompt's group must fit in one step. "
+                f"Try train.per_device_train_batch_size={num_generations}."
+            )
+        if not 0 < temperature:
+            raise ConfigError(f"train.temperature must be > 0 for sampling rollouts, got {temperature}.")
+        self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra", "total")}
+        self.extra = dict(extra)
+        self._check_extra()
+
+    def _check_extra(self) -> None:
+        """Build the GRPOConfig once now, so a value TRL rejects fails before any model loads."""
+        import tempfile
+
+        from trl import GRPOConfig
+
+        unknown = [k for k in self.extra if k not in GRPOConfig.__dataclass_fields__]
+        if unknown:
+            raise ConfigError(f"train.extra has keys that trl.GRPOConfig does not know: {', '.join(unknown)}.")
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                self.grpo_config(tmp, seed=0, reward_weights=None, bf16=False)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"train: trl.GRPOConfig rejects these settings: {e}") from None
+
+    @property
+    def max_steps(self) -> int:
+        return self.settings["max_steps"]
+
+    def grpo_config(self, output_dir: str, seed: int, reward_weights: list[float], bf16: bool) -> Any:
+        import torch
+        from trl import GRPOConfig
+
+        s = dict(self.settings)
+        save_steps = s.pop("save_steps")
+        return GRPOConfig(
+            output_dir=output_dir,
+            seed=seed,
+            reward_weights=reward_weights,
+            report_to=[],
+            save_strategy="steps" if save_steps else "no",
+            save_steps=save_steps or 500,
+            bf16=bf16,
+            use_cpu=not torch.cuda.is_available(),
+            disable_tqdm=True,  # the console observer draws the progress bar
+            **s,
+            **self.extra,
+        )
+
+    def train(
+        self,
+        model: Any,
+        tokenizer: Any,
+        dataset: Any,
+        reward_funcs: list[Callable],
+        reward_weights: list[float],
+        *,
+        output_dir: str,
+        seed: int,
+        on_log: Callable[[int, dict[str, float], list[str]], None],
+        on_step_end: Callable[[int, Any], None] | None = None,
+    ) -> TrainResult:
+        """Run GRPO; ``on_log(step, metrics, warnings)`` and ``on_step_end(step, model)`` are called back."""
+        import torch
+        from transformers import PrinterCallback, TrainerCallback
+        from trl import GRPOTrainer
+
+        max_len = self.settings["max_completion_length"]
+
+        class Bridge(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kw):
+                metrics = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+                if "loss" in metrics or "reward" in metrics:
+                    on_log(state.global_step, metrics, diagnose(metrics, max_completion_length=max_len))
+
+            def on_step_end(self, args, state, control, model=None, **kw):
+                if on_step_end is not None:
+                    on_step_end(state.global_step, model)
+
+        bf16 = next(model.parameters()).dtype == torch.bfloat16
+        args = self.grpo_config(output_dir, seed, reward_weights, bf16)
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=[Bridge()],
+        )
+        trainer.remove_callback(PrinterCallback)  # our console observer prints the step lines
+        start = time.perf_counter()
+        trainer.train()
+        runtime = time.perf_counter() - start
+        history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
+        return TrainResult(trainer.model, trainer.state.global_step, runtime, history)
