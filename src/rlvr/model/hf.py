@@ -50,7 +50,7 @@ class HFModel:
 
     def __init__(
         self,
-        name_or_path: str = "embedded://smollm2-135m-instruct",
+        name_or_path: str = "???",  # required (OmegaConf's MISSING): every model file sets it
         dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         lora: LoraSettings = LoraSettings(),  # noqa: B008 - copied into the schema
         quant: QuantSettings = QuantSettings(),  # noqa: B008
@@ -59,6 +59,8 @@ class HFModel:
         trust_remote_code: bool = False,
         revision: str | None = None,
     ):
+        if name_or_path in ("???", ""):
+            raise ConfigError("model.name_or_path must be set (a hub id, a local directory or embedded://...).")
         # Config nodes may arrive as dicts (plain instantiate) or dataclasses (_convert_="object").
         self.lora = lora if isinstance(lora, LoraSettings) else LoraSettings(**lora)
         self.quant = quant if isinstance(quant, QuantSettings) else QuantSettings(**quant)

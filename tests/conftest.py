@@ -1,0 +1,80 @@
+"""Shared fixtures: the real config composed and shrunk, and a tiny random causal LM built in code.
+
+The tiny model has a character-level tokenizer and a ChatML template like SmolLM2's, so every code path
+(chat template, left padding, generation, GRPO, LoRA, saving) runs for real in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_model(path: Path, seed: int = 0) -> Path:
+    """Save a 2-layer Llama with a character tokenizer to ``path`` (about 100k parameters)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<|im_start|>", "<|im_end|>", "<unk>"]
+    chars = [chr(c) for c in range(32, 127)] + ["\n"]
+    vocab = {t: i for i, t in enumerate(specials + chars)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>", unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=vocab["<pad>"],
+        eos_token_id=vocab["<|im_end|>"], bos_token_id=vocab["<|im_start|>"], tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def compose(overrides: list[str] | None = None, config_name: str = "config"):
+    from rlvr.config import load_config
+
+    return load_config(overrides or [], config_name=config_name)
+
+
+def tiny_overrides(model_dir: Path, run_dir: Path) -> list[str]:
+    """The real default config, shrunk: tiny model, few rows, few tokens, no console noise."""
+    return [
+        f"model.name_or_path={model_dir}",
+        "model.dtype=float32",
+        "data.train_size=16",
+        "data.test_size=4",
+        "train.max_steps=2",
+        "train.per_device_train_batch_size=4",
+        "train.num_generations=4",
+        "train.max_completion_length=8",
+        "train.learning_rate=1e-2",
+        "eval.batch_size=4",
+        "observers=none",
+        f"output_dir={run_dir}",
+    ]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
