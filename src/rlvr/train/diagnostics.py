@@ -1,31 +1,53 @@
-"""Plain-words diagnosis of a GRPO step: the failure modes that make a run learn nothing while the loss
-looks fine. Each check reads the metrics TRL and the reward suite log, and says what to change.
+"""Plain-words diagnosis of GRPO training: the failure modes that make a run learn nothing while the loss
+looks fine. Checks read the metrics TRL and the reward suite log, averaged over the last few logging steps
+(one flat group in one step is normal; five in a row is not), and say what to change.
 
->>> diagnose({"completions/clipped_ratio": 1.0}, max_completion_length=40)[0][:40]
+>>> d = Diagnoser(max_completion_length=40, window=1)
+>>> d.update({"completions/clipped_ratio": 1.0})[0][:41]
 'All completions (100%) hit max_completion'
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 
+KEYS = ("completions/clipped_ratio", "frac_reward_zero_std", "reward", "score/parse_rate", "score/bad_gold_rate")
 
-def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None = None) -> list[str]:
-    """Warnings for one logging step; empty when nothing is wrong."""
+
+class Diagnoser:
+    """Args: max_completion_length: named in the truncation warning; window: logging steps averaged."""
+
+    def __init__(self, max_completion_length: int | None = None, window: int = 5):
+        self.max_completion_length = max_completion_length
+        self.recent: deque[Mapping[str, float]] = deque(maxlen=window)
+
+    def update(self, metrics: Mapping[str, float]) -> list[str]:
+        """Add one logging step; return the warnings that hold over the window (empty when all is well)."""
+        self.recent.append({k: metrics[k] for k in KEYS if k in metrics})
+        if len(self.recent) < self.recent.maxlen:
+            return []
+        mean = {k: sum(m[k] for m in self.recent) / len(self.recent) for k in KEYS if all(k in m for m in self.recent)}
+        return diagnose(mean, max_completion_length=self.max_completion_length, steps=len(self.recent))
+
+
+def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None = None, steps: int = 1) -> list[str]:
+    """Warnings for metrics averaged over ``steps`` logging steps."""
+    over = f" over the last {steps} steps" if steps > 1 else ""
     out = []
     clipped = metrics.get("completions/clipped_ratio")
     if clipped is not None and clipped >= 0.9:
         share = "All" if clipped >= 0.999 else f"{clipped:.0%} of"
         out.append(
-            f"{share} completions ({clipped:.0%}) hit max_completion_length={max_completion_length} and were cut off, "
-            "so their answers are lost and rewards carry little signal. Raise train.max_completion_length "
+            f"{share} completions ({clipped:.0%}{over}) hit max_completion_length={max_completion_length} and were "
+            "cut off, so their answers are lost and rewards carry little signal. Raise train.max_completion_length "
             "or ask for a shorter answer in the prompt."
         )
     zero_std = metrics.get("frac_reward_zero_std")
     if zero_std is not None and zero_std >= 0.999:
         reward = metrics.get("reward")
         out.append(
-            "Every group of completions got identical rewards"
+            f"Every group of completions{over} got identical rewards"
             + (f" (mean reward {reward:.2f})" if reward is not None else "")
             + ", so GRPO has no advantage to learn from and the loss is ~0 by construction. The task is too easy "
             "or too hard for this model: change its difficulty (data.params), or raise train.num_generations "
@@ -34,7 +56,7 @@ def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None 
     parse = metrics.get("score/parse_rate")
     if parse is not None and parse < 0.1:
         out.append(
-            f"Only {parse:.0%} of completions contained an answer the extractor could read: the prompt "
+            f"Only {parse:.0%} of completions{over} contained an answer the extractor could read: the prompt "
             "(prompts.*) and the answer format disagree. This is a configuration problem, not a learning one."
         )
     bad_gold = metrics.get("score/bad_gold_rate")

@@ -12,7 +12,7 @@ from typing import Any, Callable, Literal
 
 from rlvr.config.schema import ConfigError
 from rlvr.interfaces import TrainResult
-from rlvr.train.diagnostics import diagnose
+from rlvr.train.diagnostics import Diagnoser
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +141,13 @@ class GRPOLoop:
         from transformers import PrinterCallback, TrainerCallback
         from trl import GRPOTrainer
 
-        max_len = self.settings["max_completion_length"]
+        diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])
 
         class Bridge(TrainerCallback):
             def on_log(self, args, state, control, logs=None, **kw):
                 metrics = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
                 if "loss" in metrics or "reward" in metrics:
-                    on_log(state.global_step, metrics, diagnose(metrics, max_completion_length=max_len))
+                    on_log(state.global_step, metrics, diagnoser.update(metrics))
 
             def on_step_end(self, args, state, control, model=None, **kw):
                 if on_step_end is not None:

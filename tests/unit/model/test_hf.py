@@ -1,0 +1,92 @@
+"""The model component: LoRA really applied from a composed (OmegaConf) config, saving and reloading,
+and the quantisation guard on CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlvr.config import ConfigError
+from rlvr.model import HFModel, LoraSettings, count_parameters
+from rlvr.orchestration import build
+from tests.conftest import compose
+
+
+def model_from_config(tiny_model_dir, *overrides):
+    cfg = compose([f"model.name_or_path={tiny_model_dir}", *overrides])
+    return build(cfg.model, "model")
+
+
+def test_lora_from_composed_config_changes_trainable_parameters(tiny_model_dir):
+    """The seeds' orchestrator tested isinstance(cfg, dict) on an OmegaConf node and never applied LoRA."""
+    full_model, _ = model_from_config(tiny_model_dir).load()
+    lora_model, _ = model_from_config(tiny_model_dir, "model.lora.enabled=true", "model.lora.r=4").load()
+    full_trainable, full_total = count_parameters(full_model)
+    lora_trainable, lora_total = count_parameters(lora_model)
+    assert full_trainable == full_total
+    assert 0 < lora_trainable < full_trainable / 2
+    assert lora_total > full_total  # adapters were added on top of the frozen base
+    assert type(lora_model).__name__ == "PeftModelForCausalLM"
+    r = {m.r["default"] for m in lora_model.modules() if hasattr(m, "r") and isinstance(m.r, dict)}
+    assert r == {4}
+
+
+def test_lora_settings_arrive_as_dataclass(tiny_model_dir):
+    component = model_from_config(tiny_model_dir, "model.lora.enabled=true")
+    assert isinstance(component.lora, LoraSettings) and component.lora.enabled
+
+
+def test_tokenizer_pads_left_for_batched_generation(tiny_model_dir):
+    _, tok = model_from_config(tiny_model_dir).load()
+    assert tok.padding_side == "left" and tok.pad_token is not None
+
+
+def test_save_and_reload_lora_adapter(tiny_model_dir, tmp_path):
+    from peft import AutoPeftModelForCausalLM
+
+    component = model_from_config(tiny_model_dir, "model.lora.enabled=true", "model.lora.r=2")
+    model, tok = component.load()
+    with torch.no_grad():  # make the adapter non-trivial so the round trip is checked for real
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.01)
+    component.save(model, tok, str(tmp_path / "model"))
+    assert (tmp_path / "model" / "adapter_config.json").exists()
+    reloaded = AutoPeftModelForCausalLM.from_pretrained(tmp_path / "model")
+    ids = torch.tensor([[5, 6, 7, 8]])
+    torch.testing.assert_close(reloaded(ids).logits, model(ids).logits)
+
+
+def test_save_full_model_reloads_with_transformers(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    component = model_from_config(tiny_model_dir)
+    model, tok = component.load()
+    component.save(model, tok, str(tmp_path / "model"))
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    ids = torch.tensor([[5, 6, 7]])
+    torch.testing.assert_close(reloaded(ids).logits, model(ids).logits)
+
+
+def test_gradient_checkpointing_is_enabled(tiny_model_dir):
+    model, _ = model_from_config(tiny_model_dir, "model.gradient_checkpointing=true").load()
+    assert model.is_gradient_checkpointing
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the guard is for machines without CUDA")
+def test_quantisation_without_cuda_is_a_clear_config_error():
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        HFModel(name_or_path="x", quant={"load_in_4bit": True}, lora={"enabled": True})
+
+
+def test_embedded_name_resolves_to_cache(monkeypatch, tmp_path):
+    from rlvr.model import embedded
+
+    monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
+    target = tmp_path / "models" / "smollm2-135m-instruct"
+    target.mkdir(parents=True)
+    (target / "config.json").write_text("{}")
+    (target / "model.safetensors").write_bytes(b"")
+    assert embedded.resolve("embedded://smollm2-135m-instruct") == str(target)  # cached: no download
+    with pytest.raises(ValueError, match="Unknown embedded model"):
+        embedded.resolve("embedded://nope")
