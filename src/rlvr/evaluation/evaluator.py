@@ -1,30 +1,43 @@
-"""Held-out evaluation: batched greedy generation (left padding, the training prompt and chat template) and
-the same :class:`~rlvr.rewards.scoring.Scorer` the rewards use."""
+"""Held-out evaluation: batched generation (left padding, the training prompt and chat template) scored by the
+same :class:`~rlvr.rewards.scoring.Scorer` the rewards use.
+
+Greedy decoding gives accuracy, per-task accuracy, format compliance, parse rate, completion length and
+truncation; with ``eval.k > 1`` it also samples k completions per question for pass@k and maj@k. The pipeline
+calls it before, during (every ``eval.eval_steps``) and after training; ``python -m rlvr.benchmark`` calls it
+for every (model, task) pair.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
 from rlvr.config.schema import ConfigError
+from rlvr.evaluation.metrics import majority_answer, pass_at_k
 from rlvr.interfaces import EvalResult
 from rlvr.rewards.functions import is_well_formatted
 from rlvr.rewards.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
+Generation = tuple[str, int, bool]  # (text, n_tokens up to and including EOS, truncated)
+
 
 class Evaluator:
-    """Greedy accuracy, format compliance, parse rate, completion length and truncation on held-out rows.
+    """Greedy accuracy and completion statistics on held-out rows, plus pass@k / maj@k from k samples.
 
     Args:
         num_examples: rows evaluated (null: the whole held-out set).
-        batch_size: prompts generated together.
+        batch_size: sequences generated together (with k samples, ``batch_size // k`` questions per batch).
         max_new_tokens: generation budget; keep it equal to the training completion length.
         eval_steps: also evaluate every N training steps (0: only before and after training).
         num_samples_saved: completions kept per evaluation for ``samples_<name>.jsonl``.
         baseline: evaluate the untrained model before training.
+        k: completions sampled per question for pass@k and maj@k (0 or 1: greedy only).
+        temperature, top_p: sampling for the k completions.
+        seed: sampling seed; the global RNG state (training's) is left untouched.
     """
 
     def __init__(
@@ -35,57 +48,80 @@ class Evaluator:
         eval_steps: int = 0,
         num_samples_saved: int = 16,
         baseline: bool = True,
+        k: int = 0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
     ):
         if batch_size < 1 or max_new_tokens < 1:
             raise ConfigError("eval.batch_size and eval.max_new_tokens must be >= 1.")
         if eval_steps < 0:
             raise ConfigError("eval.eval_steps must be >= 0 (0 disables evaluation during training).")
+        if num_examples is not None and num_examples < 1:
+            raise ConfigError("eval.num_examples must be >= 1, or null for the whole held-out set.")
+        if k < 0:
+            raise ConfigError(f"eval.k must be >= 0 (0 or 1 turns sampling off), got {k}.")
+        if k > 1 and (temperature <= 0 or not 0 < top_p <= 1):
+            raise ConfigError(
+                f"eval.k={k} samples completions: eval.temperature must be > 0 and eval.top_p in (0, 1] "
+                f"(got temperature={temperature}, top_p={top_p}); set eval.k=0 for greedy only."
+            )
         self.num_examples, self.batch_size, self.max_new_tokens = num_examples, batch_size, max_new_tokens
         self.eval_steps, self.num_samples_saved, self.baseline = eval_steps, num_samples_saved, baseline
+        self.k, self.temperature, self.top_p, self.seed = k, temperature, top_p, seed
 
-    def generate(self, model: Any, tokenizer: Any, prompts: list[list[dict]]) -> list[tuple[str, int, bool]]:
-        """Greedy completions: ``(text, n_tokens, truncated)`` per prompt, in order."""
+    # --- generation ------------------------------------------------------------------------------------------
+    def generate(self, model: Any, tokenizer: Any, prompts: list[list[dict]], num_samples: int = 1) -> list[Generation]:
+        """Completions for chat ``prompts``: greedy when ``num_samples == 1``, else ``num_samples`` sampled per
+        prompt (consecutive in the output). Each is ``(text, n_tokens, truncated)``, in prompt order."""
         import torch
 
         was_training = model.training
         model.eval()
         tokenizer.padding_side = "left"  # batched generation needs the prompts right-aligned
         device = next(model.parameters()).device
-        out: list[tuple[str, int, bool]] = []
-        eos = {tokenizer.eos_token_id, *([model.generation_config.eos_token_id] if isinstance(
-            model.generation_config.eos_token_id, int) else (model.generation_config.eos_token_id or []))}
+        eos = _eos_ids(model, tokenizer)
+        texts = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=False)
+        # Similar lengths batched together: less padding, the same results in the original order.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        per_batch = max(1, self.batch_size // num_samples)
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0,
+             "num_return_sequences": num_samples}
+            if num_samples > 1 else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        out: dict[int, list[Generation]] = {}
         try:
-            for i in range(0, len(prompts), self.batch_size):
-                batch = prompts[i : i + self.batch_size]
-                texts = tokenizer.apply_chat_template(batch, add_generation_prompt=True, tokenize=False)
-                enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-                with torch.inference_mode():
-                    gen = model.generate(
-                        **enc, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
-                    )
-                for row in gen[:, enc["input_ids"].shape[1] :].tolist():
-                    n = len(row)
-                    while n and row[n - 1] == tokenizer.pad_token_id and tokenizer.pad_token_id not in eos:
-                        n -= 1
-                    ended = any(t in eos for t in row[:n])
-                    if ended:
-                        n = next(j for j, t in enumerate(row) if t in eos) + 1
-                    text = tokenizer.decode(row[:n], skip_special_tokens=True)
-                    out.append((text, n, not ended))
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+                torch.manual_seed(self.seed)
+                for start in range(0, len(order), per_batch):
+                    idx = order[start : start + per_batch]
+                    enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
+                                    add_special_tokens=False).to(device)
+                    gen = model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                         use_cache=True, **sampling)  # training may have switched the cache off
+                    rows = gen[:, enc["input_ids"].shape[1] :].tolist()
+                    for j, i in enumerate(idx):
+                        out[i] = [_decode(tokenizer, r, eos) for r in rows[j * num_samples : (j + 1) * num_samples]]
         finally:
             model.train(was_training)
-        return out
+        return [g for i in range(len(texts)) for g in out[i]]
 
+    # --- evaluation ------------------------------------------------------------------------------------------
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Scorer, name: str,
                  step: int | None = None) -> EvalResult:
+        """Evaluate ``model`` on ``dataset`` (rows with ``prompt``, ``answer``, ``task``); see :class:`EvalResult`."""
         rows = dataset if self.num_examples is None else dataset.select(range(min(self.num_examples, len(dataset))))
         rows = rows.to_list()
         if not rows:
             raise ValueError("The held-out set is empty.")
-        generations = self.generate(model, tokenizer, [r["prompt"] for r in rows])
+        prompts = [r["prompt"] for r in rows]
+        start = time.perf_counter()
+        greedy = self.generate(model, tokenizer, prompts)
+        greedy_s = time.perf_counter() - start
         per_task: dict[str, list[bool]] = defaultdict(list)
         samples, correct, formatted, parsed, lengths, truncated = [], 0, 0, 0, 0, 0
-        for row, (text, n_tokens, cut) in zip(rows, generations):
+        for row, (text, n_tokens, cut) in zip(rows, greedy):
             score = scorer(text, row)
             correct += score.correct
             parsed += score.status != "unparseable"
@@ -97,6 +133,9 @@ class Evaluator:
                 samples.append({"question": row.get("question"), "gold": row["answer"], "completion": text,
                                 "extracted": score.extracted, "status": score.status})
         n = len(rows)
+        extra = {"generation_s": round(greedy_s, 3), "generated_tokens_per_s": round(lengths / max(greedy_s, 1e-9), 1)}
+        if self.k > 1:
+            extra.update(self._sampled_metrics(model, tokenizer, rows, prompts, scorer, samples))
         return EvalResult(
             name=name,
             accuracy=correct / n,
@@ -106,6 +145,42 @@ class Evaluator:
             mean_completion_tokens=lengths / n,
             truncation_rate=truncated / n,
             per_task={t: sum(v) / len(v) for t, v in sorted(per_task.items())},
+            extra=extra,
             samples=samples,
             step=step,
         )
+
+    def _sampled_metrics(self, model: Any, tokenizer: Any, rows: list[dict], prompts: list[list[dict]],
+                         scorer: Scorer, samples: list[dict]) -> dict[str, float]:
+        """pass@1 (mean sampled accuracy), pass@k and maj@k over ``k`` sampled completions per row."""
+        k = self.k
+        start = time.perf_counter()
+        sampled = self.generate(model, tokenizer, prompts, num_samples=k)
+        seconds = time.perf_counter() - start
+        p1 = pk = maj = 0.0
+        for i, row in enumerate(rows):
+            scores = [scorer(text, row) for text, _, _ in sampled[i * k : (i + 1) * k]]
+            c = sum(s.correct for s in scores)
+            p1 += c / k
+            pk += pass_at_k(k, c, k)
+            voted = majority_answer([s.extracted for s in scores])
+            maj += any(s.correct for s in scores if s.extracted is not None and s.extracted.strip() == voted)
+            if i < len(samples):
+                samples[i][f"correct_of_{k}"] = c
+        n = len(rows)
+        return {"k": k, "pass@1": p1 / n, f"pass@{k}": pk / n, f"maj@{k}": maj / n,
+                "sampling_s": round(seconds, 3)}
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    configured = model.generation_config.eos_token_id
+    configured = [configured] if isinstance(configured, int) else list(configured or [])
+    return {i for i in (tokenizer.eos_token_id, *configured) if i is not None}
+
+
+def _decode(tokenizer: Any, row: list[int], eos: set[int]) -> Generation:
+    """Text up to the first EOS, its token count (EOS included) and whether it ran out of budget instead."""
+    end = next((j for j, t in enumerate(row) if t in eos), None)
+    if end is not None:
+        return tokenizer.decode(row[: end + 1], skip_special_tokens=True), end + 1, False
+    return tokenizer.decode(row, skip_special_tokens=True), len(row), True

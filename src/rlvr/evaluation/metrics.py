@@ -1,0 +1,31 @@
+"""Sampling metrics over k completions per question: the unbiased pass@k estimator and majority voting.
+
+>>> pass_at_k(n=4, c=1, k=2)  # 1 - C(3,2)/C(4,2)
+0.5
+>>> majority_answer(["7", None, "8", "7"])
+'7'
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from math import comb
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Probability that at least one of ``k`` completions drawn from ``n`` (``c`` of them correct) is correct.
+
+    The unbiased estimator of Chen et al. (2021), ``1 - C(n-c, k) / C(n, k)``; with ``n == k`` it is 1 when any
+    completion is correct.
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}.")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def majority_answer(answers: list[str | None]) -> str | None:
+    """The most frequent extracted answer (whitespace-stripped); ties go to the earliest; None if none parsed."""
+    votes = Counter(a.strip() for a in answers if a is not None and a.strip())
+    return votes.most_common(1)[0][0] if votes else None

@@ -1,0 +1,162 @@
+"""One page per training run: ``report.md`` with the config, reward/accuracy curves, baseline vs final and
+sample completions, plus its PNGs under ``plots/``. Written at the end of every run by
+:class:`~rlvr.observers.report.ReportObserver`, or afterwards with ``python -m rlvr.report RUN_DIR``.
+
+It only reads the run directory's files (``config.yaml``, ``results.json``, ``metrics.jsonl``,
+``samples_*.jsonl``), so it works for a run that failed half way too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlvr.report.plots import plot_benchmark, plot_training_curves
+
+_METRICS = ("accuracy", "format_rate", "parse_rate", "mean_completion_tokens", "truncation_rate")
+_NOT_METRICS = ("generation_s", "generated_tokens_per_s", "sampling_s", "k")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` (empty when missing); a torn last line is skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def last_run(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records after the last ``pipeline_start`` (``metrics.jsonl`` is appended to when a directory is reused)."""
+    starts = [i for i, r in enumerate(records) if r.get("event") == "pipeline_start"]
+    return records[starts[-1]:] if starts else records
+
+
+def write_report(run_dir: str | Path, results: dict[str, Any] | None = None, status: str | None = None,
+                 num_samples: int = 4, filename: str = "report.md") -> Path:
+    """Write ``run_dir/filename`` and ``run_dir/plots/*.png``; returns the report's path."""
+    run = Path(run_dir)
+    if results is None:
+        results = json.loads((run / "results.json").read_text()) if (run / "results.json").exists() else {}
+    records = last_run(read_jsonl(run / "metrics.jsonl"))
+    end = next((r for r in reversed(records) if r.get("event") == "pipeline_end"), None)
+    status = status or (end or {}).get("status") or "unknown"
+    base, final = results.get("baseline"), results.get("final")
+    final_step = (results.get("train") or {}).get("global_step")
+
+    lines = [f"# Run report: {run.name}", "", _overview(run, results, status), ""]
+    lines += ["## Baseline vs final", ""]
+    if base or final:
+        lines += _comparison(base, final)
+        rows = [{"model": e["name"], "task": t, "accuracy": a} for e in (base, final) if e
+                for t, a in (e.get("per_task") or {"all": e["accuracy"]}).items()]
+        if plot_benchmark(rows, run / "plots" / "baseline_vs_final.png", title="Held-out accuracy per task"):
+            lines += ["", "![baseline vs final](plots/baseline_vs_final.png)"]
+    else:
+        lines.append("No evaluation was recorded.")
+    lines += ["", "## Training curves", ""]
+    if plot_training_curves(records, run / "plots" / "training_curves.png", final_step=final_step):
+        lines.append("![reward and accuracy over training steps](plots/training_curves.png)")
+    else:
+        lines.append("No training steps or evaluations were logged (metrics.jsonl is missing or empty).")
+    during = results.get("during_training") or []
+    if during:
+        lines += ["", "| evaluation | step | accuracy | format | parsed |", "|---|---|---|---|---|"]
+        lines += [f"| {e['name']} | {e.get('step')} | {e['accuracy']:.1%} | {e['format_rate']:.0%} | {e['parse_rate']:.0%} |"
+                  for e in during]
+    lines += ["", "## Sample completions", ""]
+    lines += _samples(run, num_samples)
+    lines += ["", "## Config", ""]
+    config = run / "config.yaml"
+    lines += ["```yaml", config.read_text().rstrip(), "```"] if config.exists() else ["config.yaml is missing."]
+    path = run / filename
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _overview(run: Path, results: dict[str, Any], status: str) -> str:
+    parts = [f"**status:** {status}"]
+    config = _load_config(run)
+    if config:
+        data = config.get("data", {})
+        task = ", ".join(data.get("mixture") or {}) or data.get("task")
+        parts += [f"**model:** `{config.get('model', {}).get('name_or_path')}`", f"**task:** {task}"]
+    train = results.get("train") or {}
+    if train:
+        parts += [f"**steps:** {train.get('global_step')}", f"**training time:** {train.get('runtime_s')} s"]
+    if results.get("data"):
+        parts.append("**rows:** " + ", ".join(f"{k} {v}" for k, v in results["data"].items()))
+    return " | ".join(parts)
+
+
+def _load_config(run: Path) -> dict[str, Any]:
+    if not (run / "config.yaml").exists():
+        return {}
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(run / "config.yaml"), resolve=False)
+
+
+def _comparison(base: dict | None, final: dict | None) -> list[str]:
+    extra = [k for k in {**(base or {}).get("extra", {}), **(final or {}).get("extra", {})} if k not in _NOT_METRICS]
+    lines = ["| metric | baseline | final | change |", "|---|---|---|---|"]
+    for key in [*_METRICS, *extra]:
+        b, f = (_metric(e, key) for e in (base, final))
+        change = f"{f - b:+.3f}" if b is not None and f is not None else "-"
+        lines.append(f"| {key} | {_num(b)} | {_num(f)} | {change} |")
+    n = (final or base or {}).get("n")
+    lines.append(f"| n | {_num((base or {}).get('n'))} | {_num((final or {}).get('n'))} | |")
+    tasks = sorted({*((base or {}).get("per_task") or {}), *((final or {}).get("per_task") or {})})
+    if len(tasks) > 1:
+        lines += ["", f"Per task (n={n} in all):", "", "| task | baseline | final |", "|---|---|---|"]
+        lines += [f"| {t} | {_num((base or {}).get('per_task', {}).get(t))} | {_num((final or {}).get('per_task', {}).get(t))} |"
+                  for t in tasks]
+    return lines
+
+
+def _metric(entry: dict | None, key: str) -> float | None:
+    if not entry:
+        return None
+    value = entry.get(key, entry.get("extra", {}).get(key))
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _samples(run: Path, num_samples: int) -> list[str]:
+    files = sorted(run.glob("samples_*.jsonl"), key=lambda p: _sample_order(p.stem[len("samples_"):]))
+    files = [f for f in files if f.stem in ("samples_baseline", "samples_final")] or files
+    if not files:
+        return ["No samples were saved."]
+    lines = []
+    for f in files:
+        rows = read_jsonl(f)[:num_samples]
+        lines += [f"### {f.stem[len('samples_'):]}", ""]
+        for r in rows:
+            lines += [f"**Q:** {_one_line(r.get('question'))}  ",
+                      f"**gold:** `{r.get('gold')}` · **extracted:** `{r.get('extracted')}` · **{r.get('status')}**",
+                      "", "```text", str(r.get("completion", "")).replace("```", "ˋˋˋ").rstrip(), "```", ""]
+    return lines
+
+
+def _sample_order(name: str) -> tuple[int, int]:
+    if name == "baseline":
+        return 0, 0
+    if name == "final":
+        return 2, 0
+    digits = name.rpartition("_")[2]
+    return 1, int(digits) if digits.isdigit() else 0
+
+
+def _one_line(text: Any, limit: int = 300) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
