@@ -144,7 +144,8 @@ def _samples(run: Path, num_samples: int) -> list[str]:
         for r in rows:
             lines += [f"**Q:** {_one_line(r.get('question'))}  ",
                       f"**gold:** `{r.get('gold')}` · **extracted:** `{r.get('extracted')}` · **{r.get('status')}**",
-                      "", "```text", str(r.get("completion", "")).replace("```", "ˋˋˋ").rstrip(), "```", ""]
+                      "", "```text", str(r.get("completion") or "").replace("```", "ˋˋˋ").rstrip() or "(empty completion)",
+                      "```", ""]
     return lines
 
 
