@@ -24,14 +24,14 @@ CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 
 def _group_schemas() -> dict[str, list[type]]:
-    from rlvr.data import PromptTemplate, ReasoningGymData
+    from rlvr.data import FinQAData, PromptTemplate, QAData, ReasoningGymData
     from rlvr.evaluation import Evaluator
     from rlvr.model import HFModel
     from rlvr.rewards import RewardSuite
     from rlvr.train import GRPOLoop
 
     return {
-        "data": [ReasoningGymData],
+        "data": [ReasoningGymData, QAData, FinQAData],
         "model": [HFModel],
         "train": [GRPOLoop],
         "reward": [RewardSuite],

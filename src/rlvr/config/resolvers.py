@@ -1,7 +1,13 @@
-"""OmegaConf resolvers registered once by the package.
+"""OmegaConf resolvers registered once by the package (:func:`register_resolvers`, called by
+``rlvr.config.register_configs``).
 
 - ``${eval:'2 * 8'}``: arithmetic only (numbers, + - * / // % **, parentheses, min/max/round/abs/int/float);
   anything else (names, attributes, calls to other functions) is refused, so a config cannot run code.
+- ``${get_marker:answer_start}``: a reasoning/answer marker. With one argument it is the marker the prompt
+  config it sits in asks for (its ``answer_start``, else ``<answer_tag>``...), so a system prompt that names the
+  markers follows ``prompts.answer_tag=...`` overrides. With a style, ``${get_marker:answer_start,working_out}``,
+  it is that style's marker (:data:`MARKER_STYLES`: ``xml`` ``<think>``/``<answer>``, ``working_out`` the
+  seeds' ``<start_working_out>``/``<SOLUTION>``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,14 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCS = {"min": min, "max": max, "round": round, "abs": abs, "int": int, "float": float}
+
+MARKER_NAMES = ("reasoning_start", "reasoning_end", "answer_start", "answer_end")
+MARKER_STYLES: dict[str, dict[str, str]] = {
+    "xml": {"reasoning_start": "<think>", "reasoning_end": "</think>",
+            "answer_start": "<answer>", "answer_end": "</answer>"},
+    "working_out": {"reasoning_start": "<start_working_out>", "reasoning_end": "<end_working_out>",
+                    "answer_start": "<SOLUTION>", "answer_end": "</SOLUTION>"},
+}
 
 
 def safe_eval(expr: str) -> Any:
@@ -47,9 +61,41 @@ def safe_eval(expr: str) -> Any:
         name = getattr(getattr(node, "func", None), "id", None) or getattr(node, "id", None) or ""
         raise ValueError(f"${{eval:...}} allows arithmetic only; got a {type(node).__name__} {('to ' + name) if name else ''}".strip())
 
+    if len(str(expr)) > 1000:
+        raise ValueError("${eval:...}: expression longer than 1000 characters")
     return ev(ast.parse(str(expr), mode="eval"))
+
+
+def get_marker(name: str, style: str | None = None, *, _parent_: Any = None) -> str:
+    """A reasoning/answer marker: of a named style, or the one the enclosing prompt config asks for.
+
+    >>> get_marker("answer_start", "working_out")
+    '<SOLUTION>'
+    >>> get_marker("reasoning_end", _parent_={"reasoning_tag": "think"})
+    '</think>'
+    """
+    if name not in MARKER_NAMES:
+        raise ValueError(f"${{get_marker:{name}}}: unknown marker; use one of {', '.join(MARKER_NAMES)}.")
+    if style is not None:
+        if style not in MARKER_STYLES:
+            raise ValueError(f"${{get_marker:{name},{style}}}: unknown style; use one of {', '.join(MARKER_STYLES)}.")
+        return MARKER_STYLES[style][name]
+    node = _parent_ if _parent_ is not None else {}
+    explicit = node.get(name)
+    if explicit:
+        return str(explicit)
+    kind, side = name.split("_")
+    tag = node.get(f"{kind}_tag")
+    if tag:
+        return f"<{tag}>" if side == "start" else f"</{tag}>"
+    raise ValueError(
+        f"${{get_marker:{name}}}: this prompt config sets neither {name} nor {kind}_tag; set one, or name a "
+        f"style: ${{get_marker:{name},xml}} ({', '.join(MARKER_STYLES)})."
+    )
 
 
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("eval"):
         OmegaConf.register_new_resolver("eval", safe_eval)
+    if not OmegaConf.has_resolver("get_marker"):
+        OmegaConf.register_new_resolver("get_marker", get_marker)

@@ -49,7 +49,8 @@ class PromptTemplate:
     """Turns a question into chat messages; the tokenizer's chat template is applied by the trainer.
 
     Args:
-        system: system message; ``{answer_instruction}`` inside it is replaced by how to give the answer.
+        system: system message (null for none). To name the markers in it, use ``${get_marker:answer_start}``
+            and friends: they follow the markers configured here (see ``rlvr.config.resolvers``).
         user: user message template with ``{question}``.
         answer_tag: tag name the answer must be wrapped in (``answer`` -> ``<answer>42</answer>``);
             null means "the last number of the reply".

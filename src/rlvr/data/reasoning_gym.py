@@ -6,7 +6,9 @@ two never overlap even for tasks with a small question space (two one-digit term
 
 from __future__ import annotations
 
+import functools
 import json
+from collections import Counter
 from typing import Any
 
 from rlvr.config.schema import ConfigError
@@ -15,14 +17,34 @@ from rlvr.interfaces import DataSplits
 
 
 class ReasoningGymVerifier:
-    """reasoning-gym's ``score_answer`` for the row's source task (the entry travels as JSON in ``entry``)."""
+    """reasoning-gym's ``score_answer`` for the row's source task (the entry travels as JSON in ``entry``).
+
+    In a mixture each row is scored by its own task's verifier (``metadata.source_dataset``). An exception
+    from a task's verifier is about the answer it was given (the gold is generated, hence valid), so it makes
+    the answer ``unparseable``; an ``entry`` that is not valid JSON is a data problem (``bad_gold``).
+    """
 
     def __call__(self, answer: str, row: dict[str, Any]) -> float:
-        import reasoning_gym
+        from rlvr.rewards.scoring import UnparseableAnswer
 
-        entry = json.loads(row["entry"])
+        try:
+            entry = json.loads(row["entry"])
+        except (TypeError, KeyError, json.JSONDecodeError) as e:
+            raise ValueError(f"row has no reasoning-gym entry to score against: {e}") from None
         source = entry.get("metadata", {}).get("source_dataset") or row["task"]
-        return float(reasoning_gym.get_score_answer_fn(source)(answer, entry))
+        score = _score_fn(source)
+        try:
+            return float(score(answer, entry))
+        except Exception as e:  # noqa: BLE001 - the task's own parser choked on the answer
+            raise UnparseableAnswer(f"{source} could not score {answer!r}: {type(e).__name__}: {e}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _score_fn(task: str) -> Any:
+    """One scorer per task (building a reasoning-gym dataset to get at its scorer can be slow)."""
+    import reasoning_gym
+
+    return reasoning_gym.get_score_answer_fn(task)
 
 
 class ReasoningGymData:
@@ -52,7 +74,7 @@ class ReasoningGymData:
             raise ConfigError("data.train_seed and data.test_seed must differ, or the held-out set is the training set.")
         if train_size < 1 or test_size < 1:
             raise ConfigError("data.train_size and data.test_size must be at least 1.")
-        self.task, self.params, self.mixture = task, dict(params), dict(mixture)
+        self.task, self.params, self.mixture = task, _plain(params), _plain(mixture)
         self.train_size, self.test_size = train_size, test_size
         self.train_seed, self.test_seed = train_seed, test_seed
         self._check_tasks()
@@ -60,6 +82,12 @@ class ReasoningGymData:
     def _check_tasks(self) -> None:
         from reasoning_gym.factory import DATASETS
 
+        for name, spec in self.mixture.items():
+            if not isinstance(spec, dict) or set(spec) - {"weight", "params"}:
+                raise ConfigError(f"data.mixture.{name} must be {{weight: <number>, params: {{...}}}}, got {spec!r}.")
+            weight = spec.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+                raise ConfigError(f"data.mixture.{name}.weight must be a positive number, got {weight!r}.")
         for name in self.mixture or [self.task]:
             if name not in DATASETS:
                 close = [n for n in DATASETS if name in n or n in name][:5]
@@ -77,11 +105,14 @@ class ReasoningGymData:
         import reasoning_gym
 
         if self.mixture:
-            specs = [
-                {"name": name, "weight": float(spec.get("weight", 1.0)), "config": dict(spec.get("params", {}))}
-                for name, spec in self.mixture.items()
-            ]
-            ds = reasoning_gym.create_dataset("composite", size=size, seed=seed, datasets=specs)
+            from reasoning_gym.composite import DatasetSpec
+
+            specs = [DatasetSpec(name, float(spec.get("weight", 1.0)), dict(spec.get("params") or {}))
+                     for name, spec in self.mixture.items()]
+            try:
+                ds = reasoning_gym.create_dataset("composite", size=size, seed=seed, datasets=specs)
+            except TypeError as e:  # an unknown generator parameter of one task
+                raise ConfigError(f"data.mixture: a task's params do not fit it: {e}") from None
         else:
             try:
                 ds = reasoning_gym.create_dataset(self.task, size=size, seed=seed, **self.params)
@@ -113,5 +144,17 @@ class ReasoningGymData:
                 "entry": json.dumps(e, default=str),
             }
 
-        stats = {"train_rows": len(train), "test_rows": len(test), "train_dropped_overlap": len(train_all) - len(train)}
+        stats: dict[str, Any] = {"train_rows": len(train), "test_rows": len(test),
+                                 "train_dropped_overlap": len(train_all) - len(train)}
+        if self.mixture:  # how the weights came out: rows per task in each split
+            for split, rows in (("train", train), ("test", test)):
+                counts = Counter(e.get("metadata", {}).get("source_dataset", self.task) for e in rows)
+                stats.update({f"{split}_rows/{t}": c for t, c in sorted(counts.items())})
         return DataSplits(Dataset.from_list([row(e) for e in train]), Dataset.from_list([row(e) for e in test]), stats)
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A plain dict, whether built by Hydra (DictConfig without _convert_) or in code."""
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else dict(value)

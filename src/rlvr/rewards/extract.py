@@ -12,32 +12,36 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from rlvr.data.prompts import AnswerFormat
 
 # A number as people write it: optional sign or accounting parentheses, optional currency, thousands
 # separators only in groups of three, optional decimals, optional percent.
 _NUMBER = re.compile(
-    r"(?<![\w.])(?P<neg>[-\u2212])?\s?[$€£]?\s?(?P<paren>\()?\s?[$€£]?"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?P<close>\))?\s?(?P<pct>%)?"
+    r"(?<![\w.])(?P<neg>[-\u2212])?\+?\s?[$€£¥₹]?\s?(?P<neg2>[-\u2212])?(?P<paren>\()?\s?[$€£¥₹]?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\d)(?P<close>\))?\s?(?P<pct>%)?"
 )
 
 
 def _ascii_digits(text: str) -> str:
-    """Unicode digits (Arabic-Indic, full-width, ...) to ASCII so they parse like any other number."""
+    """Unicode decimal digits (Arabic-Indic, full-width, ...) to ASCII so they parse like any other number.
+
+    Only true decimal digits: a superscript (``10²``) is not a digit of the number before it.
+    """
     if text.isascii():
         return text
-    return "".join(str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c for c in text)
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
 
 
 def canonical_number(text: str) -> str | None:
     """The number a string denotes, canonicalised: ``"$1,234.00" -> "1234"``, ``"(12)" -> "-12"``.
 
     Returns None when the string is not exactly one number (after stripping spaces and a trailing period).
+    A percent sign is dropped (``"12.5%" -> "12.5"``); numbers of any size are kept exactly.
 
-    >>> [canonical_number(s) for s in ["18.0", "-5", "$80,000", "(12)", "12.5%", "1e5", "seven"]]
-    ['18', '-5', '80000', '-12', '12.5', None, None]
+    >>> [canonical_number(s) for s in ["18.0", "-5", "$80,000", "(12)", "12.5%", "+3", "$-5", "1e5", "seven"]]
+    ['18', '-5', '80000', '-12', '12.5', '3', '-5', None, None]
     """
     s = _ascii_digits(text).strip().rstrip(".").strip()
     m = _NUMBER.fullmatch(s)
@@ -47,15 +51,20 @@ def canonical_number(text: str) -> str | None:
 
 
 def _format(m: re.Match) -> str | None:
-    try:
-        value = Decimal(m.group("num").replace(",", ""))
-    except InvalidOperation:
-        return None
-    if m.group("neg") or m.group("paren"):
-        value = -value
-    if value == value.to_integral_value():
-        return str(value.quantize(Decimal(1)))
-    return format(value.normalize(), "f")
+    digits = m.group("num").replace(",", "")
+    with localcontext() as ctx:
+        ctx.prec = len(digits) + 2  # exact for any length: a 40-digit answer must not overflow the default 28
+        try:
+            value = Decimal(digits)
+        except InvalidOperation:
+            return None
+        if value == 0:
+            return "0"
+        if m.group("neg") or m.group("neg2") or m.group("paren"):
+            value = -value
+        if value == value.to_integral_value():
+            return str(value.to_integral_value())
+        return format(value.normalize(), "f")
 
 
 def numbers_in(text: str) -> list[str]:
@@ -79,6 +88,19 @@ def blocks(text: str, start: str, end: str) -> list[str]:
     return re.findall(re.escape(start) + r"(.*?)" + re.escape(end), text, flags=re.DOTALL)
 
 
+def answer_block(text: str, fmt: AnswerFormat) -> str | None:
+    """The raw content of the one answer block, or None (no markers configured, no block, or several).
+
+    >>> answer_block("<answer> 42 </answer>", AnswerFormat(answer_tag="answer"))
+    ' 42 '
+    """
+    markers = fmt.answer_markers
+    if markers is None:
+        return None
+    found = blocks(text, *markers)
+    return found[0] if len(found) == 1 else None
+
+
 def extract_answer(text: str, fmt: AnswerFormat) -> str | None:
     """The answer a completion gives, or None when it gives none (``unparseable``).
 
@@ -95,6 +117,8 @@ def extract_answer(text: str, fmt: AnswerFormat) -> str | None:
         return None
     if len(found) == 1:
         inner = found[0].strip()
+        boxed = _BOXED.fullmatch(inner)
+        inner = boxed.group(1).strip() if boxed else inner
         if not inner:
             return None
         return canonical_number(inner) or _single_number(inner) or inner
@@ -103,6 +127,13 @@ def extract_answer(text: str, fmt: AnswerFormat) -> str | None:
     return last_number(text) if fmt.fallback_last_number else None
 
 
+_BOXED = re.compile(r"\$?\\boxed\s*\{(.*)\}\$?", flags=re.DOTALL)
+_MATH = re.compile(r"[\\^_{}]")  # LaTeX or an exponent: "x^2" and "\\sqrt{2}" are not the number 2
+
+
 def _single_number(text: str) -> str | None:
+    """The one number in a short answer with words around it (``72 apples``, ``x = 72``), else None."""
+    if _MATH.search(text):
+        return None
     nums = numbers_in(text)
     return nums[0] if len(nums) == 1 else None

@@ -1,20 +1,45 @@
 """Scoring a completion against its row: extract, then verify. Training rewards and evaluation both call
-:class:`Scorer`, so what counts as correct can never differ between the two."""
+:class:`Scorer`, so what counts as correct can never differ between the two.
+
+The numeric comparison every verifier and reward uses lives here too (:func:`compare_numbers`), so "equal",
+"within 10%" and "correctly rounded" mean one thing everywhere.
+"""
 
 from __future__ import annotations
 
+import logging
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from rlvr.data.prompts import AnswerFormat
 from rlvr.interfaces import Score, Verifier
-from rlvr.rewards.extract import extract_answer
+from rlvr.rewards.extract import canonical_number, extract_answer
+
+log = logging.getLogger(__name__)
+
+
+class UnparseableAnswer(Exception):
+    """Raised by a verifier when the *predicted* answer cannot be read (text where a number is expected).
+
+    The :class:`Scorer` records it as ``unparseable``; a ``ValueError`` instead means the *gold* answer is
+    unusable (``bad_gold``). Deliberately not a ValueError, so the two can never be confused.
+    """
 
 
 class Scorer:
     """Extract the answer from a completion in ``fmt`` and score it with the data's ``verifier``.
 
     A verifier that raises ``ValueError`` means the gold answer is unusable: the row scores ``bad_gold``
-    (no reward, counted as a data problem), never full marks.
+    (no reward, counted as a data problem), never full marks. A verifier that raises :class:`UnparseableAnswer`
+    means the completion's answer cannot be read: ``unparseable``, like a completion with no answer at all.
+    Any other exception from the verifier (a bug) is logged and scored like ``bad_gold``: no reward either way,
+    never a crash in the middle of training.
+
+    >>> from rlvr.rewards.verifiers import NumberVerifier
+    >>> scorer = Scorer(AnswerFormat(answer_tag="answer"), NumberVerifier())
+    >>> [scorer(c, {"answer": g}).status for c, g in [("<answer>$1,234</answer>", "1234"),
+    ...     ("<answer>7</answer>", "8"), ("<answer>seven</answer>", "7"), ("<answer>7</answer>", "n/a")]]
+    ['correct', 'wrong', 'unparseable', 'bad_gold']
     """
 
     def __init__(self, fmt: AnswerFormat, verifier: Verifier):
@@ -27,11 +52,79 @@ class Scorer:
             return Score(None, "unparseable", 0.0)
         try:
             value = float(self.verifier(extracted, row))
+        except UnparseableAnswer:
+            return Score(extracted, "unparseable", 0.0)
         except ValueError:
             return Score(extracted, "bad_gold", 0.0)
+        except Exception as e:  # noqa: BLE001 - a verifier bug must not stop training: no reward, logged
+            log.warning("verifier %s raised %s: %s; the row is scored like a bad gold answer (no reward)",
+                        type(self.verifier).__name__, type(e).__name__, e)
+            return Score(extracted, "bad_gold", 0.0)
+        value = min(max(value, 0.0), 1.0) if value == value else 0.0  # a verifier's NaN is never credit
         return Score(extracted, "correct" if value >= 1.0 - 1e-9 else "wrong", value)
 
     def score_batch(self, completions: list[str], columns: dict[str, list[Any]]) -> list[Score]:
         """Score ``completions[i]`` against the row made of ``columns[k][i]``."""
         keys = [k for k, v in columns.items() if isinstance(v, list) and len(v) == len(completions)]
         return [self(c, {k: columns[k][i] for k in keys}) for i, c in enumerate(completions)]
+
+
+def to_decimal(text: Any) -> Decimal | None:
+    """The number ``text`` denotes as an exact Decimal (see :func:`canonical_number`), or None."""
+    canonical = canonical_number(str(text)) if text is not None else None
+    return Decimal(canonical) if canonical is not None else None
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _round(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def compare_numbers(
+    pred: str, gold: str, *, rel_tol: float = 1e-6, rounding: bool = False, percent: bool = False
+) -> tuple[bool, float]:
+    """``(equal, relative_error)`` of a predicted number against the gold one.
+
+    Args:
+        rel_tol: equal when ``|pred - gold| <= rel_tol * |gold|`` (a gold of 0 needs an exact 0).
+        rounding: also require both to agree once rounded to the coarser of their two precisions, so
+            ``14.3`` matches ``14.2857`` but ``14.2`` does not (FinQA's rounded gold answers).
+        percent: also read the prediction as a percentage of, or in percent of, the gold (x100, /100):
+            ``14.3%`` matches ``0.143``. The closest reading counts.
+
+    Raises ValueError when the gold is not a number (a data problem) and :class:`UnparseableAnswer` when the
+    prediction is not one.
+
+    >>> compare_numbers("72.0", "72")
+    (True, 0.0)
+    >>> compare_numbers("14.3%", "0.142857", rel_tol=0.01, rounding=True, percent=True)[0]
+    True
+    >>> round(compare_numbers("80", "100")[1], 3)
+    0.2
+    """
+    g = to_decimal(gold)
+    if g is None:
+        raise ValueError(f"gold answer {gold!r} is not a number")
+    p = to_decimal(pred)
+    if p is None:
+        raise UnparseableAnswer(f"{pred!r} is not a number")
+    readings = (p, p / 100, p * 100) if percent else (p,)
+    best: tuple[bool, float] = (False, float("inf"))
+    with localcontext() as ctx:
+        ctx.prec = max(28, len(str(p)) + len(str(g)) + 4)
+        for c in readings:
+            if g == 0:
+                err = 0.0 if c == 0 else float("inf")
+            else:
+                err = float(abs(c - g) / abs(g))
+            equal = err <= rel_tol
+            if equal and rounding:
+                places = min(_places(c), _places(g))
+                equal = _round(c, places) == _round(g, places)
+            if (equal, -err) > (best[0], -best[1]):
+                best = (equal, err)
+    return best

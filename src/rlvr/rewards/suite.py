@@ -2,33 +2,47 @@
 
 Each function becomes one TRL reward function (so TRL logs ``rewards/<name>/mean`` and applies the weight).
 The suite scores each batch once (shared extraction + verifier), logs parse/wrong/unparseable rates and
-reward failures per step, and isolates failures: a function that raises or exceeds ``timeout_s`` is retried
-sample by sample and the failing samples are masked (``None``) or scored 0, as ``on_error`` says.
+reward failures per step, and isolates failures: a function that raises, returns garbage or exceeds
+``timeout_s`` is retried sample by sample (concurrently, under one more ``timeout_s``) and the failing samples
+are masked (``None``) or scored 0, as ``on_error`` says; each failure is logged and counted.
+
+Two kinds of function work by ``_target_``:
+
+- ours (a class or function with a ``scores`` parameter): called with the completion *texts*, ``scores``,
+  ``answer_format`` and the dataset columns;
+- a plain TRL reward function ``f(completions, **kwargs)``: called exactly as TRL would call it (the original
+  ``completions``, conversational or not, ``prompts``, ``completion_ids`` and the columns). A function target
+  is bound with its parameters (``_partial_`` is implied), so no wrapper class is needed.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import functools
+import inspect
 import logging
+import math
+import threading
+import time
 from collections import Counter
 from typing import Any, Callable, Literal
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr.config.schema import ConfigError, check_node
+from rlvr.config.schema import ConfigError, check_node, import_target
 from rlvr.interfaces import Score
 from rlvr.rewards.scoring import Scorer
 
 log = logging.getLogger(__name__)
 _RESERVED = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
+FAILED = "failed"
 
 
 class RewardSuite:
     """Weighted reward functions from config.
 
     Args:
-        functions: ``{name: {_target_: ..., weight: float, <params>}}``; the name is what gets logged.
+        functions: ``{name: {_target_: ..., weight: float, <params>}}``; the name is what gets logged. A
+            function set to null is left out.
         timeout_s: seconds one call of a reward function may take before its samples are treated as failed.
         on_error: ``mask`` drops a failed sample from that reward (TRL's ``None``); ``zero`` scores it 0.
     """
@@ -43,20 +57,32 @@ class RewardSuite:
     ):
         if not functions:
             raise ConfigError("reward.functions is empty: configure at least one reward function.")
+        if timeout_s <= 0:
+            raise ConfigError(f"reward.timeout_s must be positive, got {timeout_s}.")
         self.timeout_s, self.on_error = timeout_s, on_error
         self.weights: dict[str, float] = {}
         self.functions: dict[str, Callable[..., list[float | None]]] = {}
         from hydra.utils import instantiate
 
         for name, node in functions.items():
+            if node is None:  # `reward.functions.NAME=null` switches off a function a parent config defines
+                continue
             node = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
             if "_target_" not in node:
                 raise ConfigError(f"reward.functions.{name} needs a _target_ (a reward class or function).")
-            self.weights[name] = float(node.pop("weight", 1.0))
+            weight = node.pop("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise ConfigError(f"reward.functions.{name}.weight must be a number, got {weight!r}.")
+            self.weights[name] = float(weight)
             check_node(OmegaConf.create(node), f"reward.functions.{name}")
+            target = import_target(node["_target_"])
+            if not inspect.isclass(target) and "_partial_" not in node:
+                node["_partial_"] = True  # a plain function: bind its parameters, TRL calls it per batch
             self.functions[name] = instantiate(node)
+        if not self.functions:
+            raise ConfigError("reward.functions: every function is null; configure at least one reward function.")
         self.failures: Counter[str] = Counter()
-        self._pool = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="reward")
+        self.timeouts: Counter[str] = Counter()
         self._cache: tuple[Any, list[Score]] | None = None
 
     def scores(self, batch: list[Any], texts: list[str], columns: dict[str, Any], scorer: Scorer) -> list[Score]:
@@ -87,42 +113,115 @@ class RewardSuite:
             if log_stats and log_metric is not None:
                 for key, value in score_stats(scores).items():
                     log_metric(key, value)
-            values = suite.call(name, fn, texts, scores, scorer, columns)
+            trl_args = {"prompts": prompts, "completions": completions, "completion_ids": completion_ids}
+            values = suite.call(name, fn, texts, scores, scorer, columns, trl_args=trl_args)
             if log_metric is not None:
-                log_metric(f"reward_failures/{name}", float(sum(v == "failed" for v in values)))
-            return [None if v == "failed" and suite.on_error == "mask" else (0.0 if v == "failed" else v) for v in values]
+                log_metric(f"reward_failures/{name}", float(sum(v == FAILED for v in values)))
+            return [None if v == FAILED and suite.on_error == "mask" else (0.0 if v == FAILED else v) for v in values]
 
         functools.update_wrapper(reward, fn if hasattr(fn, "__name__") else reward)
         reward.__name__ = name
         return reward
 
-    def call(self, name, fn, texts, scores, scorer, columns) -> list[Any]:
+    def call(self, name: str, fn: Callable, texts: list[str], scores: list[Score], scorer: Scorer,
+             columns: dict[str, Any], trl_args: dict[str, Any] | None = None) -> list[Any]:
         """Run ``fn`` on the batch; on error or timeout, sample by sample. Failed samples read ``"failed"``."""
-        kwargs = dict(columns, scores=scores, answer_format=scorer.fmt)
+        completions, kwargs = _arguments(fn, texts, scores, scorer.fmt, columns, trl_args)
+        deadline = time.monotonic() + self.timeout_s
         try:
-            return self._checked(name, fn, texts, kwargs, len(texts))
+            values = _Call(fn, completions, kwargs).result(deadline, self.timeout_s)
+            out = _check(values, len(texts))
         except Exception as e:  # noqa: BLE001 - any reward bug must not stop training
-            log.warning("reward '%s' failed on a batch (%s: %s); retrying sample by sample", name, type(e).__name__, e)
-        out: list[Any] = []
-        for i, text in enumerate(texts):
-            one = {k: (v[i : i + 1] if isinstance(v, list) else v) for k, v in kwargs.items()}
-            try:
-                out.extend(self._checked(name, fn, [text], one, 1))
-            except Exception as e:  # noqa: BLE001
-                self.failures[name] += 1
-                log.warning("reward '%s' failed on a sample (%s: %s): %s", name, type(e).__name__, e, self.on_error)
-                out.append("failed")
+            log.warning("reward '%s' failed on a batch of %d (%s: %s); retrying sample by sample",
+                        name, len(texts), type(e).__name__, e)
+            out = self._one_by_one(name, fn, completions, kwargs, len(texts))
+        failed = sum(v == FAILED for v in out)
+        if failed:
+            self.failures[name] += failed
+            log.warning("reward '%s': %d of %d samples failed and are %s", name, failed, len(out),
+                        "masked" if self.on_error == "mask" else "scored 0")
         return out
 
-    def _checked(self, name, fn, texts, kwargs, n) -> list[float | None]:
-        future = self._pool.submit(fn, texts, **kwargs)
+    def _one_by_one(self, name: str, fn: Callable, completions: list[Any], kwargs: dict[str, Any], n: int) -> list:
+        """Every sample in its own thread under one shared deadline, so one slow sample costs one timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        calls = [
+            _Call(fn, completions[i : i + 1], {k: (v[i : i + 1] if _per_sample(v, n) else v) for k, v in kwargs.items()})
+            for i in range(n)
+        ]
+        out: list[Any] = []
+        for i, call in enumerate(calls):
+            try:
+                out.extend(_check(call.result(deadline, self.timeout_s), 1))
+            except Exception as e:  # noqa: BLE001
+                if isinstance(e, TimeoutError):
+                    self.timeouts[name] += 1
+                log.warning("reward '%s' failed on sample %d (%s: %s)", name, i, type(e).__name__, e)
+                out.append(FAILED)
+        return out
+
+
+class _Call:
+    """One call of a reward function in a daemon thread: a call that never returns is abandoned (Python
+    cannot kill a thread) without holding up training or any later call."""
+
+    def __init__(self, fn: Callable, completions: list[Any], kwargs: dict[str, Any]):
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, completions, kwargs), daemon=True,
+                                        name="reward")
+        self._thread.start()
+
+    def _run(self, fn: Callable, completions: list[Any], kwargs: dict[str, Any]) -> None:
         try:
-            values = future.result(timeout=self.timeout_s)
-        except cf.TimeoutError:
-            raise TimeoutError(f"took longer than reward.timeout_s={self.timeout_s}") from None
-        if len(values) != n:
-            raise ValueError(f"returned {len(values)} values for {n} completions")
-        return [None if v is None else float(v) for v in values]
+            self._value = fn(completions, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - even SystemExit from a user function is only a failure
+            self._error = e
+
+    def result(self, deadline: float, timeout_s: float) -> Any:
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            raise TimeoutError(f"took longer than reward.timeout_s={timeout_s}")
+        if self._error is not None:
+            if isinstance(self._error, Exception):
+                raise self._error
+            raise RuntimeError(f"{type(self._error).__name__}: {self._error}")
+        return self._value
+
+
+def _check(values: Any, n: int) -> list[Any]:
+    """Floats or None, one per completion; a non-finite value marks that sample failed."""
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"returned {len(values)} values for {n} completions")
+    out: list[Any] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        f = float(v)
+        out.append(f if math.isfinite(f) else FAILED)
+    return out
+
+
+def _per_sample(value: Any, n: int) -> bool:
+    return isinstance(value, list) and len(value) == n
+
+
+def _arguments(fn: Callable, texts: list[str], scores: list[Score], fmt: Any, columns: dict[str, Any],
+               trl_args: dict[str, Any] | None) -> tuple[list[Any], dict[str, Any]]:
+    """``(completions, kwargs)`` for ``fn``: texts for ours, TRL's own arguments for a plain TRL function."""
+    kwargs = dict(columns, scores=scores, answer_format=fmt)
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "scores" in params or trl_args is None:
+        return texts, kwargs
+    kwargs.update(prompts=trl_args["prompts"], completion_ids=trl_args["completion_ids"])
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return trl_args["completions"], kwargs
 
 
 def score_stats(scores: list[Score]) -> dict[str, float]:

@@ -1,0 +1,111 @@
+"""Question/answer datasets from files or the Hub with configurable fields: GSM8K and your own jsonl.
+
+``data=gsm8k`` and ``data=jsonl`` are two configs of :class:`QAData`: GSM8K is a question field and an answer
+field whose gold number follows ``####``; a custom file names its own fields (dotted paths reach nested ones)
+and says whether its answers are numbers, text or math expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from rlvr.config.schema import ConfigError
+from rlvr.data.prompts import PromptTemplate
+from rlvr.data.sources import BadRow, build_splits, get_field, load_records
+from rlvr.interfaces import DataSplits, Verifier
+
+
+class QAData:
+    """Rows of (question, gold answer) from local jsonl/json/parquet files or a Hugging Face dataset.
+
+    Args:
+        path: local file or directory (``train.jsonl`` + ``test.jsonl``, or parquet/json); relative paths are
+            looked up from the working directory, then the repository root. Takes precedence over ``hub_id``.
+        hub_id, hub_config: a dataset on the Hugging Face Hub (``openai/gsm8k``, ``main``).
+        train_split, test_split: split names (file stems in a directory, or hub splits).
+        question_field, answer_field: where the question and the answer are (``qa.question`` for nested).
+        answer_pattern: optional regex whose first group is the gold answer inside the answer field
+            (GSM8K: ``####\\s*(.+?)\\s*$``); a row it does not match is skipped and counted.
+        answer_type: how answers are compared: ``number`` (numeric, with ``$``/commas/``%`` normalised),
+            ``text`` (whole string, case and spacing ignored) or ``math`` (symbolic, through math-verify).
+        rel_tol: relative tolerance of ``number`` answers.
+        task: value of the ``task`` column (per-task accuracy, task-specific rewards).
+        train_size, test_size: rows kept per split (drawn with ``seed``); null keeps all. With a single file,
+            ``test_size`` rows of it are held out (default a tenth, at most 500).
+        seed: seed of those draws.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        hub_id: str | None = None,
+        hub_config: str | None = None,
+        train_split: str = "train",
+        test_split: str = "test",
+        question_field: str = "question",
+        answer_field: str = "answer",
+        answer_pattern: str | None = None,
+        answer_type: Literal["number", "text", "math"] = "number",
+        rel_tol: float = 1e-6,
+        task: str = "qa",
+        train_size: int | None = None,
+        test_size: int | None = None,
+        seed: int = 0,
+    ):
+        for key, size in (("train_size", train_size), ("test_size", test_size)):
+            if size is not None and size < 1:
+                raise ConfigError(f"data.{key} must be at least 1 (or null for all rows), got {size}.")
+        try:
+            self.pattern = re.compile(answer_pattern, flags=re.DOTALL | re.MULTILINE) if answer_pattern else None
+        except re.error as e:
+            raise ConfigError(f"data.answer_pattern {answer_pattern!r} is not a valid regex: {e}") from None
+        if self.pattern is not None and self.pattern.groups < 1:
+            raise ConfigError(f"data.answer_pattern {answer_pattern!r} needs a group (...) around the answer.")
+        self.path, self.hub_id, self.hub_config = path, hub_id, hub_config
+        self.splits = (train_split, test_split)
+        self.question_field, self.answer_field, self.answer_type = question_field, answer_field, answer_type
+        self.rel_tol, self.task = rel_tol, task
+        self.train_size, self.test_size, self.seed = train_size, test_size, seed
+
+    @property
+    def verifier(self) -> Verifier:
+        from rlvr.rewards.verifiers import MathVerifier, NumberVerifier, TextVerifier
+
+        if self.answer_type == "number":
+            return NumberVerifier(rel_tol=self.rel_tol)
+        return TextVerifier() if self.answer_type == "text" else MathVerifier()
+
+    def parse(self, record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """``(question, gold, entry)`` of one record; raises BadRow (skipped and counted) when unusable."""
+        question = str(get_field(record, self.question_field)).strip()
+        raw = str(get_field(record, self.answer_field))
+        gold = raw.strip()
+        if self.pattern is not None:
+            m = self.pattern.search(raw)
+            if m is None or not (m.group(1) or "").strip():
+                raise BadRow(self.answer_field, "does not match answer_pattern")
+            gold = m.group(1).strip()
+        return question, self._check_gold(gold), record
+
+    def _check_gold(self, gold: str) -> str:
+        if self.answer_type == "number":
+            from rlvr.rewards.extract import canonical_number
+
+            number = canonical_number(gold)
+            if number is None:
+                raise BadRow(self.answer_field, "not a number")
+            return number
+        if self.answer_type == "math":
+            from rlvr.rewards.verifiers import math_parse
+
+            if not math_parse(gold):
+                raise BadRow(self.answer_field, "math-verify cannot parse it")
+        return gold
+
+    def load(self, prompt: PromptTemplate) -> DataSplits:
+        """Both splits as rows; malformed records are skipped and counted in the stats."""
+        train, test = load_records(path=self.path, hub_id=self.hub_id, hub_config=self.hub_config,
+                                   splits=self.splits, test_size=self.test_size, seed=self.seed)
+        return build_splits(train, test, self.parse, prompt, task=self.task, train_size=self.train_size,
+                            test_size=self.test_size, seed=self.seed)

@@ -1,0 +1,102 @@
+"""Verifiers: how an extracted answer is judged against a row's gold answer (``row["answer"]``).
+
+A verifier is ``(extracted_answer, row) -> float in [0, 1]``. It raises ``ValueError`` when the *gold* is
+unusable (the row scores ``bad_gold``: never rewarded, counted) and :class:`~rlvr.rewards.scoring.UnparseableAnswer`
+when the *prediction* cannot be read. Matching is always on the whole answer, never on a substring: ``7`` is
+not ``72`` and an empty answer matches nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rlvr.rewards.scoring import UnparseableAnswer, compare_numbers
+
+
+class NumberVerifier:
+    """Numeric equality after normalisation (``$``, commas, ``%``, ``(12)`` = -12, ``72.0`` = 72).
+
+    Args:
+        rel_tol: relative tolerance for equality.
+        rounding: also require agreement at the coarser of the two precisions (see ``compare_numbers``).
+        percent: accept the prediction read as a percentage (x100 or /100 of the gold).
+
+    >>> v = NumberVerifier()
+    >>> [v(a, {"answer": "80000"}) for a in ["80000", "80000.0", "8000", "80000.5"]]
+    [1.0, 1.0, 0.0, 0.0]
+    """
+
+    def __init__(self, rel_tol: float = 1e-6, rounding: bool = False, percent: bool = False):
+        self.rel_tol, self.rounding, self.percent = rel_tol, rounding, percent
+
+    def __call__(self, answer: str, row: dict[str, Any]) -> float:
+        equal, _ = compare_numbers(answer, row["answer"], rel_tol=self.rel_tol, rounding=self.rounding,
+                                   percent=self.percent)
+        return 1.0 if equal else 0.0
+
+
+def normalise_text(text: str) -> str:
+    """Case-folded, whitespace-collapsed, without surrounding quotes or a trailing period."""
+    return " ".join(str(text).casefold().split()).strip("\"'`").rstrip(".").strip()
+
+
+class TextVerifier:
+    """Exact match of the whole answer after :func:`normalise_text` (names, words, short strings).
+
+    >>> v = TextVerifier()
+    >>> [v(a, {"answer": "Paris"}) for a in ["paris", " Paris. ", "Par", "Paris, France"]]
+    [1.0, 1.0, 0.0, 0.0]
+    """
+
+    def __call__(self, answer: str, row: dict[str, Any]) -> float:
+        gold = normalise_text(row["answer"])
+        if not gold:
+            raise ValueError(f"gold answer {row['answer']!r} is empty")
+        pred = normalise_text(answer)
+        if not pred:
+            raise UnparseableAnswer("empty answer")
+        return 1.0 if pred == gold else 0.0
+
+
+class MathVerifier:
+    """Symbolic equivalence through ``math-verify`` (``1/2`` = ``0.5`` = ``\\frac{1}{2}``, ``(x+1)^2`` =
+    ``x^2+2x+1``). LaTeX without ``$`` delimiters is accepted.
+
+    >>> v = MathVerifier()
+    >>> [v(a, {"answer": "\\\\frac{1}{2}"}) for a in ["0.5", "1/2", "2/3"]]
+    [1.0, 1.0, 0.0]
+    """
+
+    def __init__(self, float_rounding: int = 6):
+        self.float_rounding = float_rounding
+
+    def __call__(self, answer: str, row: dict[str, Any]) -> float:
+        from math_verify import verify
+
+        gold = math_parse(str(row["answer"]))
+        if not gold:
+            raise ValueError(f"gold answer {row['answer']!r} cannot be parsed by math-verify")
+        pred = math_parse(answer)
+        if not pred:
+            raise UnparseableAnswer(f"{answer!r} cannot be parsed by math-verify")
+        return 1.0 if verify(gold, pred, float_rounding=self.float_rounding, timeout_seconds=_timeout()) else 0.0
+
+
+def _timeout() -> int | None:
+    """math-verify times out with signal.alarm, which only works in the main thread; elsewhere the reward
+    suite's own timeout applies."""
+    return 5 if threading.current_thread() is threading.main_thread() else None
+
+
+def math_parse(text: str) -> list:
+    """math-verify's parse, retried inside ``$...$`` for bare LaTeX; ``[]`` when nothing parses."""
+    from math_verify import parse
+
+    text = text.strip()
+    if not text:
+        return []
+    parsed = parse(text, parsing_timeout=_timeout())
+    if not parsed and "$" not in text:
+        parsed = parse(f"${text}$", parsing_timeout=_timeout())
+    return parsed
