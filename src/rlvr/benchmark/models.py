@@ -36,10 +36,12 @@ def resolve_model(spec: str, label: str | None = None) -> ModelSource:
     is_run = (path / "model").is_dir() and run_config.exists()
     weights = path / "model" if is_run else path
     run_cfg = str(run_config) if is_run else None
+    # Hydra names runs outputs/<date>/<time>: a bare time is no name, so keep the date with it.
+    name = f"{path.parent.name}_{path.name}" if re.fullmatch(r"[\d_:-]+", path.name) else path.name
     if (weights / "adapter_config.json").exists():
         base = _adapter_base(weights, run_cfg)
-        return ModelSource(spec, label or _label(path.name), "run-lora" if is_run else "lora", base, str(weights), run_cfg)
-    return ModelSource(spec, label or _label(path.name), "run" if is_run else "local", str(weights), None, run_cfg)
+        return ModelSource(spec, label or _label(name), "run-lora" if is_run else "lora", base, str(weights), run_cfg)
+    return ModelSource(spec, label or _label(name), "run" if is_run else "local", str(weights), None, run_cfg)
 
 
 def _adapter_base(adapter_dir: Path, run_config: str | None) -> str:

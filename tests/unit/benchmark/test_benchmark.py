@@ -76,6 +76,8 @@ def test_resolve_model_kinds(tmp_path, tiny_model_dir):
     src = resolve_model(str(lora), label="trained")
     assert (src.kind, src.base, src.adapter, src.label) == ("run-lora", "embedded://smollm2-135m-instruct",
                                                           str(lora / "model"), "trained")
+    hydra_run = _run_dir(tmp_path / "outputs" / "2025-01-02" / "10-20-30", tmp_path / "nothing", "x")
+    assert resolve_model(str(hydra_run)).label == "2025-01-02_10-20-30"  # a bare time keeps its date
     plain = tmp_path / "adapter"
     plain.mkdir()
     (plain / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/base"}))
