@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from rlvr.benchmark.models import ModelSource, load_model, resolve_model, unique_labels
 from rlvr.config.schema import ConfigError
