@@ -90,7 +90,8 @@ def compare_numbers(
     """``(equal, relative_error)`` of a predicted number against the gold one.
 
     Args:
-        rel_tol: equal when ``|pred - gold| <= rel_tol * |gold|`` (a gold of 0 needs an exact 0).
+        rel_tol: equal when ``|pred - gold| <= rel_tol * |gold|`` (a gold of 0 needs an exact 0); two
+            integers are equal only when they are the same integer.
         rounding: also require both to agree once rounded to the coarser of their two precisions, so
             ``14.3`` matches ``14.2857`` but ``14.2`` does not (FinQA's rounded gold answers).
         percent: also read the prediction as a percentage of, or in percent of, the gold (x100, /100):
@@ -121,7 +122,10 @@ def compare_numbers(
                 err = 0.0 if c == 0 else float("inf")
             else:
                 err = float(abs(c - g) / abs(g))
-            equal = err <= rel_tol
+            if c == c.to_integral_value() and g == g.to_integral_value():
+                equal = c == g  # two integers: no tolerance, 1000001 is not 1000000
+            else:
+                equal = err <= rel_tol
             if equal and rounding:
                 places = min(_places(c), _places(g))
                 equal = _round(c, places) == _round(g, places)

@@ -8,6 +8,7 @@ not ``72`` and an empty answer matches nothing.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -90,13 +91,14 @@ def _timeout() -> int | None:
 
 
 def math_parse(text: str) -> list:
-    """math-verify's parse, retried inside ``$...$`` for bare LaTeX; ``[]`` when nothing parses."""
+    """math-verify's parse, retried inside ``$...$`` for bare LaTeX; ``[]`` when nothing parses into an
+    expression (math-verify's fallback of the raw string does not count: words are not maths)."""
     from math_verify import parse
 
     text = text.strip()
     if not text:
         return []
     parsed = parse(text, parsing_timeout=_timeout())
-    if not parsed and "$" not in text:
+    if not parsed and "$" not in text and re.search(r"[\\^{}]", text):
         parsed = parse(f"${text}$", parsing_timeout=_timeout())
-    return parsed
+    return parsed if any(not isinstance(p, str) for p in parsed) else []
