@@ -68,6 +68,14 @@ def test_console_prints_summary_and_plain_warnings(capsys):
     assert "accuracy 25.0% -> 50.0% (+25.0%)" in out
 
 
+def test_console_shows_pass_at_k(capsys):
+    r = result()
+    r.extra.update({"pass@8": 0.75, "maj@8": 0.5, "generation_s": 3.0})
+    ConsoleObserver().on_evaluation(result=r)
+    out = capsys.readouterr().out
+    assert "pass@8 75.0%" in out and "maj@8 50.0%" in out and "generation_s" not in out
+
+
 def test_console_reports_failure(capsys):
     ConsoleObserver().on_pipeline_end(status="failed", error=RuntimeError("boom"), results={})
     assert "FAILED: RuntimeError: boom" in capsys.readouterr().out
@@ -79,7 +87,14 @@ def test_wandb_observer_offline_writes_a_run(tmp_path, monkeypatch):
     o = WandbObserver(project="rlvr-test")
     o.on_pipeline_start(config={"seed": 0}, run_dir=str(tmp_path))
     o.on_train_log(step=1, max_steps=1, metrics={"reward": 1.0}, warnings=[])
-    o.on_evaluation(result=result(step=1))
+    r = result(step=1)
+    r.extra["pass@4"] = 0.75
+    logged = []
+    original = o.run.log
+    o.run.log = lambda payload, step=None: (logged.append(payload), original(payload, step=step))
+    o.on_evaluation(result=r)
+    assert logged[0]["eval/accuracy"] == 0.5 and logged[0]["eval/pass@4"] == 0.75
+    assert logged[0]["eval/per_task/chain_sum"] == 0.5
     o.on_pipeline_end(status="success")
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and any(runs[0].rglob("*.wandb"))
