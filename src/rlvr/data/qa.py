@@ -21,7 +21,8 @@ class QAData:
 
     Args:
         path: local file or directory (``train.jsonl`` + ``test.jsonl``, or parquet/json); relative paths are
-            looked up from the working directory, then the repository root. Takes precedence over ``hub_id``.
+            looked up from the working directory, then the repository root. Takes precedence over ``hub_id``;
+            set it null to load ``hub_id``.
         hub_id, hub_config: a dataset on the Hugging Face Hub (``openai/gsm8k``, ``main``).
         train_split, test_split: split names (file stems in a directory, or hub splits).
         question_field, answer_field: where the question and the answer are (``qa.question`` for nested).
@@ -38,7 +39,7 @@ class QAData:
 
     def __init__(
         self,
-        path: str | None = None,
+        path: str | None = "???",  # required (OmegaConf's MISSING) unless a config sets it null for hub_id
         hub_id: str | None = None,
         hub_config: str | None = None,
         train_split: str = "train",
@@ -62,7 +63,8 @@ class QAData:
             raise ConfigError(f"data.answer_pattern {answer_pattern!r} is not a valid regex: {e}") from None
         if self.pattern is not None and self.pattern.groups < 1:
             raise ConfigError(f"data.answer_pattern {answer_pattern!r} needs a group (...) around the answer.")
-        self.path, self.hub_id, self.hub_config = path, hub_id, hub_config
+        self.path = None if path == "???" else path
+        self.hub_id, self.hub_config = hub_id, hub_config
         self.splits = (train_split, test_split)
         self.question_field, self.answer_field, self.answer_type = question_field, answer_field, answer_type
         self.rel_tol, self.task = rel_tol, task
