@@ -6,13 +6,12 @@ reward failures per step, and isolates failures: a function that raises, returns
 ``timeout_s`` is retried sample by sample (concurrently, under one more ``timeout_s``) and the failing samples
 are masked (``None``) or scored 0, as ``on_error`` says; each failure is logged and counted.
 
-Two kinds of function work by ``_target_``:
-
-- ours (a class or function with a ``scores`` parameter): called with the completion *texts*, ``scores``,
-  ``answer_format`` and the dataset columns;
-- a plain TRL reward function ``f(completions, **kwargs)``: called exactly as TRL would call it (the original
-  ``completions``, conversational or not, ``prompts``, ``completion_ids`` and the columns). A function target
-  is bound with its parameters (``_partial_`` is implied), so no wrapper class is needed.
+Any callable works by ``_target_``: ours (``reward(completions, *, scores, answer_format, **columns)``) and a
+plain TRL-style function ``f(completions, **kwargs)``. Every one gets the completion *texts*, the shared
+``scores``, ``answer_format``, the dataset columns, ``prompts`` and ``completion_ids``; a function without
+``**kwargs`` gets only the arguments it names. A function target is bound with its parameters (``_partial_``
+is implied). A function written for TRL's conversational format (``completion[0]["content"]``, like
+``trl.rewards.think_format_reward``) sets ``_conversational_: true`` and gets the completions as TRL has them.
 """
 
 from __future__ import annotations
@@ -61,6 +60,7 @@ class RewardSuite:
             raise ConfigError(f"reward.timeout_s must be positive, got {timeout_s}.")
         self.timeout_s, self.on_error = timeout_s, on_error
         self.weights: dict[str, float] = {}
+        self.conversational: set[str] = set()  # functions that get TRL's own completion objects
         self.functions: dict[str, Callable[..., list[float | None]]] = {}
         from hydra.utils import instantiate
 
@@ -75,6 +75,8 @@ class RewardSuite:
                 raise ConfigError(f"reward.functions.{name}.weight must be a number, got {weight!r}.")
             self.weights[name] = float(weight)
             check_node(OmegaConf.create(node), f"reward.functions.{name}")
+            if node.pop("_conversational_", False):
+                self.conversational.add(name)
             target = import_target(node["_target_"])
             if not inspect.isclass(target) and "_partial_" not in node:
                 node["_partial_"] = True  # a plain function: bind its parameters, TRL calls it per batch
@@ -126,7 +128,10 @@ class RewardSuite:
     def call(self, name: str, fn: Callable, texts: list[str], scores: list[Score], scorer: Scorer,
              columns: dict[str, Any], trl_args: dict[str, Any] | None = None) -> list[Any]:
         """Run ``fn`` on the batch; on error or timeout, sample by sample. Failed samples read ``"failed"``."""
-        completions, kwargs = _arguments(fn, texts, scores, scorer.fmt, columns, trl_args)
+        kwargs = dict(columns, scores=scores, answer_format=scorer.fmt, **{
+            k: v for k, v in (trl_args or {}).items() if k != "completions"})
+        completions = trl_args["completions"] if trl_args and name in self.conversational else texts
+        kwargs = _accepted(fn, kwargs)
         deadline = time.monotonic() + self.timeout_s
         try:
             values = _Call(fn, completions, kwargs).result(deadline, self.timeout_s)
@@ -208,20 +213,15 @@ def _per_sample(value: Any, n: int) -> bool:
     return isinstance(value, list) and len(value) == n
 
 
-def _arguments(fn: Callable, texts: list[str], scores: list[Score], fmt: Any, columns: dict[str, Any],
-               trl_args: dict[str, Any] | None) -> tuple[list[Any], dict[str, Any]]:
-    """``(completions, kwargs)`` for ``fn``: texts for ours, TRL's own arguments for a plain TRL function."""
-    kwargs = dict(columns, scores=scores, answer_format=fmt)
+def _accepted(fn: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """All of ``kwargs`` for a function with ``**kwargs``; otherwise only those it names."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        params = {}
-    if "scores" in params or trl_args is None:
-        return texts, kwargs
-    kwargs.update(prompts=trl_args["prompts"], completion_ids=trl_args["completion_ids"])
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return trl_args["completions"], kwargs
+        return kwargs
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
 
 
 def score_stats(scores: list[Score]) -> dict[str, float]:

@@ -201,3 +201,25 @@ def test_gsm8k_comma_answers_are_canonical():
     splits = gsm8k(test_size=None, train_size=1).load(PROMPT)
     row = next(r for r in splits.test.to_list() if r["answer"] == "1450000")
     assert Scorer(PROMPT.answer_format, gsm8k().verifier)("It costs $1,450,000.", row).correct
+
+
+def test_gsm8k_with_the_seeds_prompt_and_rewards_wires_up(tmp_path):
+    """data=gsm8k prompts=working_out reward=math_reasoning: the pipeline's data and reward stages agree, and
+    the ideal reply to each row earns the seeds' maximum (3 + 2 + 3 + 1.5) while a wrong one does not."""
+    from rlvr.orchestration import PipelineOrchestrator
+
+    cfg = compose(["data=gsm8k", f"data.path={GSM8K}", "data.train_size=4", "data.test_size=2",
+                   "prompts=working_out", "reward=math_reasoning", "observers=none", f"output_dir={tmp_path}"])
+    orch = PipelineOrchestrator(cfg, run_dir=tmp_path)
+    orch.load_data()
+    orch.build_rewards()
+    rows = orch.splits.train.to_list()
+    assert "<SOLUTION>" in rows[0]["prompt"][0]["content"]
+    good = [f"<start_working_out>work<end_working_out><SOLUTION>{r['answer']}</SOLUTION>" for r in rows]
+    bad = [f"<start_working_out>work<end_working_out><SOLUTION>{r['answer']}1</SOLUTION>" for r in rows]
+    columns = {k: [r[k] for r in rows] for k in ("answer", "task", "entry", "question")}
+    for texts, total in ((good, 9.5), (bad, 4.0)):
+        completions = [[{"role": "assistant", "content": t}] for t in texts]
+        values = [f(prompts=[r["prompt"] for r in rows], completions=completions, **columns) for f in orch.reward_funcs]
+        sums = [sum(w * v[i] for w, v in zip(orch.reward_weights, values)) for i in range(len(rows))]
+        assert sums == [total] * len(rows)

@@ -24,23 +24,29 @@ TAGS = AnswerFormat(answer_tag="answer", fallback_last_number=False)
 
 # --- functions referenced by _target_ from the configs below --------------------------------------------------
 def trl_style_reward(completions, **kwargs):
-    """A plain TRL reward function: conversational completions, as TRL hands them over."""
-    return [1.0 if "42" in c[0]["content"] else 0.0 for c in completions]
+    """A plain TRL-style reward function on completion texts; it sees the prompts and columns too."""
+    assert len(kwargs["prompts"]) == len(completions) and "answer" in kwargs and "scores" in kwargs
+    return [1.0 if "42" in c else 0.0 for c in completions]
 
 
 def trl_reward_with_params(completions, answer, bonus=1.0):
     """No **kwargs: only the arguments it names are passed."""
-    return [bonus if c[0]["content"].strip() == a else 0.0 for c, a in zip(completions, answer)]
+    return [bonus if c.strip() == a else 0.0 for c, a in zip(completions, answer)]
+
+
+def conversational_reward(completions, prompts, **kwargs):
+    """Written for TRL's conversational format."""
+    return [float(c[0]["role"] == "assistant" and p[0]["role"] == "user") for c, p in zip(completions, prompts)]
 
 
 def raises_on_bad(completions, **kwargs):
-    if any("bad" in c[0]["content"] for c in completions):
+    if any("bad" in c for c in completions):
         raise RuntimeError("reward bug")
     return [1.0] * len(completions)
 
 
 def hangs_on_slow(completions, **kwargs):
-    if any("slow" in c[0]["content"] for c in completions):
+    if any("slow" in c for c in completions):
         time.sleep(3)
     return [1.0] * len(completions)
 
@@ -54,12 +60,11 @@ def wrong_length(completions, **kwargs):
 
 
 def not_finite(completions, **kwargs):
-    return [float("nan") if "nan" in c[0]["content"] else (float("inf") if "inf" in c[0]["content"] else 1.0)
-            for c in completions]
+    return [float("nan") if "nan" in c else (float("inf") if "inf" in c else 1.0) for c in completions]
 
 
 def not_a_number(completions, **kwargs):
-    return ["high" if "x" in c[0]["content"] else 1.0 for c in completions]
+    return ["high" if "x" in c else 1.0 for c in completions]
 
 
 class Metrics:
@@ -161,11 +166,13 @@ def test_plain_function_with_unknown_param_fails_at_construction():
         suite_of({"exact": {"_target_": f"{__name__}.trl_reward_with_params", "bonsu": 2.0}})
 
 
-def test_trl_library_reward_function_works():
-    suite = suite_of({"think": {"_target_": "trl.rewards.think_format_reward"}})
-    texts = ["<think>\nhm\n</think>\n42", "42"]
+def test_conversational_functions_get_the_completions_as_trl_has_them():
+    suite = suite_of({"think": {"_target_": "trl.rewards.think_format_reward", "_conversational_": True},
+                      "roles": {"_target_": f"{__name__}.conversational_reward", "_conversational_": True},
+                      "texts": {"_target_": f"{__name__}.trl_style_reward"}})
+    texts = ["<think>\nhm\n</think>\n42", "41"]
     out, _, _ = call_like_trl(suite, Scorer(TAGS, NumberVerifier()), texts, answer=["42", "42"])
-    assert out["think"] == [1.0, 0.0]
+    assert out == {"think": [1.0, 0.0], "roles": [1.0, 1.0], "texts": [1.0, 0.0]}
 
 
 # --- failures never stop training ----------------------------------------------------------------------------
