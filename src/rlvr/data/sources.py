@@ -122,7 +122,8 @@ def load_records(
             records = read_file(root)
             n_test = test_size if test_size is not None else min(500, max(1, len(records) // 10))
             if n_test >= len(records):
-                raise ConfigError(f"data.test_size={n_test} leaves no training rows in {root} ({len(records)} records).")
+                raise ConfigError(
+                    f"data.test_size={n_test} leaves no training rows in {root} ({len(records)} records).")
             held_out = set(random.Random(seed).sample(range(len(records)), n_test))
             train = [r for i, r in enumerate(records) if i not in held_out]
             test = [r for i, r in enumerate(records) if i in held_out]
@@ -139,7 +140,7 @@ def load_records(
         return out[0], out[1]
     if not hub_id:
         raise ConfigError("Set data.path (local jsonl/json/parquet files) or data.hub_id (a Hugging Face dataset).")
-    return tuple(_hub_split(hub_id, hub_config, split) for split in (train_split, test_split))  # type: ignore[return-value]
+    return _hub_split(hub_id, hub_config, train_split), _hub_split(hub_id, hub_config, test_split)
 
 
 def _hub_split(hub_id: str, hub_config: str | None, split: str) -> Source:
@@ -150,7 +151,7 @@ def _hub_split(hub_id: str, hub_config: str | None, split: str) -> Source:
     except Exception as e:  # noqa: BLE001 - offline, unknown id, no such split: all fixed the same way
         raise ConfigError(
             f"Could not load '{hub_id}' (config {hub_config}, split {split}) from the Hugging Face Hub: "
-            f"{type(e).__name__}: {e}. Check data.hub_id / data.hub_config / data.{'train' if 'train' in split else 'test'}_split, "
+            f"{type(e).__name__}: {e}. Check data.hub_id, data.hub_config and data.train_split/test_split, "
             "or point data.path at local jsonl/json/parquet files."
         ) from None
     return Source(list(ds), f"{hub_id}[{split}]", split)

@@ -203,7 +203,9 @@ class NumberCheck:
     def __init__(self, correct: float = 1.5, wrong: float = 0.0, unparseable: float = 0.0, rel_tol: float = 1e-6):
         self.correct, self.wrong, self.unparseable, self.rel_tol = correct, wrong, unparseable, rel_tol
 
-    def __call__(self, completions: list[str], *, scores: list[Score], answer: list[str], **_: Any) -> list[float | None]:
+    def __call__(
+        self, completions: list[str], *, scores: list[Score], answer: list[str], **_: Any
+    ) -> list[float | None]:
         out: list[float | None] = []
         for s, gold in zip(scores, answer):
             if s.status == "bad_gold":

@@ -150,10 +150,9 @@ class RewardSuite:
     def _one_by_one(self, name: str, fn: Callable, completions: list[Any], kwargs: dict[str, Any], n: int) -> list:
         """Every sample in its own thread under one shared deadline, so one slow sample costs one timeout."""
         deadline = time.monotonic() + self.timeout_s
-        calls = [
-            _Call(fn, completions[i : i + 1], {k: (v[i : i + 1] if _per_sample(v, n) else v) for k, v in kwargs.items()})
-            for i in range(n)
-        ]
+        calls = [_Call(fn, completions[i : i + 1], {k: (v[i : i + 1] if _per_sample(v, n) else v)
+                                                     for k, v in kwargs.items()})
+                 for i in range(n)]
         out: list[Any] = []
         for i, call in enumerate(calls):
             try:

@@ -119,7 +119,8 @@ def test_empty_file_fails_early(tmp_path):
 
 
 def test_custom_jsonl_with_its_own_field_names(tmp_path):
-    records = [{"id": i, "input": {"text": f"What is {i} + {i}?"}, "target": f"${i + i:,}"} for i in range(0, 2000, 100)]
+    records = [{"id": i, "input": {"text": f"What is {i} + {i}?"}, "target": f"${i + i:,}"}
+               for i in range(0, 2000, 100)]
     path = write_jsonl(tmp_path / "mine.jsonl", records)
     cfg = compose(["data=jsonl", f"data.path={path}", "data.question_field=input.text",
                    "data.answer_field=target", "data.test_size=4", "data.seed=3"])

@@ -59,7 +59,8 @@ def w(body: str, answer: str) -> str:
 )
 def test_exact_format(text, fmt, expected):
     assert is_well_formatted(text, fmt) is expected
-    assert StrictFormat(reward=3.0, penalty=-1.0)([text], scores=[None], answer_format=fmt) == [3.0 if expected else -1.0]
+    reward = StrictFormat(reward=3.0, penalty=-1.0)
+    assert reward([text], scores=[None], answer_format=fmt) == [3.0 if expected else -1.0]
 
 
 @pytest.mark.parametrize(
@@ -221,5 +222,6 @@ def test_correctness_for_one_task_masks_the_others():
     from rlvr.interfaces import Score
 
     scores = [Score("1", "correct", 1.0), Score("2", "wrong", 0.0), Score("1", "correct", 1.0)]
-    out = Correctness(task="leg_counting")(["", "", ""], scores=scores, task=["leg_counting", "leg_counting", "chain_sum"])
+    tasks = ["leg_counting", "leg_counting", "chain_sum"]
+    out = Correctness(task="leg_counting")(["", "", ""], scores=scores, task=tasks)
     assert out == [1.0, 0.0, None]
