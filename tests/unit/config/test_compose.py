@@ -19,7 +19,7 @@ from tests.conftest import REPO, compose
 register_configs()
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "benchmark"))
 # conf/benchmark* belongs to the benchmark command's own config and is composed by its tests.
-NEEDS_VALUE = {"model/hf": ["model.name_or_path=some/model"]}
+NEEDS_VALUE = {"model/hf": ["model.name_or_path=some/model"], "data/jsonl": ["data.path=x.jsonl"]}
 
 
 def group_options() -> list[tuple[str, str]]:

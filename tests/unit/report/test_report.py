@@ -127,4 +127,4 @@ def test_report_observer_writes_at_pipeline_end(run_dir):
 def test_default_observers_include_the_report():
     cfg = load_config([])
     check_choices(cfg)
-    assert cfg.observers.report._target_ == "rlvr.observers.report.ReportObserver"
+    assert cfg.observers.report._target_ == "rlvr.observers.ReportObserver"
