@@ -103,7 +103,11 @@ class GRPOLoop:
     def max_steps(self) -> int:
         return self.settings["max_steps"]
 
-    def grpo_config(self, output_dir: str, seed: int, reward_weights: list[float], bf16: bool) -> Any:
+    def grpo_config(self, output_dir: str, seed: int, reward_weights: list[float] | None, bf16: bool,
+                    gradient_checkpointing: bool = False) -> Any:
+        """The ``trl.GRPOConfig`` for this run. Precision and gradient checkpointing follow the loaded model
+        (``model.dtype``, ``model.gradient_checkpointing``): one knob each, not TRL's defaults (bf16 and
+        checkpointing on, which fail or slow down on CPU)."""
         import torch
         from trl import GRPOConfig
 
@@ -117,6 +121,7 @@ class GRPOLoop:
             save_strategy="steps" if save_steps else "no",
             save_steps=save_steps or 500,
             bf16=bf16,
+            gradient_checkpointing=gradient_checkpointing,
             use_cpu=not torch.cuda.is_available(),
             disable_tqdm=True,  # the console observer draws the progress bar
             **s,
@@ -154,7 +159,8 @@ class GRPOLoop:
                     on_step_end(state.global_step, model)
 
         bf16 = next(model.parameters()).dtype == torch.bfloat16
-        args = self.grpo_config(output_dir, seed, reward_weights, bf16)
+        checkpointing = bool(getattr(model, "is_gradient_checkpointing", False))
+        args = self.grpo_config(output_dir, seed, reward_weights, bf16, gradient_checkpointing=checkpointing)
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=reward_funcs,
