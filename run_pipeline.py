@@ -22,10 +22,10 @@ def main(cfg: DictConfig) -> None:
 
     try:
         orchestrator = PipelineOrchestrator(cfg, run_dir=cfg.output_dir or HydraConfig.get().runtime.output_dir)
-    except ConfigError as e:
+        orchestrator.run()
+    except ConfigError as e:  # a user mistake found while building or loading (a missing file, a field)
         print(f"Config error: {e}", file=sys.stderr)
         sys.exit(2)
-    orchestrator.run()
 
 
 if __name__ == "__main__":

@@ -153,3 +153,15 @@ def test_all_targets_are_rlvr_or_libraries():
             if line.strip().startswith("_target_:"):
                 target = line.split(":", 1)[1].strip()
                 assert not target.startswith("src."), f"{path}: {target}"
+
+
+def test_cli_mistake_found_while_loading_is_one_line_too(tmp_path):
+    """A missing data file is only found when the data stage runs: still a message, exit 2, no traceback."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "run_pipeline.py"), "data=gsm8k", f"data.path={tmp_path}/missing",
+         "observers=none", f"output_dir={tmp_path}/run"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Config error: data.path:" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
