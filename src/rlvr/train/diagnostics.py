@@ -22,10 +22,14 @@ class Diagnoser:
         self.max_completion_length = max_completion_length
         self.recent: deque[Mapping[str, float]] = deque(maxlen=window)
 
-    def update(self, metrics: Mapping[str, float]) -> list[str]:
-        """Add one logging step; return the warnings that hold over the window (empty when all is well)."""
+    def update(self, metrics: Mapping[str, float], final: bool = False) -> list[str]:
+        """Add one logging step; return the warnings that hold over the window (empty when all is well).
+
+        ``final`` (the last step of the run) judges a run shorter than the window over all its steps, so a
+        short trial run with the real settings still says what would go wrong.
+        """
         self.recent.append({k: metrics[k] for k in KEYS if k in metrics})
-        if len(self.recent) < self.recent.maxlen:
+        if len(self.recent) < self.recent.maxlen and not final:
             return []
         mean = {k: sum(m[k] for m in self.recent) / len(self.recent) for k in KEYS if all(k in m for m in self.recent)}
         return diagnose(mean, max_completion_length=self.max_completion_length, steps=len(self.recent))

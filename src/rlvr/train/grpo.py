@@ -152,7 +152,8 @@ class GRPOLoop:
             def on_log(self, args, state, control, logs=None, **kw):
                 metrics = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
                 if "loss" in metrics or "reward" in metrics:
-                    on_log(state.global_step, metrics, diagnoser.update(metrics))
+                    final = state.global_step >= state.max_steps
+                    on_log(state.global_step, metrics, diagnoser.update(metrics, final=final))
 
             def on_step_end(self, args, state, control, model=None, **kw):
                 if on_step_end is not None:

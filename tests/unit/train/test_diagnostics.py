@@ -33,3 +33,11 @@ def test_one_flat_group_is_not_alarming_but_a_window_of_them_is():
     d2 = Diagnoser(window=3)
     out = [d2.update(flat) for _ in range(3)]
     assert out[:2] == [[], []] and "over the last 3 steps" in out[2][0]
+
+
+def test_a_run_shorter_than_the_window_is_judged_at_its_last_step():
+    d = Diagnoser(window=5, max_completion_length=64)
+    cut = {"completions/clipped_ratio": 1.0, "frac_reward_zero_std": 1.0, "reward": -3.0}
+    assert d.update(cut) == []
+    final = d.update(cut, final=True)
+    assert len(final) == 2 and "over the last 2 steps" in final[0] and "max_completion_length=64" in final[0]
