@@ -1,22 +1,8 @@
-"""The examples in the docstrings run: every reward class documents itself with a doctest (TRL's habit)."""
+"""Every reward class documents itself with a doctest (TRL's habit); pytest runs them (--doctest-modules)."""
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import inspect
-
-import pytest
-
-MODULES = ["rlvr.rewards.extract", "rlvr.rewards.scoring", "rlvr.rewards.functions", "rlvr.rewards.verifiers",
-           "rlvr.data.finqa", "rlvr.config.resolvers"]
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_doctests_pass(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
 
 def test_every_reward_class_has_a_doctest():
     from rlvr.rewards import functions
