@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 
+
 def test_every_reward_class_has_a_doctest():
     from rlvr.rewards import functions
 
