@@ -13,7 +13,7 @@ from typing import Any
 
 from rlvr.config.schema import ConfigError
 from rlvr.data.prompts import PromptTemplate
-from rlvr.data.sources import BadRow, build_splits, get_field, load_records
+from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records
 from rlvr.interfaces import DataSplits
 
 QUESTION_FIELDS = ("qa.question", "question")
@@ -117,9 +117,7 @@ class FinQAData:
         test_size: int | None = None,
         seed: int = 0,
     ):
-        for key, size in (("train_size", train_size), ("test_size", test_size)):
-            if size is not None and size < 1:
-                raise ConfigError(f"data.{key} must be at least 1 (or null for all rows), got {size}.")
+        check_sizes(train_size, test_size)
         self.path, self.hub_id, self.hub_config = path, hub_id, hub_config
         self.splits = (train_split, test_split)
         self.include_text, self.rel_tol = include_text, rel_tol

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from rlvr.config.schema import ConfigError
 from rlvr.data.prompts import PromptTemplate
-from rlvr.data.sources import BadRow, build_splits, get_field, load_records
+from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records
 from rlvr.interfaces import DataSplits, Verifier
 
 
@@ -54,9 +54,7 @@ class QAData:
         test_size: int | None = None,
         seed: int = 0,
     ):
-        for key, size in (("train_size", train_size), ("test_size", test_size)):
-            if size is not None and size < 1:
-                raise ConfigError(f"data.{key} must be at least 1 (or null for all rows), got {size}.")
+        check_sizes(train_size, test_size)
         try:
             self.pattern = re.compile(answer_pattern, flags=re.DOTALL | re.MULTILINE) if answer_pattern else None
         except re.error as e:

@@ -77,7 +77,7 @@ def test_eval_budget_follows_training_completion_length():
         ("data=nonexistent", "Could not find 'data/nonexistent'"),
         ("train.max_stepz=3", "Key 'max_stepz' not in"),
         ("train.max_steps=abc", "could not be converted to Integer"),
-        ("model.lora.r=1.5", "r"),
+        ("model.lora.r=1.5", "full_key: model.lora.r"),
     ],
 )
 def test_composition_errors_name_the_key(override, expected):
