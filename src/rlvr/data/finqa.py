@@ -11,7 +11,6 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from rlvr.config.schema import ConfigError
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records
 from rlvr.interfaces import DataSplits
