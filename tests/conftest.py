@@ -22,7 +22,7 @@ CHAT_TEMPLATE = (
 def build_tiny_model(path: Path, seed: int = 0) -> Path:
     """Save a 2-layer Llama with a character tokenizer to ``path`` (about 100k parameters)."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     specials = ["<pad>", "<|im_start|>", "<|im_end|>", "<unk>"]

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr.benchmark.models import ModelSource, load_model, resolve_model, unique_labels
-from rlvr.config.schema import ConfigError
+from rlvr.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class Worker:
         """Evaluate one job; writes its JSON and returns its record (with ``error`` set if it failed)."""
         from hydra.utils import instantiate
 
-        from rlvr.rewards import Scorer
+        from rlvr.scoring import Scorer
 
         start = time.perf_counter()
         path = Path(self.settings["output_dir"]) / "results" / job.filename

@@ -18,18 +18,13 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from rlvr.scoring.formats import MARKER_NAMES, MARKER_STYLES
+
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCS = {"min": min, "max": max, "round": round, "abs": abs, "int": int, "float": float}
 
-MARKER_NAMES = ("reasoning_start", "reasoning_end", "answer_start", "answer_end")
-MARKER_STYLES: dict[str, dict[str, str]] = {
-    "xml": {"reasoning_start": "<think>", "reasoning_end": "</think>",
-            "answer_start": "<answer>", "answer_end": "</answer>"},
-    "working_out": {"reasoning_start": "<start_working_out>", "reasoning_end": "<end_working_out>",
-                    "answer_start": "<SOLUTION>", "answer_end": "</SOLUTION>"},
-}
 
 
 def safe_eval(expr: str) -> Any:

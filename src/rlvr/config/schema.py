@@ -19,10 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A user mistake in the configuration. The message says which key and how to fix it."""
-
+from rlvr.errors import ConfigError
 
 _SCHEMAS: dict[type, type] = {}
 _PRIMITIVES = (int, float, str, bool)

@@ -14,10 +14,11 @@ from typing import Any
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records
 from rlvr.interfaces import DataSplits
+from rlvr.scoring.extract import canonical_number
+from rlvr.scoring.verifiers import YES_NO, FinQAVerifier
 
 QUESTION_FIELDS = ("qa.question", "question")
 ANSWER_FIELDS = ("qa.exe_ans", "exe_ans", "qa.answer", "answer", "final_result")
-YES_NO = ("yes", "no")
 
 
 def linearise_table(table: Any) -> str:
@@ -50,8 +51,6 @@ def gold_answer(value: Any) -> str | None:
     >>> [gold_answer(v) for v in [0.14286, 1e-05, "94%", "$ 1,234", "(12)", "Yes", "n/a", float("nan")]]
     ['0.14286', '0.00001', '94', '1234', '-12', 'yes', None, None]
     """
-    from rlvr.rewards.extract import canonical_number
-
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (int, float)):
@@ -65,27 +64,6 @@ def gold_answer(value: Any) -> str | None:
         return text.casefold()
     return canonical_number(text.replace("$ ", "$"))
 
-
-class FinQAVerifier:
-    """Yes/no answers by text; numbers within ``rel_tol`` and equal at the coarser precision, read as a
-    percentage where that is closer (``14.3%`` = ``0.143``), with accounting formats canonicalised.
-
-    >>> v = FinQAVerifier()
-    >>> [v(a, {"answer": "0.14286"}) for a in ["0.14286", "14.3", "14.29%", "14.2", "0.2"]]
-    [1.0, 1.0, 1.0, 0.0, 0.0]
-    """
-
-    def __init__(self, rel_tol: float = 0.01):
-        from rlvr.rewards.verifiers import NumberVerifier
-
-        self.numbers = NumberVerifier(rel_tol=rel_tol, rounding=True, percent=True)
-
-    def __call__(self, answer: str, row: dict[str, Any]) -> float:
-        from rlvr.rewards.verifiers import TextVerifier
-
-        if str(row["answer"]).casefold() in YES_NO:
-            return TextVerifier()(answer, row)
-        return self.numbers(answer, row)
 
 
 class FinQAData:

@@ -7,42 +7,10 @@ what is parsed together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class AnswerFormat:
-    """Where the answer sits in a completion.
-
-    ``answer_tag="answer"`` means ``<answer>...</answer>``; ``None`` means the last number of the reply.
-    ``reasoning_tag`` (e.g. ``think``) is only checked by format rewards. Tags may also be full markers
-    (``start``/``end`` pairs) as in the seeds' ``<start_working_out>`` style, see ``markers``.
-    """
-
-    answer_tag: str | None = None
-    reasoning_tag: str | None = None
-    answer_start: str | None = None
-    answer_end: str | None = None
-    reasoning_start: str | None = None
-    reasoning_end: str | None = None
-    fallback_last_number: bool = True
-
-    @property
-    def answer_markers(self) -> tuple[str, str] | None:
-        if self.answer_start and self.answer_end:
-            return self.answer_start, self.answer_end
-        if self.answer_tag:
-            return f"<{self.answer_tag}>", f"</{self.answer_tag}>"
-        return None
-
-    @property
-    def reasoning_markers(self) -> tuple[str, str] | None:
-        if self.reasoning_start and self.reasoning_end:
-            return self.reasoning_start, self.reasoning_end
-        if self.reasoning_tag:
-            return f"<{self.reasoning_tag}>", f"</{self.reasoning_tag}>"
-        return None
+from rlvr.errors import ConfigError
+from rlvr.scoring.formats import AnswerFormat
 
 
 class PromptTemplate:
@@ -73,8 +41,6 @@ class PromptTemplate:
         fallback_last_number: bool = True,
     ):
         if "{question}" not in user:
-            from rlvr.config.schema import ConfigError
-
             raise ConfigError(f"prompts.user must contain '{{question}}', got {user!r}.")
         self.system = system
         self.user = user

@@ -10,10 +10,17 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from rlvr.config.schema import ConfigError
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records
+from rlvr.errors import ConfigError
 from rlvr.interfaces import DataSplits, Verifier
+from rlvr.scoring.extract import canonical_number
+from rlvr.scoring.verifiers import (
+    MathVerifier,
+    NumberVerifier,
+    TextVerifier,
+    math_parse,
+)
 
 
 class QAData:
@@ -70,8 +77,6 @@ class QAData:
 
     @property
     def verifier(self) -> Verifier:
-        from rlvr.rewards.verifiers import MathVerifier, NumberVerifier, TextVerifier
-
         if self.answer_type == "number":
             return NumberVerifier(rel_tol=self.rel_tol)
         return TextVerifier() if self.answer_type == "text" else MathVerifier()
@@ -90,15 +95,11 @@ class QAData:
 
     def _check_gold(self, gold: str) -> str:
         if self.answer_type == "number":
-            from rlvr.rewards.extract import canonical_number
-
             number = canonical_number(gold)
             if number is None:
                 raise BadRow(self.answer_field, "not a number")
             return number
         if self.answer_type == "math":
-            from rlvr.rewards.verifiers import math_parse
-
             if not math_parse(gold):
                 raise BadRow(self.answer_field, "math-verify cannot parse it")
         return gold

@@ -6,45 +6,14 @@ two never overlap even for tasks with a small question space (two one-digit term
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import Counter
 from typing import Any
 
-from rlvr.config.schema import ConfigError
 from rlvr.data.prompts import PromptTemplate
+from rlvr.errors import ConfigError
 from rlvr.interfaces import DataSplits
-
-
-class ReasoningGymVerifier:
-    """reasoning-gym's ``score_answer`` for the row's source task (the entry travels as JSON in ``entry``).
-
-    In a mixture each row is scored by its own task's verifier (``metadata.source_dataset``). An exception
-    from a task's verifier is about the answer it was given (the gold is generated, hence valid), so it makes
-    the answer ``unparseable``; an ``entry`` that is not valid JSON is a data problem (``bad_gold``).
-    """
-
-    def __call__(self, answer: str, row: dict[str, Any]) -> float:
-        from rlvr.rewards.scoring import UnparseableAnswer
-
-        try:
-            entry = json.loads(row["entry"])
-        except (TypeError, KeyError, json.JSONDecodeError) as e:
-            raise ValueError(f"row has no reasoning-gym entry to score against: {e}") from None
-        source = entry.get("metadata", {}).get("source_dataset") or row["task"]
-        score = _score_fn(source)
-        try:
-            return float(score(answer, entry))
-        except Exception as e:  # noqa: BLE001 - the task's own parser choked on the answer
-            raise UnparseableAnswer(f"{source} could not score {answer!r}: {type(e).__name__}: {e}") from None
-
-
-@functools.lru_cache(maxsize=None)
-def _score_fn(task: str) -> Any:
-    """One scorer per task (building a reasoning-gym dataset to get at its scorer can be slow)."""
-    import reasoning_gym
-
-    return reasoning_gym.get_score_answer_fn(task)
+from rlvr.scoring.verifiers import ReasoningGymVerifier
 
 
 class ReasoningGymData:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from rlvr.config.schema import ConfigError
+from rlvr.errors import ConfigError
 from rlvr.interfaces import DataSplits
 
 log = logging.getLogger(__name__)

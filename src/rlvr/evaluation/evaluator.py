@@ -1,5 +1,5 @@
 """Held-out evaluation: batched generation (left padding, the training prompt and chat template) scored by the
-same :class:`~rlvr.rewards.scoring.Scorer` the rewards use.
+same :class:`~rlvr.scoring.Scorer` the rewards use.
 
 Greedy decoding gives accuracy, per-task accuracy, format compliance, parse rate, completion length and
 truncation; with ``eval.k > 1`` it also samples k completions per question for pass@k and maj@k. The pipeline
@@ -14,11 +14,10 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from rlvr.config.schema import ConfigError
+from rlvr.errors import ConfigError
 from rlvr.evaluation.metrics import majority_answer, pass_at_k
 from rlvr.interfaces import EvalResult
-from rlvr.rewards.functions import is_well_formatted
-from rlvr.rewards.scoring import Scorer
+from rlvr.scoring import Scorer, is_well_formatted
 
 log = logging.getLogger(__name__)
 

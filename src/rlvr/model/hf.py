@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rlvr.config.schema import ConfigError
+from rlvr.errors import ConfigError
 from rlvr.model import embedded
 
 log = logging.getLogger(__name__)

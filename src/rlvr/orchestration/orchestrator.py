@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr.config import ConfigError, check_choices, missing_keys, register_configs
 from rlvr.interfaces import EvalResult
 from rlvr.observers import Observers
-from rlvr.rewards import Scorer
+from rlvr.scoring import Scorer
 
 log = logging.getLogger(__name__)
 COMPONENT_GROUPS = ("data", "prompts", "model", "reward", "train", "eval")

@@ -1,4 +1,5 @@
-"""Rewards: answer extraction, scoring against the task's verifier, and the configured reward functions."""
+"""Rewards: the configured reward functions and the suite that adapts them to TRL (scoring lives in
+:mod:`rlvr.scoring`)."""
 
 from rlvr.rewards.functions import (
     AnswerCheck,
@@ -9,11 +10,9 @@ from rlvr.rewards.functions import (
     StrictFormat,
     SymbolicMatch,
 )
-from rlvr.rewards.scoring import Scorer, UnparseableAnswer
 from rlvr.rewards.suite import RewardSuite
-from rlvr.rewards.verifiers import MathVerifier, NumberVerifier, TextVerifier
 
 __all__ = [
-    "AnswerCheck", "ApproximateFormat", "Correctness", "LengthShaping", "MathVerifier", "NumberCheck",
-    "NumberVerifier", "RewardSuite", "Scorer", "StrictFormat", "SymbolicMatch", "TextVerifier", "UnparseableAnswer",
+    "AnswerCheck", "ApproximateFormat", "Correctness", "LengthShaping", "NumberCheck", "RewardSuite", "StrictFormat",
+    "SymbolicMatch",
 ]

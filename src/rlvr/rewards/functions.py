@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from rlvr.data.prompts import AnswerFormat
 from rlvr.interfaces import Score
-from rlvr.rewards.extract import answer_block, blocks, last_number
-from rlvr.rewards.scoring import UnparseableAnswer, compare_numbers
+from rlvr.scoring.extract import answer_block, extract_answer, is_well_formatted
+from rlvr.scoring.formats import AnswerFormat
+from rlvr.scoring.numbers import UnparseableAnswer, compare_numbers
+from rlvr.scoring.verifiers import MathVerifier
 
 
 class Correctness:
@@ -85,24 +86,6 @@ class StrictFormat:
     ) -> list[float | None]:
         return [self.reward if is_well_formatted(c, answer_format) else self.penalty for c in completions]
 
-
-def is_well_formatted(text: str, fmt: AnswerFormat) -> bool:
-    """Exactly one of each configured block (no repeats, no stray markers), a non-blank reasoning block
-    before a non-blank answer block, and nothing but whitespace after the answer block."""
-    answer = fmt.answer_markers
-    if answer is None:
-        return last_number(text) is not None
-    for markers in filter(None, (fmt.reasoning_markers, answer)):
-        start, end = markers
-        if text.count(start) != 1 or text.count(end) != 1 or len(blocks(text, start, end)) != 1:
-            return False
-    if not blocks(text, *answer)[0].strip():
-        return False
-    if fmt.reasoning_markers is not None:
-        r_start, r_end = fmt.reasoning_markers
-        if not blocks(text, r_start, r_end)[0].strip() or text.index(r_end) > text.index(answer[0]):
-            return False  # an empty reasoning block, or the answer block inside or before it
-    return text.rstrip().endswith(answer[1])
 
 
 class ApproximateFormat:
@@ -238,8 +221,6 @@ class SymbolicMatch:
     """
 
     def __init__(self, correct: float = 1.0, wrong: float = 0.0, unparseable: float = 0.0, float_rounding: int = 6):
-        from rlvr.rewards.verifiers import MathVerifier
-
         self.correct, self.wrong, self.unparseable = correct, wrong, unparseable
         self.verifier = MathVerifier(float_rounding=float_rounding)
 
@@ -247,8 +228,6 @@ class SymbolicMatch:
         self, completions: list[str], *, scores: list[Score], answer_format: AnswerFormat, answer: list[str],
         **_: Any,
     ) -> list[float | None]:
-        from rlvr.rewards.extract import extract_answer
-
         out: list[float | None] = []
         for text, gold in zip(completions, answer):
             raw = answer_block(text, answer_format)
@@ -283,7 +262,7 @@ class LengthShaping:
     def __init__(self, target: int = 400, unit: Literal["chars", "words"] = "chars", reward: float = 1.0,
                  only_correct: bool = True):
         if target < 1:
-            from rlvr.config.schema import ConfigError
+            from rlvr.errors import ConfigError
 
             raise ConfigError(f"LengthShaping.target must be at least 1, got {target}.")
         self.target, self.unit, self.reward, self.only_correct = target, unit, reward, only_correct

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlvr.config.schema import ConfigError, check_node, import_target
 from rlvr.interfaces import Score
-from rlvr.rewards.scoring import Scorer
+from rlvr.scoring import Scorer
 
 log = logging.getLogger(__name__)
 _RESERVED = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any, Callable, Literal
 
-from rlvr.config.schema import ConfigError
+from rlvr.errors import ConfigError
 from rlvr.interfaces import TrainResult
 from rlvr.train.diagnostics import Diagnoser
 

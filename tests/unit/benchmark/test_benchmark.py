@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rlvr.benchmark import Benchmark, Job, ModelSource, load_model, resolve_model, work_units, worker_devices
+from rlvr.benchmark import (
+    Benchmark,
+    Job,
+    ModelSource,
+    load_model,
+    resolve_model,
+    work_units,
+    worker_devices,
+)
 from rlvr.config import ConfigError, load_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -8,8 +8,7 @@ import pytest
 
 from rlvr.config.registry import CONF_DIR
 from rlvr.orchestration import build
-from rlvr.rewards import Scorer
-from rlvr.rewards.functions import is_well_formatted
+from rlvr.scoring import Scorer, is_well_formatted
 from tests.conftest import compose
 
 PROMPTS = sorted(p.stem for p in (CONF_DIR / "prompts").glob("*.yaml"))

@@ -8,8 +8,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 from rlvr.config import register_configs
-from rlvr.config.resolvers import MARKER_STYLES, get_marker, safe_eval
+from rlvr.config.resolvers import get_marker, safe_eval
 from rlvr.orchestration import build
+from rlvr.scoring import MARKER_STYLES
 from tests.conftest import compose
 
 register_configs()

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from rlvr.config import ConfigError
 from rlvr.data import FinQAData, PromptTemplate
 from rlvr.data.finqa import gold_answer, linearise_table
+from rlvr.errors import ConfigError
 from rlvr.orchestration import build
-from rlvr.rewards import Scorer
+from rlvr.scoring import Scorer
 from tests.conftest import compose
 
 TABLE = [["", "2016", "2015"], ["net revenue", "$ 5,829", "$ 5,735"], ["growth | pct", "1.6%", ""]]

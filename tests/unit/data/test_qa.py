@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from rlvr.config import ConfigError
 from rlvr.data import PromptTemplate, QAData
+from rlvr.errors import ConfigError
 from rlvr.orchestration import build
-from rlvr.rewards import Scorer
+from rlvr.scoring import Scorer
 from tests.conftest import SHARED, compose
 
 GSM8K = SHARED / "data" / "gsm8k"

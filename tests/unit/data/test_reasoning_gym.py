@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from rlvr.config import ConfigError
 from rlvr.data import PromptTemplate, ReasoningGymData
+from rlvr.errors import ConfigError
 from rlvr.orchestration import build
-from rlvr.rewards import Scorer
+from rlvr.scoring import ReasoningGymVerifier, Scorer
 from tests.conftest import compose
 
 MIX = {
@@ -92,13 +92,13 @@ def test_unknown_task_params_in_a_mixture_fail_with_a_config_error():
 
 
 def test_verifier_exception_is_unparseable_and_missing_entry_is_bad_gold(monkeypatch):
-    from rlvr.data import reasoning_gym as rg
+    from rlvr.scoring import verifiers as rg
 
     def choking(answer, entry):
         raise TypeError("cannot compare")
 
     monkeypatch.setattr(rg, "_score_fn", lambda task: choking)
-    scorer = Scorer(PromptTemplate().answer_format, rg.ReasoningGymVerifier())
+    scorer = Scorer(PromptTemplate().answer_format, ReasoningGymVerifier())
     row = {"task": "chain_sum", "entry": json.dumps({"metadata": {"source_dataset": "chain_sum"}}), "answer": "3"}
     assert scorer("3", row).status == "unparseable"
     assert scorer("3", {"task": "chain_sum", "entry": "not json", "answer": "3"}).status == "bad_gold"

@@ -7,9 +7,16 @@ import json
 
 import pytest
 
-from rlvr.config import ConfigError
 from rlvr.data import sources
-from rlvr.data.sources import BadRow, get_field, load_records, read_file, resolve_path, split_files
+from rlvr.data.sources import (
+    BadRow,
+    get_field,
+    load_records,
+    read_file,
+    resolve_path,
+    split_files,
+)
+from rlvr.errors import ConfigError
 from tests.conftest import REPO, SHARED
 
 GSM8K = SHARED / "data" / "gsm8k"

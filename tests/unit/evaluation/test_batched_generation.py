@@ -8,8 +8,8 @@ from datasets import Dataset
 from rlvr.data import PromptTemplate
 from rlvr.evaluation import Evaluator
 from rlvr.model import HFModel
-from rlvr.rewards import Scorer
-from rlvr.rewards.extract import extract_answer
+from rlvr.scoring import Scorer
+from rlvr.scoring.extract import extract_answer
 
 
 class ExactNumber:

@@ -14,7 +14,7 @@ from rlvr.config import ConfigError, load_config
 from rlvr.data import PromptTemplate
 from rlvr.evaluation import Evaluator
 from rlvr.evaluation.metrics import majority_answer, pass_at_k
-from rlvr.rewards import Scorer
+from rlvr.scoring import Scorer
 
 
 @pytest.mark.parametrize("n,c,k", [(10, 0, 1), (10, 3, 1), (10, 3, 5), (10, 8, 3), (5, 5, 5), (16, 1, 16), (20, 7, 4)])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlvr.config import ConfigError
+from rlvr.errors import ConfigError
 from rlvr.model import HFModel, LoraSettings, count_parameters
 from rlvr.orchestration import build
 from tests.conftest import compose

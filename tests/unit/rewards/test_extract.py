@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.data.prompts import AnswerFormat
-from rlvr.rewards.extract import answer_block, canonical_number, extract_answer, last_number, numbers_in
+from rlvr.scoring.extract import (
+    answer_block,
+    canonical_number,
+    extract_answer,
+    last_number,
+    numbers_in,
+)
+from rlvr.scoring.formats import AnswerFormat
 
 TAGS = AnswerFormat(answer_tag="answer", reasoning_tag="think", fallback_last_number=False)
 TAGS_FALLBACK = AnswerFormat(answer_tag="answer", reasoning_tag="think", fallback_last_number=True)

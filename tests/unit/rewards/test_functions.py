@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.data.prompts import AnswerFormat
 from rlvr.rewards import (
-    AnswerCheck, ApproximateFormat, Correctness, LengthShaping, NumberCheck, NumberVerifier, Scorer, StrictFormat,
+    AnswerCheck,
+    ApproximateFormat,
+    Correctness,
+    LengthShaping,
+    NumberCheck,
+    StrictFormat,
     SymbolicMatch,
 )
-from rlvr.rewards.functions import is_well_formatted
+from rlvr.scoring import NumberVerifier, Scorer, is_well_formatted
+from rlvr.scoring.formats import AnswerFormat
 
 XML = AnswerFormat(answer_tag="answer", reasoning_tag="think", fallback_last_number=False)
 SEEDS = AnswerFormat(answer_start="<SOLUTION>", answer_end="</SOLUTION>",
@@ -121,14 +126,14 @@ def test_answer_check_seeds_values(text, gold, expected):
     ],
 )
 def test_answer_check_finqa_values(text, gold, expected):
-    from rlvr.data.finqa import FinQAVerifier
+    from rlvr.scoring import FinQAVerifier
 
     reward = AnswerCheck(exact=3.0, equivalent=3.0, close=[[0.01, 1.0]], wrong=-1.0, unparseable=-1.0, percent=True)
     assert run(reward, [text], ANSWER_ONLY, gold, verifier=FinQAVerifier()) == [expected]
 
 
 def test_answer_check_text_answers_have_no_closeness():
-    from rlvr.rewards import TextVerifier
+    from rlvr.scoring import TextVerifier
 
     texts = ["<answer>Paris</answer>", "<answer>paris</answer>", "<answer>Pari</answer>"]
     assert run(AnswerCheck(), texts, ANSWER_ONLY, "Paris", verifier=TextVerifier()) == [3.0, 1.5, -1.0]
@@ -199,7 +204,7 @@ def test_length_shaping(kwargs, text, status, expected):
 
 
 def test_length_shaping_rejects_zero_target():
-    from rlvr.config import ConfigError
+    from rlvr.errors import ConfigError
 
     with pytest.raises(ConfigError, match="target"):
         LengthShaping(target=0)

@@ -7,10 +7,16 @@ import math
 
 import pytest
 
-from rlvr.data.prompts import AnswerFormat
-from rlvr.rewards import MathVerifier, NumberVerifier, Scorer, TextVerifier, UnparseableAnswer
-from rlvr.rewards.scoring import compare_numbers
 from rlvr.rewards.suite import score_stats
+from rlvr.scoring import (
+    MathVerifier,
+    NumberVerifier,
+    Scorer,
+    TextVerifier,
+    UnparseableAnswer,
+)
+from rlvr.scoring.formats import AnswerFormat
+from rlvr.scoring.numbers import compare_numbers
 
 TAGS = AnswerFormat(answer_tag="answer", fallback_last_number=False)
 

@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from rlvr.config import ConfigError
-from rlvr.data.prompts import AnswerFormat
+from rlvr.errors import ConfigError
 from rlvr.orchestration import build
-from rlvr.rewards import NumberVerifier, RewardSuite, Scorer
+from rlvr.rewards import RewardSuite
+from rlvr.scoring import NumberVerifier, Scorer
+from rlvr.scoring.formats import AnswerFormat
 from tests.conftest import compose
 
 SEEDS = AnswerFormat(answer_start="<SOLUTION>", answer_end="</SOLUTION>",
@@ -134,7 +135,7 @@ def test_math_reasoning_config_reproduces_the_seeds_values():
 
 
 def test_finqa_reward_config_values():
-    from rlvr.data.finqa import FinQAVerifier
+    from rlvr.scoring import FinQAVerifier
 
     suite = build(compose(["reward=finqa"]).reward, "reward", _recursive_=False)
     assert "numbers" not in suite.functions  # switched off by `numbers: null`

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.config import ConfigError
+from rlvr.errors import ConfigError
 from rlvr.orchestration import build
 from rlvr.train import GRPOLoop
 from tests.conftest import compose

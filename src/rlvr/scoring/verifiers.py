@@ -1,18 +1,20 @@
 """Verifiers: how an extracted answer is judged against a row's gold answer (``row["answer"]``).
 
 A verifier is ``(extracted_answer, row) -> float in [0, 1]``. It raises ``ValueError`` when the *gold* is
-unusable (the row scores ``bad_gold``: never rewarded, counted) and :class:`~rlvr.rewards.scoring.UnparseableAnswer`
+unusable (the row scores ``bad_gold``: never rewarded, counted) and :class:`~rlvr.scoring.numbers.UnparseableAnswer`
 when the *prediction* cannot be read. Matching is always on the whole answer, never on a substring: ``7`` is
 not ``72`` and an empty answer matches nothing.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import threading
 from typing import Any
 
-from rlvr.rewards.scoring import UnparseableAnswer, compare_numbers
+from rlvr.scoring.numbers import UnparseableAnswer, compare_numbers
 
 
 class NumberVerifier:
@@ -102,3 +104,52 @@ def math_parse(text: str) -> list:
     if not parsed and "$" not in text and re.search(r"[\\^{}]", text):
         parsed = parse(f"${text}$", parsing_timeout=_timeout())
     return parsed if any(not isinstance(p, str) for p in parsed) else []
+
+
+YES_NO = ("yes", "no")
+
+class FinQAVerifier:
+    """Yes/no answers by text; numbers within ``rel_tol`` and equal at the coarser precision, read as a
+    percentage where that is closer (``14.3%`` = ``0.143``), with accounting formats canonicalised.
+
+    >>> v = FinQAVerifier()
+    >>> [v(a, {"answer": "0.14286"}) for a in ["0.14286", "14.3", "14.29%", "14.2", "0.2"]]
+    [1.0, 1.0, 1.0, 0.0, 0.0]
+    """
+
+    def __init__(self, rel_tol: float = 0.01):
+        self.numbers = NumberVerifier(rel_tol=rel_tol, rounding=True, percent=True)
+
+    def __call__(self, answer: str, row: dict[str, Any]) -> float:
+        if str(row["answer"]).casefold() in YES_NO:
+            return TextVerifier()(answer, row)
+        return self.numbers(answer, row)
+
+
+class ReasoningGymVerifier:
+    """reasoning-gym's ``score_answer`` for the row's source task (the entry travels as JSON in ``entry``).
+
+    In a mixture each row is scored by its own task's verifier (``metadata.source_dataset``). An exception
+    from a task's verifier is about the answer it was given (the gold is generated, hence valid), so it makes
+    the answer ``unparseable``; an ``entry`` that is not valid JSON is a data problem (``bad_gold``).
+    """
+
+    def __call__(self, answer: str, row: dict[str, Any]) -> float:
+        try:
+            entry = json.loads(row["entry"])
+        except (TypeError, KeyError, json.JSONDecodeError) as e:
+            raise ValueError(f"row has no reasoning-gym entry to score against: {e}") from None
+        source = entry.get("metadata", {}).get("source_dataset") or row["task"]
+        score = _score_fn(source)
+        try:
+            return float(score(answer, entry))
+        except Exception as e:  # noqa: BLE001 - the task's own parser choked on the answer
+            raise UnparseableAnswer(f"{source} could not score {answer!r}: {type(e).__name__}: {e}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _score_fn(task: str) -> Any:
+    """One scorer per task (building a reasoning-gym dataset to get at its scorer can be slow)."""
+    import reasoning_gym
+
+    return reasoning_gym.get_score_answer_fn(task)

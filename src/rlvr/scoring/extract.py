@@ -14,7 +14,7 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation, localcontext
 
-from rlvr.data.prompts import AnswerFormat
+from rlvr.scoring.formats import AnswerFormat
 
 # A number as people write it: optional sign or accounting parentheses, optional currency, thousands
 # separators only in groups of three, optional decimals, optional percent.
@@ -137,3 +137,21 @@ def _single_number(text: str) -> str | None:
         return None
     nums = numbers_in(text)
     return nums[0] if len(nums) == 1 else None
+
+def is_well_formatted(text: str, fmt: AnswerFormat) -> bool:
+    """Exactly one of each configured block (no repeats, no stray markers), a non-blank reasoning block
+    before a non-blank answer block, and nothing but whitespace after the answer block."""
+    answer = fmt.answer_markers
+    if answer is None:
+        return last_number(text) is not None
+    for markers in filter(None, (fmt.reasoning_markers, answer)):
+        start, end = markers
+        if text.count(start) != 1 or text.count(end) != 1 or len(blocks(text, start, end)) != 1:
+            return False
+    if not blocks(text, *answer)[0].strip():
+        return False
+    if fmt.reasoning_markers is not None:
+        r_start, r_end = fmt.reasoning_markers
+        if not blocks(text, r_start, r_end)[0].strip() or text.index(r_end) > text.index(answer[0]):
+            return False  # an empty reasoning block, or the answer block inside or before it
+    return text.rstrip().endswith(answer[1])
