@@ -1,5 +1,6 @@
-"""data=gsm8k and data=jsonl: rows from the shared GSM8K files and from custom files with their own field
-names; malformed rows skipped and counted; a file with no usable row fails early naming file and field."""
+"""data=gsm8k and data=jsonl: rows from real GSM8K files (a few dozen rows committed under tests/fixtures) and
+from custom files with their own field names; malformed rows skipped and counted; a file with no usable row
+fails early naming file and field."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from rlvr.data import PromptTemplate, QAData
 from rlvr.errors import ConfigError
 from rlvr.orchestration import build
 from rlvr.scoring import Scorer
-from tests.conftest import SHARED, compose
+from tests.conftest import FIXTURES, compose
 
-GSM8K = SHARED / "data" / "gsm8k"
+GSM8K = FIXTURES / "gsm8k"  # 48 train and 24 test rows of the real files
 PROMPT = PromptTemplate(system="Solve it.", user="Q: {question}")
 
 
@@ -29,7 +30,7 @@ def gsm8k(**overrides):
     return build(cfg.data, "data")
 
 
-def test_gsm8k_rows_from_the_shared_files():
+def test_gsm8k_rows_from_the_local_files():
     data = gsm8k(train_size=30, test_size=10)
     splits = data.load(PROMPT)
     assert (len(splits.train), len(splits.test)) == (30, 10)
@@ -46,16 +47,19 @@ def test_gsm8k_rows_from_the_shared_files():
 
 
 def test_gsm8k_gold_answers_are_canonical_numbers_and_score_correct():
-    splits = gsm8k(train_size=200, test_size=50).load(PROMPT)
+    splits = gsm8k(train_size=None, test_size=None).load(PROMPT)  # every row, thousands separators included
+    assert (len(splits.train), len(splits.test)) == (48, 24)
+    rows = splits.train.to_list() + splits.test.to_list()
+    assert {"1080", "109200000", "-7", "1450000", "-3"} <= {r["answer"] for r in rows}  # "1,080", "-7"... as written
     scorer = Scorer(PROMPT.answer_format, gsm8k().verifier)
-    for row in splits.train.to_list():
+    for row in rows:
         assert "," not in row["answer"] and row["answer"].lstrip("-").replace(".", "").isdigit()
         assert scorer(f"So the answer is {row['answer']}.", row).correct
         assert not scorer("So the answer is 123456789.", row).correct
 
 
 def test_gsm8k_relative_path_as_users_type_it():
-    cfg = compose(["data=gsm8k", "data.path=../shared/data/gsm8k", "data.train_size=5", "data.test_size=5"])
+    cfg = compose(["data=gsm8k", "data.path=tests/fixtures/gsm8k", "data.train_size=5", "data.test_size=5"])
     splits = build(cfg.data, "data").load(PROMPT)
     assert (len(splits.train), len(splits.test)) == (5, 5)
 
