@@ -8,7 +8,7 @@ passed as arguments, never through a global or the root config.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -84,6 +84,8 @@ class Verifier(Protocol):
 
 @runtime_checkable
 class DataComponent(Protocol):
+    """The ``data`` group: training and held-out rows, and the verifier that scores them."""
+
     def load(self, prompt: Any) -> DataSplits: ...
 
     @property
@@ -92,11 +94,56 @@ class DataComponent(Protocol):
 
 @runtime_checkable
 class ModelComponent(Protocol):
+    """The ``model`` group: loads the policy and its tokenizer, and saves the trained result."""
+
     def load(self) -> tuple[Any, Any]: ...
 
     def save(self, model: Any, tokenizer: Any, path: str) -> str: ...
 
 
 @runtime_checkable
-class Observer(Protocol):
-    """Receives pipeline events. Every hook is optional; see ``rlvr.observers.base.EVENTS``."""
+class TrainEvents(Protocol):
+    """What a training loop reports while it runs (the orchestrator turns these into observer events)."""
+
+    def log(self, step: int, metrics: dict[str, float], warnings: list[str]) -> None:
+        """Metrics of one logging step, and plain-words warnings about them."""
+
+    def step_end(self, step: int, model: Any) -> None:
+        """After each optimizer step (in-training evaluation hooks in here)."""
+
+
+@dataclass
+class TrainInputs:
+    """Everything a training loop gets: the model, its data, how completions are scored and rewarded, where
+    to write, and whom to tell. A loop uses what its algorithm needs (GRPO: rewards; SFT: the rows)."""
+
+    model: Any
+    tokenizer: Any
+    train: "Dataset"
+    scorer: Any  # rlvr.scoring.Scorer: the one notion of "correct"
+    reward_functions: list[Callable[..., list[float | None]]]
+    reward_weights: list[float]
+    output_dir: str
+    seed: int
+    events: TrainEvents
+
+
+@runtime_checkable
+class TrainingLoop(Protocol):
+    """The ``train`` group: one algorithm (GRPO today). ``max_steps`` sizes the progress bar."""
+
+    @property
+    def max_steps(self) -> int: ...
+
+    def train(self, inputs: TrainInputs) -> TrainResult: ...
+
+
+@runtime_checkable
+class EvaluationComponent(Protocol):
+    """The ``eval`` group: held-out evaluation with the training scorer."""
+
+    eval_steps: int
+    baseline: bool
+
+    def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Any, name: str,
+                 step: int | None = None) -> EvalResult: ...

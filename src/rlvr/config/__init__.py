@@ -1,6 +1,16 @@
-"""Config schemas (from component signatures), resolvers, and checks that run before anything loads."""
+"""Config: composing (the tree ships in ``rlvr.conf``), resolvers, and the one validation that runs before
+anything loads (every ``_target_`` node against its target's signature, :mod:`rlvr.config.validate`)."""
 
-from rlvr.config.registry import load_config, register_configs
-from rlvr.config.schema import ConfigError, check_choices, missing_keys, schema_of
+from rlvr.config.compose import CONFIG_MODULE, CONFIG_PATH, load_config
+from rlvr.config.messages import one_line
+from rlvr.config.resolvers import register_resolvers
+from rlvr.config.validate import (
+           build,
+           check_value,
+           import_target,
+           validate,
+           with_defaults,
+)
 
-__all__ = ["ConfigError", "check_choices", "load_config", "missing_keys", "register_configs", "schema_of"]
+__all__ = ["CONFIG_MODULE", "CONFIG_PATH", "build", "check_value", "import_target", "load_config", "one_line",
+           "register_resolvers", "validate", "with_defaults"]

@@ -89,8 +89,19 @@ def get_marker(name: str, style: str | None = None, *, _parent_: Any = None) -> 
     )
 
 
+def first(*values: Any) -> Any:
+    """The first value that is not null: ``${first:${output_dir},outputs/${now:%H-%M-%S}}``.
+
+    >>> first(None, "outputs/x")
+    'outputs/x'
+    """
+    return next((v for v in values if v is not None and v != "None"), None)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("eval"):
         OmegaConf.register_new_resolver("eval", safe_eval)
+    if not OmegaConf.has_resolver("first"):
+        OmegaConf.register_new_resolver("first", first)
     if not OmegaConf.has_resolver("get_marker"):
         OmegaConf.register_new_resolver("get_marker", get_marker)

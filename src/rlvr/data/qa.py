@@ -27,9 +27,8 @@ class QAData:
     """Rows of (question, gold answer) from local jsonl/json/parquet files or a Hugging Face dataset.
 
     Args:
-        path: local file or directory (``train.jsonl`` + ``test.jsonl``, or parquet/json); relative paths are
-            looked up from the working directory, then the repository root. Takes precedence over ``hub_id``;
-            set it null to load ``hub_id``.
+        path: local file or directory (``train.jsonl`` + ``test.jsonl``, or parquet/json), relative to the
+            working directory. Takes precedence over ``hub_id``.
         hub_id, hub_config: a dataset on the Hugging Face Hub (``openai/gsm8k``, ``main``).
         train_split, test_split: split names (file stems in a directory, or hub splits).
         question_field, answer_field: where the question and the answer are (``qa.question`` for nested).
@@ -46,7 +45,7 @@ class QAData:
 
     def __init__(
         self,
-        path: str | None = "???",  # required (OmegaConf's MISSING) unless a config sets it null for hub_id
+        path: str | None = None,
         hub_id: str | None = None,
         hub_config: str | None = None,
         train_split: str = "train",
@@ -68,7 +67,9 @@ class QAData:
             raise ConfigError(f"data.answer_pattern {answer_pattern!r} is not a valid regex: {e}") from None
         if self.pattern is not None and self.pattern.groups < 1:
             raise ConfigError(f"data.answer_pattern {answer_pattern!r} needs a group (...) around the answer.")
-        self.path = None if path == "???" else path
+        if not path and not hub_id:
+            raise ConfigError("Set data.path (local jsonl/json/parquet files) or data.hub_id (a Hugging Face dataset).")
+        self.path = path
         self.hub_id, self.hub_config = hub_id, hub_config
         self.splits = (train_split, test_split)
         self.question_field, self.answer_field, self.answer_type = question_field, answer_field, answer_type

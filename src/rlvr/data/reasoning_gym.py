@@ -6,6 +6,7 @@ two never overlap even for tasks with a small question space (two one-digit term
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import Counter
 from typing import Any
@@ -21,7 +22,9 @@ class ReasoningGymData:
 
     Args:
         task: reasoning-gym dataset name (``chain_sum``, ``basic_arithmetic``, ``leg_counting``, ...).
-        params: the task's generator parameters (e.g. ``{min_terms: 2, max_digits: 1}``).
+        params: generator parameters per task, ``{task_name: {min_terms: 2, ...}}``; those of ``task`` are
+            used, so ``data.task=letter_counting`` switches to that task with its own defaults while the
+            parameters configured for other tasks stay with them. Checked against the task's config class.
         mixture: optional ``{task_name: {weight: w, params: {...}}}``; when set, ``task``/``params`` are
             ignored and rows are drawn from reasoning-gym's composite dataset, each scored by its own task.
         train_size: training rows generated (before removing overlaps with the held-out set).
@@ -32,7 +35,7 @@ class ReasoningGymData:
     def __init__(
         self,
         task: str = "chain_sum",
-        params: dict[str, Any] = {},  # noqa: B006 - read-only, copied into the schema
+        params: dict[str, dict[str, Any]] = {},  # noqa: B006 - never mutated
         mixture: dict[str, Any] = {},  # noqa: B006
         train_size: int = 1000,
         test_size: int = 96,
@@ -43,7 +46,8 @@ class ReasoningGymData:
             raise ConfigError("data.train_seed and data.test_seed must differ, or the held-out set is the training set.")
         if train_size < 1 or test_size < 1:
             raise ConfigError("data.train_size and data.test_size must be at least 1.")
-        self.task, self.params, self.mixture = task, _plain(params), _plain(mixture)
+        self.task, self.mixture = task, dict(mixture)
+        self.params = dict(params.get(task) or {})
         self.train_size, self.test_size = train_size, test_size
         self.train_seed, self.test_seed = train_seed, test_seed
         self._check_tasks()
@@ -65,6 +69,10 @@ class ReasoningGymData:
                     + (f" Close names: {', '.join(close)}." if close else "")
                     + f" {len(DATASETS)} tasks exist; see reasoning_gym.factory.DATASETS."
                 )
+        checks = [(name, dict(spec.get("params") or {}), f"data.mixture.{name}.params")
+                  for name, spec in self.mixture.items()] or [(self.task, self.params, f"data.params.{self.task}")]
+        for name, params, where in checks:
+            check_task_params(name, params, where)
 
     @property
     def verifier(self) -> ReasoningGymVerifier:
@@ -122,8 +130,25 @@ class ReasoningGymData:
         return DataSplits(Dataset.from_list([row(e) for e in train]), Dataset.from_list([row(e) for e in test]), stats)
 
 
-def _plain(value: Any) -> dict[str, Any]:
-    """A plain dict, whether built by Hydra (DictConfig without _convert_) or in code."""
-    from omegaconf import DictConfig, OmegaConf
 
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else dict(value)
+def check_task_params(task: str, params: dict[str, Any], where: str) -> None:
+    """Build the task's reasoning-gym config now, so an unknown or invalid parameter fails before anything
+    loads, naming the key (reasoning-gym checks ranges with ``assert`` in ``validate()``)."""
+    import dataclasses
+
+    from reasoning_gym.factory import DATASETS
+
+    config_cls = DATASETS[task][1]
+    fields = [f.name for f in dataclasses.fields(config_cls)] if dataclasses.is_dataclass(config_cls) else []
+    unknown = [k for k in params if fields and k not in fields]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        raise ConfigError(f"Unknown key '{where}.{unknown[0]}' for reasoning-gym task '{task}'."
+                          + (f" Did you mean '{close[0]}'?" if close else "")
+                          + f" Valid keys: {', '.join(f for f in fields if f not in ('seed', 'size'))}.")
+    try:
+        config = config_cls(**params)
+        if hasattr(config, "validate"):
+            config.validate()
+    except (AssertionError, ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: reasoning-gym rejects {params}: {e or type(e).__name__}.") from None

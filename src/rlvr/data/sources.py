@@ -4,8 +4,8 @@ Shared by every file-backed data component (GSM8K, FinQA, custom jsonl): where t
 (:func:`load_records`), and how each record becomes a row or is skipped and counted (:func:`build_splits`).
 
 Local paths may be a directory holding one file per split (``train.jsonl``, ``test.parquet``, hub-style shards
-``train-00000-of-00001.parquet``...) or a single file that is split by ``test_size``. A relative path is looked
-up from the working directory, then from the repository root, so ``../shared/data/gsm8k`` works from both.
+``train-00000-of-00001.parquet``...) or a single file that is split by ``test_size``. A relative path is
+relative to the working directory.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from rlvr.errors import ConfigError
 from rlvr.interfaces import DataSplits
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[3]
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
@@ -57,12 +56,12 @@ def get_field(record: Any, path: str) -> Any:
 
 
 def resolve_path(path: str | Path, key: str = "data.path") -> Path:
-    """An existing local path: absolute, or relative to the working directory, then to the repository root."""
+    """An existing local path: absolute, or relative to the working directory."""
     p = Path(path).expanduser()
-    for candidate in ([p] if p.is_absolute() else [Path.cwd() / p, REPO_ROOT / p]):
-        if candidate.exists():
-            return candidate.resolve()
-    raise ConfigError(f"{key}: '{path}' does not exist (looked in {Path.cwd()} and {REPO_ROOT}).")
+    if p.exists():
+        return p.resolve()
+    where = "" if p.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+    raise ConfigError(f"{key}: '{path}' does not exist{where}.")
 
 
 def read_file(path: Path) -> list[Any]:

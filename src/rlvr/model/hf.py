@@ -50,7 +50,7 @@ class HFModel:
 
     def __init__(
         self,
-        name_or_path: str = "???",  # required (OmegaConf's MISSING): every model file sets it
+        name_or_path: str,
         dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         lora: LoraSettings = LoraSettings(),  # noqa: B008 - copied into the schema
         quant: QuantSettings = QuantSettings(),  # noqa: B008
@@ -59,9 +59,9 @@ class HFModel:
         trust_remote_code: bool = False,
         revision: str | None = None,
     ):
-        if name_or_path in ("???", ""):
+        if not name_or_path:
             raise ConfigError("model.name_or_path must be set (a hub id, a local directory or embedded://...).")
-        # Config nodes may arrive as dicts (plain instantiate) or dataclasses (_convert_="object").
+        # From a config the nested settings arrive as plain dicts; from Python, as the dataclasses.
         self.lora = lora if isinstance(lora, LoraSettings) else LoraSettings(**lora)
         self.quant = quant if isinstance(quant, QuantSettings) else QuantSettings(**quant)
         self.name_or_path, self.dtype = name_or_path, dtype
@@ -115,7 +115,12 @@ class HFModel:
         if model.generation_config.pad_token_id is None:
             model.generation_config.pad_token_id = tokenizer.pad_token_id
         if self.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # transformers 5 renamed gradient checkpointing to activation checkpointing (the old name warns).
+            enable = getattr(model, "activation_checkpointing_enable", None)
+            if enable is not None:
+                enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False
         if self.lora.enabled:
             model = self.apply_lora(model)

@@ -3,8 +3,10 @@
 An observer is any object with some of these methods (all optional, all keyword arguments):
 
 - ``on_pipeline_start(config: dict, run_dir: str)``
-- ``on_step_start(step_name: str)`` / ``on_step_end(step_name: str, output: dict)`` for each pipeline stage
-- ``on_train_log(step: int, max_steps: int, metrics: dict, warnings: list[str])`` every logging step
+- ``on_stage_start(stage: str)`` / ``on_stage_end(stage: str, output: dict)`` around each pipeline stage
+  (``setup``, ``data``, ``model``, ``rewards``, ``baseline_eval``, ``train``, ``final_eval``, ``save``)
+- ``on_train_log(step: int, max_steps: int, metrics: dict, warnings: list[str])`` at every logging step of
+  training (``step`` is the optimizer step)
 - ``on_evaluation(result: EvalResult)`` baseline, during training and final
 - ``on_pipeline_end(status: "success" | "failed", error: BaseException | None, results: dict)``
 
@@ -18,7 +20,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("on_pipeline_start", "on_step_start", "on_step_end", "on_train_log", "on_evaluation", "on_pipeline_end")
+EVENTS = ("on_pipeline_start", "on_stage_start", "on_stage_end", "on_train_log", "on_evaluation", "on_pipeline_end")
 
 
 class Observers:

@@ -1,5 +1,6 @@
-"""Orchestration: the PipelineOrchestrator and its lifecycle."""
+"""Orchestration: the PipelineOrchestrator, its run context and lifecycle."""
 
-from rlvr.orchestration.orchestrator import PipelineOrchestrator, build
+from rlvr.orchestration.context import RunContext, write_atomic
+from rlvr.orchestration.orchestrator import PipelineOrchestrator, build_pipeline
 
-__all__ = ["PipelineOrchestrator", "build"]
+__all__ = ["PipelineOrchestrator", "RunContext", "build_pipeline", "write_atomic"]

@@ -1,186 +1,213 @@
-"""The pipeline: build the components from the composed config, check them, and run the lifecycle
+"""The pipeline: one component per config group, driven through a fixed lifecycle
 
     setup -> data -> model -> rewards -> baseline_eval -> train -> final_eval -> save   (teardown always)
 
-notifying observers at every stage. Each stage is a few lines that delegate to a component; the
+with observers told about every stage. Each stage is a short method that gets what it needs as arguments
+(the run context and earlier stages' outputs), delegates to a component and returns its output; the
 orchestrator holds no algorithm and parses no strings.
+
+    pipeline = build_pipeline(cfg)     # validate every _target_ node, then construct (nothing loads yet)
+    pipeline.run(run_dir)
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr.config import ConfigError, check_choices, missing_keys, register_configs
-from rlvr.interfaces import EvalResult
+from rlvr.config import build, validate, with_defaults
+from rlvr.data import PromptTemplate
+from rlvr.errors import ConfigError
+from rlvr.interfaces import (
+    DataComponent,
+    DataSplits,
+    EvalResult,
+    EvaluationComponent,
+    ModelComponent,
+    TrainingLoop,
+    TrainInputs,
+    TrainResult,
+)
 from rlvr.observers import Observers
+from rlvr.orchestration.context import RunContext
+from rlvr.rewards import RewardSuite
 from rlvr.scoring import Scorer
 
 log = logging.getLogger(__name__)
-COMPONENT_GROUPS = ("data", "prompts", "model", "reward", "train", "eval")
 
 
-def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
-    """``instantiate`` with user mistakes turned into a ConfigError that names the group."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    try:
-        return instantiate(node, _convert_="object", **kwargs)
-    except InstantiationException as e:
-        cause = e.__cause__ or e
-        if isinstance(cause, ConfigError):
-            raise ConfigError(str(cause)) from None
-        if isinstance(cause, TypeError):
-            raise ConfigError(f"{where}: {cause}") from None
-        raise
+def build_pipeline(cfg: DictConfig) -> "PipelineOrchestrator":
+    """Check the whole config (every ``_target_`` node against its signature), then build the pipeline and its
+    components. Cheap: no model or dataset is loaded, so a mistake fails in seconds with a ConfigError."""
+    cfg = with_defaults(cfg)
+    validate(cfg)
+    pipeline = build(cfg)
+    if not isinstance(pipeline, PipelineOrchestrator):
+        raise ConfigError(f"The config's root _target_ must be rlvr.orchestration.PipelineOrchestrator, got "
+                          f"{type(pipeline).__name__}.")
+    pipeline.config = OmegaConf.to_container(cfg, resolve=True)
+    return pipeline
 
 
 class PipelineOrchestrator:
-    """Runs one RLVR training job described by ``cfg`` and writes everything into ``run_dir``.
+    """Runs one RLVR job and writes everything into a run directory.
 
-    Construction validates the whole config and builds every component (cheap: nothing loads yet), so a
-    config mistake fails in seconds with a ConfigError, before any model or dataset is touched.
+    Args:
+        data, prompts, model, eval: the components (one option of each config group).
+        reward, train: the reward functions and the training loop; both null evaluates the model only
+            (``setup -> data -> model -> rewards -> eval``; the benchmark's pipeline).
+        observers: ``{name: observer}``; each gets the events it defines (see :mod:`rlvr.observers.base`).
+        seed: seed for sampling, initialisation and data order.
+        output_dir: the run directory; null lets the entry point choose (Hydra's ``outputs/<date>/<time>``).
+        save_model: save the trained model (full weights, or only the adapter with LoRA) to ``model/``.
     """
 
-    def __init__(self, cfg: DictConfig, run_dir: str | Path):
-        register_configs()
-        missing = missing_keys(cfg)
-        if missing:
-            raise ConfigError(f"These keys must be set: {', '.join(missing)}.")
-        check_choices(cfg)
-        self.cfg, self.seed = cfg, int(cfg.seed)
-        self.run_dir = Path(run_dir)
-        self.data = build(cfg.data, "data")
-        self.prompt = build(cfg.prompts, "prompts")
-        self.model_component = build(cfg.model, "model")
-        self.rewards = build(cfg.reward, "reward", _recursive_=False)
-        self.trainer = build(cfg.train, "train")
-        self.evaluator = build(cfg.eval, "eval")
-        self.observers = Observers([build(node, f"observers.{name}") for name, node in (cfg.observers or {}).items()])
-        self.results: dict[str, Any] = {"during_training": [], "artifacts": {}}
-        self.model: Any = None
-        self.tokenizer: Any = None
+    def __init__(
+        self,
+        data: DataComponent,
+        prompts: PromptTemplate,
+        model: ModelComponent,
+        eval: EvaluationComponent,
+        reward: RewardSuite | None = None,
+        train: TrainingLoop | None = None,
+        observers: dict[str, Any] | None = None,
+        seed: int = 0,
+        output_dir: str | None = None,
+        save_model: bool = True,
+    ):
+        if (reward is None) != (train is None):
+            raise ConfigError("reward and train go together: set both (training) or neither (evaluation only).")
+        for key, value, protocol in (("data", data, DataComponent), ("model", model, ModelComponent),
+                                     ("train", train, TrainingLoop), ("eval", eval, EvaluationComponent)):
+            if value is not None and not isinstance(value, protocol):
+                raise ConfigError(f"{key}: {type(value).__name__} does not implement {protocol.__name__} "
+                                  f"(see rlvr.interfaces).")
+        self.data, self.prompts, self.model, self.reward = data, prompts, model, reward
+        self.trainer, self.evaluator = train, eval
+        self.observers = dict(observers or {})
+        self.seed, self.output_dir, self.save_model = seed, output_dir, save_model
+        self.config: dict[str, Any] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------------
-    def stages(self) -> list[tuple[str, Callable[[], dict]]]:
-        return [
-            ("setup", self.setup),
-            ("data", self.load_data),
-            ("model", self.load_model),
-            ("rewards", self.build_rewards),
-            ("baseline_eval", self.baseline_eval),
-            ("train", self.train),
-            ("final_eval", self.final_eval),
-            ("save", self.save),
-        ]
-
-    def run(self) -> dict[str, Any]:
-        """Run every stage; returns what ``results.json`` holds. Exceptions reach observers as a failed end."""
-        config = OmegaConf.to_container(self.cfg, resolve=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.observers.notify("on_pipeline_start", config=config, run_dir=str(self.run_dir))
+    def run(self, run_dir: str | Path | None = None, overrides: list[str] | None = None,
+            command: str | None = None) -> dict[str, Any]:
+        """Run every stage; returns what ``results.json`` holds. An exception reaches observers as a failed
+        end, after ``results.json`` is written with whatever was measured."""
+        run_dir = Path(run_dir or self.output_dir or "outputs/run")
+        ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())))
+        ctx.results["run"] = {"command": command, "overrides": list(overrides or []),
+                              "run_dir": str(run_dir)}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir))
         status, error = "failed", None
         try:
-            for name, stage in self.stages():
-                self.observers.notify("on_step_start", step_name=name)
-                self.observers.notify("on_step_end", step_name=name, output=stage() or {})
+            self._stage(ctx, "setup", self.setup, ctx)
+            splits = self._stage(ctx, "data", self.load_data, ctx)
+            model, tokenizer = self._stage(ctx, "model", self.load_model, ctx)
+            scorer = self._stage(ctx, "rewards", self.build_scorer, ctx)
+            if self.trainer is None:  # evaluation only
+                self._stage(ctx, "eval", self.evaluate, ctx, "eval", model, tokenizer, splits, scorer)
+                status = "success"
+                return ctx.results
+            if self.evaluator.baseline:
+                self._stage(ctx, "baseline_eval", self.evaluate, ctx, "baseline", model, tokenizer, splits, scorer)
+            trained = self._stage(ctx, "train", self.train, ctx, model, tokenizer, splits, scorer)
+            self._stage(ctx, "final_eval", self.evaluate, ctx, "final", trained.model, tokenizer, splits, scorer,
+                        trained.global_step)
+            if self.save_model:
+                self._stage(ctx, "save", self.save, ctx, trained.model, tokenizer)
             status = "success"
         except BaseException as e:
             error = e
             raise
         finally:
-            self.teardown()
-            self.observers.notify("on_pipeline_end", status=status, error=error, results=self.results)
-        return self.results
+            ctx.results["run"]["status"] = status
+            self.teardown(ctx)
+            ctx.emit("on_pipeline_end", status=status, error=error, results=ctx.results)
+        return ctx.results
 
-    def setup(self) -> dict:
+    def _stage(self, ctx: RunContext, name: str, fn: Callable[..., tuple[Any, dict]], *args: Any) -> Any:
+        """Run one stage between ``on_stage_start`` and ``on_stage_end``; returns its value."""
+        ctx.emit("on_stage_start", stage=name)
+        value, output = fn(*args)
+        ctx.emit("on_stage_end", stage=name, output=output)
+        return value
+
+    def setup(self, ctx: RunContext) -> tuple[None, dict]:
         from transformers import set_seed
 
-        set_seed(self.seed)
-        OmegaConf.save(self.cfg, self.run_dir / "config.yaml", resolve=True)
-        self.results["artifacts"]["config"] = str(self.run_dir / "config.yaml")
-        return {"seed": self.seed}
+        set_seed(ctx.seed)
+        path = ctx.run_dir / "config.yaml"
+        OmegaConf.save(OmegaConf.create(self.config), path)
+        ctx.results["artifacts"]["config"] = str(path)
+        return None, {"seed": ctx.seed}
 
-    def load_data(self) -> dict:
-        self.splits = self.data.load(self.prompt)
-        self.results["data"] = self.splits.stats
-        return self.splits.stats
+    def load_data(self, ctx: RunContext) -> tuple[DataSplits, dict]:
+        splits = self.data.load(self.prompts)
+        ctx.results["data"] = splits.stats
+        return splits, splits.stats
 
-    def load_model(self) -> dict:
+    def load_model(self, ctx: RunContext) -> tuple[tuple[Any, Any], dict]:
         from rlvr.model import count_parameters
 
-        self.model, self.tokenizer = self.model_component.load()
-        trainable, total = count_parameters(self.model)
-        self.results["model"] = {"trainable_parameters": trainable, "total_parameters": total}
-        return self.results["model"]
+        model, tokenizer = self.model.load()
+        trainable, total = count_parameters(model)
+        ctx.results["model"] = {"trainable_parameters": trainable, "total_parameters": total}
+        return (model, tokenizer), ctx.results["model"]
 
-    def build_rewards(self) -> dict:
-        self.scorer = Scorer(self.prompt.answer_format, self.data.verifier)
-        self.reward_funcs, self.reward_weights = self.rewards.trl_functions(self.scorer)
-        return {"functions": ", ".join(f"{n}x{w:g}" for n, w in self.rewards.weights.items())}
+    def build_scorer(self, ctx: RunContext) -> tuple[Scorer, dict]:
+        scorer = Scorer(self.prompts.answer_format, self.data.verifier)
+        if self.reward is None:
+            return scorer, {"verifier": type(self.data.verifier).__name__}
+        return scorer, {"functions": ", ".join(f"{n}x{w:g}" for n, w in self.reward.weights.items())}
 
-    def baseline_eval(self) -> dict:
-        if not self.evaluator.baseline:
-            return {"skipped": True}
-        return self._evaluate("baseline")
+    def evaluate(self, ctx: RunContext, name: str, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
+                 step: int | None = None) -> tuple[EvalResult, dict]:
+        result = self.evaluator.evaluate(model, tokenizer, splits.test, scorer, name, step=step)
+        ctx.record_evaluation(result)
+        return result, {"accuracy": result.accuracy, "n": result.n}
 
-    def train(self) -> dict:
-        max_steps = self.trainer.max_steps
+    def train(self, ctx: RunContext, model: Any, tokenizer: Any, splits: DataSplits,
+              scorer: Scorer) -> tuple[TrainResult, dict]:
+        functions, weights = self.reward.trl_functions(scorer)
+        events = _Events(self, ctx, tokenizer, splits, scorer)
+        result = self.trainer.train(TrainInputs(
+            model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer, reward_functions=functions,
+            reward_weights=weights, output_dir=str(ctx.run_dir / "checkpoints"), seed=ctx.seed, events=events,
+        ))
+        ctx.results["train"] = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1)}
+        ctx.results["train_history"] = result.history
+        ctx.write_results()
+        return result, ctx.results["train"]
 
-        def on_log(step: int, metrics: dict, warnings: list[str]) -> None:
-            self.observers.notify("on_train_log", step=step, max_steps=max_steps, metrics=metrics, warnings=warnings)
+    def save(self, ctx: RunContext, model: Any, tokenizer: Any) -> tuple[str, dict]:
+        path = self.model.save(model, tokenizer, str(ctx.run_dir / "model"))
+        ctx.results["artifacts"]["model"] = path
+        return path, {"model": path}
 
-        def on_step_end(step: int, model: Any) -> None:
-            every = self.evaluator.eval_steps
-            if every and step % every == 0 and step < max_steps:
-                self._evaluate(f"step_{step}", model=model, step=step)
-
-        result = self.trainer.train(
-            self.model, self.tokenizer, self.splits.train, self.reward_funcs, self.reward_weights,
-            output_dir=str(self.run_dir / "checkpoints"), seed=self.seed, on_log=on_log, on_step_end=on_step_end,
-        )
-        self.model = result.model
-        self.results["train"] = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1)}
-        self.results["train_history"] = result.history
-        return self.results["train"]
-
-    def final_eval(self) -> dict:
-        return self._evaluate("final", step=self.results.get("train", {}).get("global_step"))
-
-    def save(self) -> dict:
-        path = self.model_component.save(self.model, self.tokenizer, str(self.run_dir / "model"))
-        self.results["artifacts"]["model"] = path
-        self.results["artifacts"]["results"] = str(self.run_dir / "results.json")
-        self.write_results()
-        return {"model": path}
-
-    def teardown(self) -> None:
+    def teardown(self, ctx: RunContext) -> None:
         """Always runs: write whatever results exist, even after a failure (nothing is lost)."""
         try:
-            self.write_results()
+            ctx.results["artifacts"]["results"] = str(ctx.write_results())
         except OSError as e:  # the disk may be why we failed; do not mask the original error
             log.warning("Could not write results.json: %s", e)
 
-    # --- helpers ---------------------------------------------------------------------------------------------
-    def _evaluate(self, name: str, model: Any = None, step: int | None = None) -> dict:
-        result: EvalResult = self.evaluator.evaluate(
-            model if model is not None else self.model, self.tokenizer, self.splits.test, self.scorer, name, step=step
-        )
-        summary = result.summary()
-        if name in ("baseline", "final"):
-            self.results[name] = summary
-        else:
-            self.results["during_training"].append(summary)
-        samples = self.run_dir / f"samples_{name}.jsonl"
-        samples.write_text("".join(json.dumps(s) + "\n" for s in result.samples))
-        self.observers.notify("on_evaluation", result=result)
-        return {"accuracy": result.accuracy, "n": result.n}
 
-    def write_results(self) -> None:
-        path = self.run_dir / "results.json"
-        path.write_text(json.dumps(self.results, indent=2, default=str))
+class _Events:
+    """A training loop's events, as observer events; evaluates every ``eval.eval_steps`` optimizer steps."""
+
+    def __init__(self, pipeline: PipelineOrchestrator, ctx: RunContext, tokenizer: Any, splits: DataSplits,
+                 scorer: Scorer):
+        self.pipeline, self.ctx, self.tokenizer, self.splits, self.scorer = pipeline, ctx, tokenizer, splits, scorer
+        self.max_steps = pipeline.trainer.max_steps
+
+    def log(self, step: int, metrics: dict[str, float], warnings: list[str]) -> None:
+        self.ctx.emit("on_train_log", step=step, max_steps=self.max_steps, metrics=metrics, warnings=warnings)
+
+    def step_end(self, step: int, model: Any) -> None:
+        every = self.pipeline.evaluator.eval_steps
+        if every and step % every == 0 and step < self.max_steps:
+            self.pipeline.evaluate(self.ctx, f"step_{step}", model, self.tokenizer, self.splits, self.scorer, step)

@@ -9,9 +9,10 @@ are masked (``None``) or scored 0, as ``on_error`` says; each failure is logged 
 Any callable works by ``_target_``: ours (``reward(completions, *, scores, answer_format, **columns)``) and a
 plain TRL-style function ``f(completions, **kwargs)``. Every one gets the completion *texts*, the shared
 ``scores``, ``answer_format``, the dataset columns, ``prompts`` and ``completion_ids``; a function without
-``**kwargs`` gets only the arguments it names. A function target is bound with its parameters (``_partial_``
-is implied). A function written for TRL's conversational format (``completion[0]["content"]``, like
-``trl.rewards.think_format_reward``) sets ``_conversational_: true`` and gets the completions as TRL has them.
+``**kwargs`` gets only the arguments it names. A function target is ``_partial_: true`` (bound with its
+parameters, called per batch). A function written for TRL's conversational format (``completion[0]["content"]``,
+like ``trl.rewards.think_format_reward``) is listed in ``reward.conversational`` and gets the completions as TRL
+has them.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Literal
 
-from omegaconf import DictConfig, OmegaConf
-
-from rlvr.config.schema import ConfigError, check_node, import_target
+from rlvr.errors import ConfigError
 from rlvr.interfaces import Score
 from rlvr.scoring import Scorer
 
@@ -40,49 +39,40 @@ class RewardSuite:
     """Weighted reward functions from config.
 
     Args:
-        functions: ``{name: {_target_: ..., weight: float, <params>}}``; the name is what gets logged. A
-            function set to null is left out.
+        functions: ``{name: reward}``, each built from its own ``_target_`` node (a reward class, or a plain
+            function with ``_partial_: true``); the name is what gets logged. A function set to null is left out.
+        weights: ``{name: weight}`` in the total reward; a function not named here weighs 1.
+        conversational: names of functions written for TRL's conversational format
+            (``completion[0]["content"]``, like ``trl.rewards.think_format_reward``): they get the completions as
+            TRL has them instead of texts.
         timeout_s: seconds one call of a reward function may take before its samples are treated as failed.
         on_error: ``mask`` drops a failed sample from that reward (TRL's ``None``); ``zero`` scores it 0.
     """
 
-    validates_children = ("functions",)  # built and checked here, with `weight` taken out
-
     def __init__(
         self,
-        functions: dict[str, Any] = {},  # noqa: B006
+        functions: dict[str, Callable[..., list[float | None]] | None],
+        weights: dict[str, float] = {},  # noqa: B006 - never mutated
+        conversational: list[str] = [],  # noqa: B006
         timeout_s: float = 10.0,
         on_error: Literal["mask", "zero"] = "mask",
     ):
-        if not functions:
-            raise ConfigError("reward.functions is empty: configure at least one reward function.")
+        self.functions = {name: fn for name, fn in functions.items() if fn is not None}
+        if not self.functions:
+            raise ConfigError("reward.functions is empty (or all null): configure at least one reward function.")
+        for key, names in (("weights", list(weights)), ("conversational", list(conversational))):
+            unknown = [n for n in names if n not in functions]
+            if unknown:
+                raise ConfigError(f"reward.{key} names {', '.join(unknown)}, which reward.functions does not have "
+                                  f"(functions: {', '.join(functions)}).")
+        not_callable = [n for n, fn in self.functions.items() if not callable(fn)]
+        if not_callable:
+            raise ConfigError(f"reward.functions.{not_callable[0]} is not callable: give a reward class or a function.")
         if timeout_s <= 0:
             raise ConfigError(f"reward.timeout_s must be positive, got {timeout_s}.")
+        self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
+        self.conversational = set(conversational)
         self.timeout_s, self.on_error = timeout_s, on_error
-        self.weights: dict[str, float] = {}
-        self.conversational: set[str] = set()  # functions that get TRL's own completion objects
-        self.functions: dict[str, Callable[..., list[float | None]]] = {}
-        from hydra.utils import instantiate
-
-        for name, node in functions.items():
-            if node is None:  # `reward.functions.NAME=null` switches off a function a parent config defines
-                continue
-            node = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-            if "_target_" not in node:
-                raise ConfigError(f"reward.functions.{name} needs a _target_ (a reward class or function).")
-            weight = node.pop("weight", 1.0)
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-                raise ConfigError(f"reward.functions.{name}.weight must be a number, got {weight!r}.")
-            self.weights[name] = float(weight)
-            check_node(OmegaConf.create(node), f"reward.functions.{name}")
-            if node.pop("_conversational_", False):
-                self.conversational.add(name)
-            target = import_target(node["_target_"])
-            if not inspect.isclass(target) and "_partial_" not in node:
-                node["_partial_"] = True  # a plain function: bind its parameters, TRL calls it per batch
-            self.functions[name] = instantiate(node)
-        if not self.functions:
-            raise ConfigError("reward.functions: every function is null; configure at least one reward function.")
         self.failures: Counter[str] = Counter()
         self.timeouts: Counter[str] = Counter()
         self._cache: tuple[Any, list[Score]] | None = None

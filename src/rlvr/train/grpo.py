@@ -1,18 +1,19 @@
 """GRPO through TRL's ``GRPOTrainer``: our config fields map one-to-one onto ``GRPOConfig``.
 
 We keep TRL's trainer (generation, advantages, loss variants, accelerate/DeepSpeed integration) and add
-what it lacks: events for our observers, per-step diagnostics in plain words, and evaluation during training.
+what it lacks through :mod:`rlvr.train.trl_bridge` (shared by every TRL-based loop): events for our observers,
+per-step diagnostics in plain words, and the hook for evaluation during training.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import TrainResult
+from rlvr.interfaces import TrainInputs, TrainResult
 from rlvr.train.diagnostics import Diagnoser
+from rlvr.train.trl_bridge import checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class GRPOLoop:
             raise ConfigError(f"train.extra has keys that trl.GRPOConfig does not know: {', '.join(unknown)}.")
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                self.grpo_config(tmp, seed=0, reward_weights=None, bf16=False)
+                self.grpo_config(tmp, seed=0, reward_weights=None, bf16=False, **checkpointing(False))
         except (ValueError, TypeError) as e:
             raise ConfigError(f"train: trl.GRPOConfig rejects these settings: {e}") from None
 
@@ -103,12 +104,9 @@ class GRPOLoop:
     def max_steps(self) -> int:
         return self.settings["max_steps"]
 
-    def grpo_config(self, output_dir: str, seed: int, reward_weights: list[float] | None, bf16: bool,
-                    gradient_checkpointing: bool = False) -> Any:
-        """The ``trl.GRPOConfig`` for this run. Precision and gradient checkpointing follow the loaded model
-        (``model.dtype``, ``model.gradient_checkpointing``): one knob each, not TRL's defaults (bf16 and
-        checkpointing on, which fail or slow down on CPU)."""
-        import torch
+    def grpo_config(self, output_dir: str, seed: int, reward_weights: list[float] | None, **model_args: Any) -> Any:
+        """The ``trl.GRPOConfig`` for this run; ``model_args`` (precision, checkpointing, device) follow the
+        loaded model, see :func:`rlvr.train.trl_bridge.model_args`."""
         from trl import GRPOConfig
 
         s = dict(self.settings)
@@ -117,62 +115,24 @@ class GRPOLoop:
             output_dir=output_dir,
             seed=seed,
             reward_weights=reward_weights,
-            report_to=[],
             save_strategy="steps" if save_steps else "no",
             save_steps=save_steps or 500,
-            bf16=bf16,
-            gradient_checkpointing=gradient_checkpointing,
-            use_cpu=not torch.cuda.is_available(),
-            disable_tqdm=True,  # the console observer draws the progress bar
+            **{"report_to": [], "disable_tqdm": True, "use_cpu": True, **model_args},
             **s,
             **self.extra,
         )
 
-    def train(
-        self,
-        model: Any,
-        tokenizer: Any,
-        dataset: Any,
-        reward_funcs: list[Callable],
-        reward_weights: list[float],
-        *,
-        output_dir: str,
-        seed: int,
-        on_log: Callable[[int, dict[str, float], list[str]], None],
-        on_step_end: Callable[[int, Any], None] | None = None,
-    ) -> TrainResult:
-        """Run GRPO; ``on_log(step, metrics, warnings)`` and ``on_step_end(step, model)`` are called back."""
-        import torch
-        from transformers import PrinterCallback, TrainerCallback
+    def train(self, inputs: TrainInputs) -> TrainResult:
+        """Run GRPO on ``inputs.train`` with ``inputs.reward_functions``; events go to ``inputs.events``."""
         from trl import GRPOTrainer
 
-        diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])
-
-        class Bridge(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kw):
-                metrics = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
-                if "loss" in metrics or "reward" in metrics:
-                    final = state.global_step >= state.max_steps
-                    on_log(state.global_step, metrics, diagnoser.update(metrics, final=final))
-
-            def on_step_end(self, args, state, control, model=None, **kw):
-                if on_step_end is not None:
-                    on_step_end(state.global_step, model)
-
-        bf16 = next(model.parameters()).dtype == torch.bfloat16
-        checkpointing = bool(getattr(model, "is_gradient_checkpointing", False))
-        args = self.grpo_config(output_dir, seed, reward_weights, bf16, gradient_checkpointing=checkpointing)
+        args = self.grpo_config(inputs.output_dir, inputs.seed, inputs.reward_weights, **model_args(inputs.model))
         trainer = GRPOTrainer(
-            model=model,
-            reward_funcs=reward_funcs,
+            model=inputs.model,
+            reward_funcs=inputs.reward_functions,
             args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            callbacks=[Bridge()],
+            train_dataset=inputs.train,
+            processing_class=inputs.tokenizer,
         )
-        trainer.remove_callback(PrinterCallback)  # our console observer prints the step lines
-        start = time.perf_counter()
-        trainer.train()
-        runtime = time.perf_counter() - start
-        history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
-        return TrainResult(trainer.model, trainer.state.global_step, runtime, history)
+        diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])
+        return run_trainer(trainer, inputs.events, diagnoser)

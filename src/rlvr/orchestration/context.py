@@ -1,0 +1,63 @@
+"""The run context: what the stages of one run share (where it writes, its seed, what it has measured so far,
+and how it tells observers). Stages get it, plus the outputs of earlier stages, as arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlvr.interfaces import EvalResult
+from rlvr.observers import Observers
+
+
+@dataclass
+class RunContext:
+    """One run: ``run_dir``, ``seed``, ``results`` (what ``results.json`` holds) and the observers."""
+
+    run_dir: Path
+    seed: int
+    observers: Observers
+    results: dict[str, Any] = field(default_factory=lambda: {"during_training": [], "artifacts": {}})
+    started: float = field(default_factory=time.time)
+
+    def emit(self, event: str, **payload: Any) -> None:
+        self.observers.notify(event, **payload)
+
+    def record_evaluation(self, result: EvalResult) -> None:
+        """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers."""
+        summary = result.summary()
+        if result.name in ("baseline", "final", "eval"):
+            self.results[result.name] = summary
+        else:
+            self.results["during_training"].append(summary)
+        lines = "".join(json.dumps(s, default=str) + "\n" for s in result.samples)
+        write_atomic(self.run_dir / f"samples_{result.name}.jsonl", lines)
+        self.emit("on_evaluation", result=result)
+        self.write_results()
+
+    def write_results(self) -> Path:
+        """``results.json``, rewritten whole and atomically (a kill never leaves half a file)."""
+        self.results.setdefault("run", {})["wall_time_s"] = round(time.time() - self.started, 1)
+        path = self.run_dir / "results.json"
+        write_atomic(path, json.dumps(self.results, indent=2, default=str))
+        return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,77 @@
+"""What every TRL-based training loop shares: the callback bridge from a ``transformers.Trainer`` to our
+events (metrics with plain-words diagnostics at each logging step, a hook after each optimizer step), the
+training arguments that follow the loaded model rather than TRL's defaults, and running the trainer.
+
+A loop over another TRL trainer (SFT, DPO, ...) builds its trainer and calls :func:`run_trainer`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rlvr.interfaces import TrainEvents, TrainResult
+from rlvr.train.diagnostics import Diagnoser
+
+
+def model_args(model: Any) -> dict[str, Any]:
+    """Precision, gradient checkpointing and device that follow the loaded model (``model.dtype``,
+    ``model.gradient_checkpointing``): one knob each, not TRL's defaults (bf16 and checkpointing on, which fail
+    or slow down on CPU). Also: no TRL/transformers progress bar or reporting (our observers do that)."""
+    import torch
+
+    return {
+        "bf16": next(model.parameters()).dtype == torch.bfloat16,
+        **checkpointing(is_checkpointing(model)),
+        "use_cpu": not torch.cuda.is_available(),
+        "report_to": [],
+        "disable_tqdm": True,
+    }
+
+
+def is_checkpointing(model: Any) -> bool:
+    """Whether the model recomputes activations in the backward pass (under either of transformers' names)."""
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
+        if hasattr(type(model), name) or hasattr(model, name):
+            return bool(getattr(model, name))
+    return False
+
+
+def checkpointing(on: bool) -> dict[str, bool]:
+    """The training argument for gradient (activation) checkpointing under its current name: transformers 5
+    renamed ``gradient_checkpointing`` to ``activation_checkpointing`` and warns on every use of the old one."""
+    from transformers import TrainingArguments
+
+    new = "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+    return {"activation_checkpointing" if new else "gradient_checkpointing": on}
+
+
+def bridge(events: TrainEvents, diagnoser: Diagnoser) -> Any:
+    """A ``TrainerCallback`` that forwards a Trainer's logs (with diagnoses) and step ends to ``events``."""
+    from transformers import TrainerCallback
+
+    class Bridge(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            metrics = {k: float(v) for k, v in (logs or {}).items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if "loss" in metrics or "reward" in metrics:
+                final = state.global_step >= state.max_steps
+                events.log(state.global_step, metrics, diagnoser.update(metrics, final=final))
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            events.step_end(state.global_step, model)
+
+    return Bridge()
+
+
+def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser) -> TrainResult:
+    """Train with ``trainer`` reporting to ``events``; the trained model, its step count, time and log history."""
+    from transformers import PrinterCallback
+
+    trainer.add_callback(bridge(events, diagnoser))
+    trainer.remove_callback(PrinterCallback)  # our console observer prints the step lines
+    start = time.perf_counter()
+    trainer.train()
+    runtime = time.perf_counter() - start
+    history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
+    return TrainResult(trainer.model, trainer.state.global_step, runtime, history)
