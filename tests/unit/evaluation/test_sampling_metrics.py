@@ -10,8 +10,9 @@ from math import comb
 import pytest
 from datasets import Dataset
 
-from rlvr.config import ConfigError, load_config
+from rlvr.config import load_config, with_defaults
 from rlvr.data import PromptTemplate
+from rlvr.errors import ConfigError
 from rlvr.evaluation import Evaluator
 from rlvr.evaluation.metrics import majority_answer, pass_at_k
 from rlvr.scoring import Scorer
@@ -119,6 +120,6 @@ def test_invalid_sampling_settings_name_the_key():
 def test_sampled_eval_option_composes_and_builds():
     from hydra.utils import instantiate
 
-    cfg = load_config(["eval=sampled", "eval.k=4"])
+    cfg = with_defaults(load_config(["eval=sampled", "eval.k=4"]))
     ev = instantiate(cfg.eval)
     assert (ev.k, ev.temperature, ev.max_new_tokens) == (4, 1.0, cfg.train.max_completion_length)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.config import load_config
-from rlvr.config.schema import check_choices
+from rlvr.config import load_config, validate, with_defaults
 from rlvr.observers import Observers
 from rlvr.observers.report import ReportObserver
 from rlvr.report import plot_benchmark, plot_training_curves, write_report
@@ -126,5 +125,5 @@ def test_report_observer_writes_at_pipeline_end(run_dir):
 
 def test_default_observers_include_the_report():
     cfg = load_config([])
-    check_choices(cfg)
+    validate(with_defaults(cfg))
     assert cfg.observers.report._target_ == "rlvr.observers.ReportObserver"
