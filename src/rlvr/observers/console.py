@@ -1,10 +1,32 @@
 """Console output: a progress bar over training steps, one summary line per logging step, plain-words
-warnings when a run cannot learn, and the before/after accuracy at the end."""
+warnings when a run cannot learn, and the before/after accuracy at the end.
+
+Lines go through the ``rlvr`` logger (INFO, WARNING for the diagnoses), so the run's log file holds what the
+console shows; ``hydra/job_logging=rlvr`` prints them as they are on the console (through :class:`TqdmHandler`,
+which keeps the progress bar whole) and with timestamps in ``run_pipeline.log``.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
+
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+
+class TqdmHandler(logging.StreamHandler):
+    """A console log handler that writes through ``tqdm.write``: a progress bar on screen is cleared, the line
+    printed, and the bar drawn again below it, instead of the line landing in the middle of the bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:  # noqa: BLE001 - logging's own contract: report, never raise
+            self.handleError(record)
 
 
 class ConsoleObserver:
@@ -16,44 +38,51 @@ class ConsoleObserver:
         self._warned: dict[str, int] = {}
         self._logs = 0
 
-    def _print(self, line: str) -> None:
-        if self._bar is not None:
-            self._bar.write(line)
-        else:
-            print(line, flush=True)
-
     def on_pipeline_start(self, config: dict, run_dir: str, **_: Any) -> None:
-        self._print(f"[rlvr] run directory: {run_dir}")
+        _show_when_unconfigured()
+        log.info("[rlvr] run directory: %s", run_dir)
 
-    def on_step_start(self, step_name: str, **_: Any) -> None:
-        self._print(f"[rlvr] {step_name} ...")
+    def on_stage_start(self, stage: str, **_: Any) -> None:
+        log.info("[rlvr] %s ...", stage)
+        if stage == "train":
+            # Opened now, not at the first log: its clock then starts with the first step, so the rate it shows
+            # is the real time per step (a bar opened at the first log would show thousands of steps per second).
+            self._close_bar()
+            self._bar = tqdm(desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
 
-    def on_step_end(self, step_name: str, output: dict, **_: Any) -> None:
-        if step_name == "train" and self._bar is not None:
-            self._bar.close()
-            self._bar = None
+    def on_stage_end(self, stage: str, output: dict, **_: Any) -> None:
+        if stage == "train":
+            self._close_bar()
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in output.items() if not isinstance(v, (dict, list)))
         if shown:
-            self._print(f"[rlvr] {step_name} done: {shown}")
+            log.info("[rlvr] %s done: %s", stage, shown)
+
+    # The orchestrator's former names for the stage events (``step_name`` for ``stage``).
+    def on_step_start(self, step_name: str, **_: Any) -> None:
+        self.on_stage_start(stage=step_name)
+
+    def on_step_end(self, step_name: str, output: dict, **_: Any) -> None:
+        self.on_stage_end(stage=step_name, output=output)
 
     def on_train_log(self, step: int, max_steps: int, metrics: dict, warnings: list[str], **_: Any) -> None:
-        if self._bar is None:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=max_steps, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
+        if self._bar is None:  # a training loop run without the stage events (a test, a notebook)
+            self._bar = tqdm(desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
+        if self._bar.total != max_steps:
+            self._bar.total = max_steps
+            self._bar.refresh()
         self._bar.update(step - self._bar.n)
         self._logs += 1
         if self._logs % self.every == 0:
-            self._print(f"step {step}/{max_steps} | " + summary_line(metrics))
+            log.info("step %d/%d | %s", step, max_steps, summary_line(metrics))
         for w in warnings:
             key = w[:40]
             if step - self._warned.get(key, -10**9) >= self.warn_every:
                 self._warned[key] = step
-                self._print(f"  WARNING: {w}")
+                log.warning("  WARNING: %s", w)
 
     def on_evaluation(self, result: Any, **_: Any) -> None:
         where = f" (step {result.step})" if result.step is not None else ""
-        self._print(
+        log.info(
             f"[rlvr] eval {result.name}{where}: accuracy {result.accuracy:.1%} on n={result.n} | format "
             f"{result.format_rate:.0%} | parsed {result.parse_rate:.0%} | {result.mean_completion_tokens:.1f} tokens "
             f"| truncated {result.truncation_rate:.0%}"
@@ -62,19 +91,34 @@ class ConsoleObserver:
 
     def on_pipeline_end(self, status: str, error: BaseException | None = None, results: dict | None = None,
                         **_: Any) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._close_bar()
         results = results or {}
         if status != "success":
-            self._print(f"[rlvr] FAILED: {type(error).__name__}: {error}")
+            log.error("[rlvr] FAILED: %s: %s", type(error).__name__, error)
             return
         base, final = results.get("baseline"), results.get("final")
         if base and final:
             delta = final["accuracy"] - base["accuracy"]
-            self._print(f"[rlvr] accuracy {base['accuracy']:.1%} -> {final['accuracy']:.1%} ({delta:+.1%}) on n={final['n']}")
+            log.info(f"[rlvr] accuracy {base['accuracy']:.1%} -> {final['accuracy']:.1%} ({delta:+.1%}) on n={final['n']}")
         for name, path in results.get("artifacts", {}).items():
-            self._print(f"[rlvr] {name}: {path}")
+            log.info("[rlvr] %s: %s", name, path)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _show_when_unconfigured() -> None:
+    """Outside a Hydra app (a script, a notebook) nobody configured logging and INFO lines would be dropped:
+    give the ``rlvr`` logger a plain console handler then. Configured logging (Hydra's, pytest's) is left alone."""
+    package = logging.getLogger("rlvr")
+    if not package.hasHandlers():
+        handler = TqdmHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+        if package.level == logging.NOTSET:
+            package.setLevel(logging.INFO)
 
 
 def summary_line(m: dict[str, float]) -> str:
