@@ -10,6 +10,7 @@ for every (model, task) pair.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -32,11 +33,13 @@ class Evaluator:
         batch_size: sequences generated together (with k samples, ``batch_size // k`` questions per batch).
         max_new_tokens: generation budget; keep it equal to the training completion length.
         eval_steps: also evaluate every N training steps (0: only before and after training).
-        num_samples_saved: completions kept per evaluation for ``samples_<name>.jsonl``.
+        num_samples_saved: rows whose completion is kept for ``samples_<name>.jsonl`` (null: every row, so the
+            report can match baseline and final question by question).
         baseline: evaluate the untrained model before training.
         k: completions sampled per question for pass@k and maj@k (0 or 1: greedy only).
         temperature, top_p: sampling for the k completions.
         seed: sampling seed; the global RNG state (training's) is left untouched.
+        progress: show a progress bar over the generation batches (on stderr).
     """
 
     def __init__(
@@ -45,12 +48,13 @@ class Evaluator:
         batch_size: int = 32,
         max_new_tokens: int = 40,
         eval_steps: int = 0,
-        num_samples_saved: int = 16,
+        num_samples_saved: int | None = None,
         baseline: bool = True,
         k: int = 0,
         temperature: float = 1.0,
         top_p: float = 1.0,
         seed: int = 0,
+        progress: bool = True,
     ):
         if batch_size < 1 or max_new_tokens < 1:
             raise ConfigError("eval.batch_size and eval.max_new_tokens must be >= 1.")
@@ -58,6 +62,8 @@ class Evaluator:
             raise ConfigError("eval.eval_steps must be >= 0 (0 disables evaluation during training).")
         if num_examples is not None and num_examples < 1:
             raise ConfigError("eval.num_examples must be >= 1, or null for the whole held-out set.")
+        if num_samples_saved is not None and num_samples_saved < 0:
+            raise ConfigError("eval.num_samples_saved must be >= 0, or null to keep every row's completion.")
         if k < 0:
             raise ConfigError(f"eval.k must be >= 0 (0 or 1 turns sampling off), got {k}.")
         if k > 1 and (temperature <= 0 or not 0 < top_p <= 1):
@@ -67,13 +73,16 @@ class Evaluator:
             )
         self.num_examples, self.batch_size, self.max_new_tokens = num_examples, batch_size, max_new_tokens
         self.eval_steps, self.num_samples_saved, self.baseline = eval_steps, num_samples_saved, baseline
-        self.k, self.temperature, self.top_p, self.seed = k, temperature, top_p, seed
+        self.k, self.temperature, self.top_p, self.seed, self.progress = k, temperature, top_p, seed, progress
 
     # --- generation ------------------------------------------------------------------------------------------
-    def generate(self, model: Any, tokenizer: Any, prompts: list[list[dict]], num_samples: int = 1) -> list[Generation]:
+    def generate(self, model: Any, tokenizer: Any, prompts: list[list[dict]], num_samples: int = 1,
+                 desc: str = "eval") -> list[Generation]:
         """Completions for chat ``prompts``: greedy when ``num_samples == 1``, else ``num_samples`` sampled per
-        prompt (consecutive in the output). Each is ``(text, n_tokens, truncated)``, in prompt order."""
+        prompt (consecutive in the output). Each is ``(text, n_tokens, truncated)``, in prompt order. ``desc``
+        names the progress bar."""
         import torch
+        from tqdm.auto import tqdm
 
         was_training = model.training
         model.eval()
@@ -93,7 +102,11 @@ class Evaluator:
         try:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
                 torch.manual_seed(self.seed)
-                for start in range(0, len(order), per_batch):
+                # leave=None: the bar stays on screen after a standalone evaluation, and is cleared after one
+                # nested under the training bar.
+                batches = tqdm(range(0, len(order), per_batch), desc=desc, unit="batch", file=sys.stderr,
+                               disable=not self.progress, leave=None, dynamic_ncols=True)
+                for start in batches:
                     idx = order[start : start + per_batch]
                     enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                     add_special_tokens=False).to(device)
@@ -116,7 +129,7 @@ class Evaluator:
             raise ValueError("The held-out set is empty.")
         prompts = [r["prompt"] for r in rows]
         start = time.perf_counter()
-        greedy = self.generate(model, tokenizer, prompts)
+        greedy = self.generate(model, tokenizer, prompts, desc=f"eval {name}")
         greedy_s = time.perf_counter() - start
         per_task: dict[str, list[bool]] = defaultdict(list)
         samples, correct, formatted, parsed, lengths, truncated = [], 0, 0, 0, 0, 0
@@ -128,13 +141,13 @@ class Evaluator:
             lengths += n_tokens
             truncated += cut
             per_task[row.get("task", "all")].append(score.correct)
-            if len(samples) < self.num_samples_saved:
+            if self.num_samples_saved is None or len(samples) < self.num_samples_saved:
                 samples.append({"question": row.get("question"), "gold": row["answer"], "completion": text,
                                 "extracted": score.extracted, "status": score.status})
         n = len(rows)
         extra = {"generation_s": round(greedy_s, 3), "generated_tokens_per_s": round(lengths / max(greedy_s, 1e-9), 1)}
         if self.k > 1:
-            extra.update(self._sampled_metrics(model, tokenizer, rows, prompts, scorer, samples))
+            extra.update(self._sampled_metrics(model, tokenizer, rows, prompts, scorer, samples, name))
         return EvalResult(
             name=name,
             accuracy=correct / n,
@@ -150,11 +163,11 @@ class Evaluator:
         )
 
     def _sampled_metrics(self, model: Any, tokenizer: Any, rows: list[dict], prompts: list[list[dict]],
-                         scorer: Scorer, samples: list[dict]) -> dict[str, float]:
+                         scorer: Scorer, samples: list[dict], name: str) -> dict[str, float]:
         """pass@1 (mean sampled accuracy), pass@k and maj@k over ``k`` sampled completions per row."""
         k = self.k
         start = time.perf_counter()
-        sampled = self.generate(model, tokenizer, prompts, num_samples=k)
+        sampled = self.generate(model, tokenizer, prompts, num_samples=k, desc=f"eval {name} ({k} samples each)")
         seconds = time.perf_counter() - start
         p1 = pk = maj = 0.0
         for i, row in enumerate(rows):

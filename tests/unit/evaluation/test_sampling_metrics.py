@@ -59,7 +59,7 @@ def test_evaluator_aggregates_pass_and_majority_over_k_samples(monkeypatch):
         "q2": ["x", "y", "z", "w"],  # nothing parsed
     }
 
-    def fake_generate(self, model, tokenizer, prompts, num_samples=1):
+    def fake_generate(self, model, tokenizer, prompts, num_samples=1, desc="eval"):
         texts = [[greedy[p[-1]["content"]]] if num_samples == 1 else sampled[p[-1]["content"]] for p in prompts]
         return [(t, len(t), False) for group in texts for t in group]
 
@@ -80,7 +80,7 @@ def test_evaluator_aggregates_pass_and_majority_over_k_samples(monkeypatch):
 def test_sampling_off_by_default_and_for_k_1(monkeypatch):
     calls = []
 
-    def fake_generate(self, model, tokenizer, prompts, num_samples=1):
+    def fake_generate(self, model, tokenizer, prompts, num_samples=1, desc="eval"):
         calls.append(num_samples)
         return [("1", 1, False)] * len(prompts) * num_samples
 
