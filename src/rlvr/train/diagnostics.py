@@ -1,6 +1,8 @@
 """Plain-words diagnosis of GRPO training: the failure modes that make a run learn nothing while the loss
 looks fine. Checks read the metrics TRL and the reward suite log, averaged over the last few logging steps
-(one flat group in one step is normal; five in a row is not), and say what to change.
+(one flat group in one step is normal; five in a row is not), and say what to change. A run shorter than the
+window is judged at its last step, honestly: its rates (truncation, parse failures) are measured over every
+completion, but a couple of steps are too few to say that it cannot learn.
 
 >>> d = Diagnoser(max_completion_length=40, window=1)
 >>> d.update({"completions/clipped_ratio": 1.0})[0][:41]
@@ -16,7 +18,8 @@ KEYS = ("completions/clipped_ratio", "frac_reward_zero_std", "reward", "score/pa
 
 
 class Diagnoser:
-    """Args: max_completion_length: named in the truncation warning; window: logging steps averaged."""
+    """Args: max_completion_length: named in the truncation warning; window: logging steps averaged, and the
+    steps of evidence needed before saying a run cannot learn."""
 
     def __init__(self, max_completion_length: int | None = None, window: int = 5):
         self.max_completion_length = max_completion_length
@@ -32,11 +35,14 @@ class Diagnoser:
         if len(self.recent) < self.recent.maxlen and not final:
             return []
         mean = {k: sum(m[k] for m in self.recent) / len(self.recent) for k in KEYS if all(k in m for m in self.recent)}
-        return diagnose(mean, max_completion_length=self.max_completion_length, steps=len(self.recent))
+        return diagnose(mean, max_completion_length=self.max_completion_length, steps=len(self.recent),
+                        min_steps=self.recent.maxlen)
 
 
-def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None = None, steps: int = 1) -> list[str]:
-    """Warnings for metrics averaged over ``steps`` logging steps."""
+def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None = None, steps: int = 1,
+             min_steps: int = 1) -> list[str]:
+    """Warnings for metrics averaged over ``steps`` logging steps. Flat groups over fewer than ``min_steps``
+    steps are reported as too little evidence, not as a run that cannot learn."""
     over = f" over the last {steps} steps" if steps > 1 else ""
     out = []
     clipped = metrics.get("completions/clipped_ratio")
@@ -50,13 +56,19 @@ def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None 
     zero_std = metrics.get("frac_reward_zero_std")
     if zero_std is not None and zero_std >= 0.999:
         reward = metrics.get("reward")
-        out.append(
-            f"Every group of completions{over} got identical rewards"
-            + (f" (mean reward {reward:.2f})" if reward is not None else "")
-            + ", so GRPO has no advantage to learn from and the loss is ~0 by construction. The task is too easy "
-            "or too hard for this model: change its difficulty (data.params), or raise train.num_generations "
-            "or train.temperature."
-        )
+        mean_reward = f" (mean reward {reward:.2f})" if reward is not None else ""
+        if steps < min_steps:
+            out.append(
+                f"{steps} step{'s are' if steps > 1 else ' is'} too few to judge whether this run learns: so far "
+                f"every group of completions got identical rewards{mean_reward}, which gives GRPO nothing to learn "
+                f"from in these steps. Run more steps to tell: a longer run is warned when it lasts {min_steps} steps."
+            )
+        else:
+            out.append(
+                f"Every group of completions{over} got identical rewards{mean_reward}, so GRPO has no advantage to "
+                "learn from and the loss is ~0 by construction. The task is too easy or too hard for this model: "
+                "change its difficulty (data.params), or raise train.num_generations or train.temperature."
+            )
     parse = metrics.get("score/parse_rate")
     if parse is not None and parse < 0.1:
         out.append(
