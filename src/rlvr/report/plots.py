@@ -45,14 +45,33 @@ def plot_benchmark(rows: list[dict[str, Any]], path: str | Path, metric: str = "
     return True
 
 
-def plot_training_curves(records: list[dict[str, Any]], path: str | Path, final_step: int | None = None) -> bool:
-    """Reward (mean ± std) and accuracy over training steps: rollout accuracy from ``train`` records and
-    held-out accuracy from ``eval`` records (baseline at step 0, final at ``final_step`` or the last step).
-    Returns False (and writes nothing) when there is nothing to plot."""
+def plot_training_curves(records: list[dict[str, Any]], path: str | Path, final_step: int | None = None,
+                         reward_range: tuple[float, float] | None = None) -> bool:
+    """Write :func:`training_curves_figure` to ``path``; False (and nothing written) when there is nothing to plot."""
+    fig = training_curves_figure(records, final_step, reward_range)
+    if fig is None:
+        return False
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return True
+
+
+def training_curves_figure(records: list[dict[str, Any]], final_step: int | None = None,
+                           reward_range: tuple[float, float] | None = None) -> Any:
+    """Reward and accuracy over training steps, from ``metrics.jsonl`` records (None when there are none).
+
+    - Reward: the per-step mean with a ± std band. The band is clipped to the rewards that can occur:
+      ``reward_range`` when the caller knows it, else [0, 1] (a verifiable reward scores an answer from wrong to
+      right) widened to any per-step mean outside it (weighted sums, penalties). Unclipped, a 0/1 reward's band
+      reaches -0.2 and 1.2, rewards no completion got.
+    - Accuracy: rollout accuracy per step (sampled completions), faint, under its moving average over
+      ``SMOOTHING`` steps; held-out accuracy (greedy) as markers where evaluations happened (baseline at step 0,
+      final at ``final_step`` or the last step), joined by a line only when there were evaluations during training.
+    """
     train = [r for r in records if r.get("event") == "train" and "step" in r]
     evals = [r for r in records if r.get("event") == "eval" and r.get("accuracy") is not None]
     if not train and not evals:
-        return False
+        return None
     last = final_step or max([r["step"] for r in train] or [0])
 
     def eval_step(r: dict[str, Any]) -> int:
@@ -65,26 +84,51 @@ def plot_training_curves(records: list[dict[str, Any]], path: str | Path, final_
     rewards = [(r["step"], r["reward"], r.get("reward_std", 0.0)) for r in train if r.get("reward") is not None]
     if rewards:
         xs, ys, sd = zip(*rewards)
+        lo, hi = reward_range or (min(0.0, *ys), max(1.0, *ys))
         ax_r.plot(xs, ys, marker="." if len(xs) < 50 else None, label="mean reward")
-        ax_r.fill_between(xs, [y - s for y, s in zip(ys, sd)], [y + s for y, s in zip(ys, sd)], alpha=0.2, label="± std")
+        ax_r.fill_between(xs, [max(lo, y - s) for y, s in zip(ys, sd)], [min(hi, y + s) for y, s in zip(ys, sd)],
+                          alpha=0.2, label=f"± std (within [{lo:g}, {hi:g}])")
         ax_r.legend(fontsize=8)
     else:
         ax_r.text(0.5, 0.5, "no training steps logged", ha="center", va="center", transform=ax_r.transAxes)
     ax_r.set(title="Reward", xlabel="step", ylabel="reward")
     rollout = [(r["step"], r["score/accuracy"]) for r in train if r.get("score/accuracy") is not None]
     if rollout:
-        ax_a.plot(*zip(*rollout), alpha=0.7, label="rollout accuracy (sampled)")
+        xs, ys = zip(*rollout)
+        smooth = len(ys) > SMOOTHING
+        ax_a.plot(xs, ys, alpha=0.3 if smooth else 0.7, label="rollout accuracy (sampled)")
+        if smooth:
+            ax_a.plot(xs, moving_average(ys, SMOOTHING), color=ax_a.lines[-1].get_color(),
+                      label=f"rollout accuracy, {SMOOTHING}-step average")
     if evals:
         points = sorted((eval_step(r), r["accuracy"]) for r in evals)
-        ax_a.plot(*zip(*points), marker="o", label="held-out accuracy (greedy)")
+        during = any(r.get("name") not in ("baseline", "final") for r in evals)
+        ax_a.plot(*zip(*points), marker="o", linestyle="-" if during else "none", label="held-out accuracy (greedy)")
         for r in evals:
             if r.get("name") in ("baseline", "final"):
                 ax_a.annotate(f"{r['name']} {r['accuracy']:.0%}", (eval_step(r), r["accuracy"]), fontsize=7,
                               textcoords="offset points", xytext=(4, 4))
     ax_a.set(title="Accuracy", xlabel="step", ylabel="accuracy", ylim=(-0.02, 1.05))
-    ax_a.legend(fontsize=8)
+    if ax_a.lines:
+        ax_a.legend(fontsize=8)
+    else:
+        ax_a.text(0.5, 0.5, "no accuracy logged", ha="center", va="center", transform=ax_a.transAxes)
     for ax in (ax_r, ax_a):
         ax.grid(alpha=0.3)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return True
+    return fig
+
+
+SMOOTHING = 5  # steps in the moving average of rollout accuracy
+
+
+def moving_average(values: list[float] | tuple[float, ...], window: int) -> list[float]:
+    """Centred moving average; the window shrinks at both ends, so the curve spans every step.
+
+    >>> moving_average([0, 0, 1, 1, 1], 3)
+    [0.0, 0.3333333333333333, 0.6666666666666666, 1.0, 1.0]
+    """
+    half, out = window // 2, []
+    for i in range(len(values)):
+        part = values[max(0, i - half) : i + half + 1]
+        out.append(sum(part) / len(part))
+    return out
