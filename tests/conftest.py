@@ -53,6 +53,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
+def build_group(cfg, group: str):
+    """One component of a composed config, validated and built the way the pipeline builds it."""
+    from rlvr.config import build, validate, with_defaults
+
+    cfg = with_defaults(cfg)
+    validate(cfg)
+    return build(cfg[group])
+
+
 def compose(overrides: list[str] | None = None, config_name: str = "config"):
     from rlvr.config import load_config
 

@@ -14,33 +14,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlvr.config import CONFIG_PATH, one_line, register_resolvers
+from rlvr.config import CONFIG_PATH, one_line, open_overrides, register_resolvers
 from rlvr.errors import ConfigError
+from rlvr.orchestration import build_pipeline
 
 HYDRA_FILES = {".hydra", "run_pipeline.log"}
+_config_errors: list[str] = []  # one line per job that stopped on a config mistake (Hydra would print more)
 
 
-def run(cfg: Any) -> dict[str, Any]:
-    """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory."""
+def run(cfg: Any) -> dict[str, Any] | None:
+    """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory.
+
+    A ConfigError, found while building or while loading (a missing data file), ends the job quietly and is
+    reported by :func:`main` as one line; anything else is a bug and keeps its traceback.
+    """
     from hydra.core.hydra_config import HydraConfig
-
-    from rlvr.orchestration import build_pipeline
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]
+    command = " ".join([Path(sys.argv[0]).name, *(a.removeprefix("++") for a in sys.argv[1:])])
     try:
-        pipeline = build_pipeline(cfg)
-    except ConfigError:
+        return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
+    except ConfigError as e:
         _discard_if_empty(run_dir)
-        raise
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    return pipeline.run(run_dir, overrides=list(hydra_cfg.overrides.task), command=command)
+        _config_errors.append(str(e))
+        return None
 
 
 def _discard_if_empty(run_dir: Path) -> None:
     """A run that failed on its config leaves nothing behind (Hydra made the directory before we ran)."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= HYDRA_FILES:
         shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in run_dir.parents:  # outputs/<date>/ that only held this run
+            if parent == Path.cwd() or not parent.is_dir() or any(parent.iterdir()):
+                break
+            parent.rmdir()
 
 
 def main() -> None:
@@ -50,6 +59,7 @@ def main() -> None:
     register_resolvers()
     # Hydra prints its errors over many lines and exits 1; let them through to us instead, to say them in one.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    sys.argv[1:] = open_overrides(sys.argv[1:])
     app = hydra.main(config_path=CONFIG_PATH, config_name="config", version_base=None)(run)
     try:
         app()
@@ -60,6 +70,8 @@ def main() -> None:
         if line is None:
             raise
         _fail(line)
+    if _config_errors:
+        _fail(_config_errors[0])
 
 
 def _fail(message: str) -> None:

@@ -1,7 +1,7 @@
 """Config: composing (the tree ships in ``rlvr.conf``), resolvers, and the one validation that runs before
 anything loads (every ``_target_`` node against its target's signature, :mod:`rlvr.config.validate`)."""
 
-from rlvr.config.compose import CONFIG_MODULE, CONFIG_PATH, load_config
+from rlvr.config.compose import CONFIG_MODULE, CONFIG_PATH, load_config, open_overrides
 from rlvr.config.messages import one_line
 from rlvr.config.resolvers import register_resolvers
 from rlvr.config.validate import (
@@ -12,5 +12,5 @@ from rlvr.config.validate import (
            with_defaults,
 )
 
-__all__ = ["CONFIG_MODULE", "CONFIG_PATH", "build", "check_value", "import_target", "load_config", "one_line",
+__all__ = ["CONFIG_MODULE", "CONFIG_PATH", "build", "check_value", "import_target", "load_config", "one_line", "open_overrides",
            "register_resolvers", "validate", "with_defaults"]

@@ -10,6 +10,28 @@ from rlvr.config.resolvers import register_resolvers
 
 CONFIG_MODULE = "rlvr.conf"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
+GROUPS = ("data", "prompts", "model", "reward", "train", "eval", "observers", "experiment")
+
+
+def open_overrides(args: list[str]) -> list[str]:
+    """Command-line values may set any key: ``train.max_steps=500`` becomes ``++train.max_steps=500``.
+
+    A group file only holds what differs from its class's defaults, so most keys are not in the composed
+    config and Hydra's struct mode would ask for ``+``. Whether a key exists is the signature's business:
+    :func:`rlvr.config.validate` rejects an unknown one with a "did you mean". Group choices (``data=gsm8k``),
+    Hydra's own settings (``hydra.*``), flags and keys already prefixed with ``+``/``++``/``~`` are left alone.
+
+    >>> open_overrides(["train.max_steps=5", "data=gsm8k", "+x.y=1", "hydra.run.dir=d", "-m", "seed=3"])
+    ['++train.max_steps=5', 'data=gsm8k', '+x.y=1', 'hydra.run.dir=d', '-m', '++seed=3']
+    """
+    out = []
+    for arg in args:
+        key, eq, _ = arg.partition("=")
+        plain = eq and not arg.startswith(("-", "+", "~")) and not any(c in key for c in "/@")
+        if plain and key not in GROUPS and not key.startswith("hydra."):
+            arg = f"++{arg}"
+        out.append(arg)
+    return out
 
 
 def load_config(overrides: list[str] | None = None, config_name: str = "config",
@@ -22,7 +44,7 @@ def load_config(overrides: list[str] | None = None, config_name: str = "config",
     from hydra import compose, initialize_config_module
 
     register_resolvers()
-    overrides = list(overrides or [])
+    overrides = open_overrides(list(overrides or []))
     if config_dir is not None:
         overrides.append(f"hydra.searchpath=[file://{Path(config_dir).resolve()}]")
     with initialize_config_module(CONFIG_MODULE, version_base=None):

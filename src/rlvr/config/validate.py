@@ -95,8 +95,8 @@ def _check_node(node: DictConfig, where: str) -> None:
         if key not in params:
             if var_kw:
                 continue
-            raise ConfigError(f"Unknown key '{where}.{key}' for {node['_target_']}.{suggest(key, list(params))} "
-                              f"Valid keys: {', '.join(sorted(params))}.")
+            hint = suggest(key, list(params)) or f" Valid keys: {', '.join(sorted(params))}."
+            raise ConfigError(f"Unknown key '{where}.{key}' for {node['_target_']}.{hint}")
         if OmegaConf.is_missing(node, key):
             raise ConfigError(f"'{where}.{key}' must be set (it is ??? in the config): "
                               f"python run_pipeline.py {where}.{key}=...")
@@ -105,7 +105,7 @@ def _check_node(node: DictConfig, where: str) -> None:
             continue  # a component of its own, checked by the walk
         check_value(_value(node, key, where), hints.get(key, Any), f"{where}.{key}")
     for name, p in params.items():
-        if p.default is _EMPTY and name not in node and not partial:
+        if p.default is _EMPTY and name not in node.keys() and not partial:
             raise ConfigError(f"'{where}.{name}' must be set: python run_pipeline.py +{where}.{name}=...")
 
 
@@ -165,7 +165,7 @@ def _mismatch(value: Any, tp: Any, where: str) -> str | None:
         hints = typing.get_type_hints(tp)
         for k, v in value.items():
             if k not in fields:
-                return f"Unknown key '{where}.{k}'.{suggest(str(k), list(fields))} Valid keys: {', '.join(fields)}."
+                return f"Unknown key '{where}.{k}'." + (suggest(str(k), list(fields)) or f" Valid keys: {', '.join(fields)}.")
             problem = _mismatch(v, hints.get(k, Any), f"{where}.{k}")
             if problem:
                 return problem
@@ -225,7 +225,7 @@ def with_defaults(cfg: DictConfig) -> DictConfig:
             if "_target_" in node and not OmegaConf.is_missing(node, "_target_"):
                 target = import_target(node["_target_"], "_target_")
                 for name, p in parameters(target)[0].items():
-                    if name not in node and p.default is not _EMPTY and _plain(p.default):
+                    if name not in node.keys() and p.default is not _EMPTY and _plain(p.default):
                         node[name] = _as_config(p.default)
             for key in list(node.keys()):
                 fill(node._get_node(key))

@@ -21,7 +21,8 @@ class ReasoningGymData:
     """Training and held-out sets from one reasoning-gym task or a weighted mixture.
 
     Args:
-        task: reasoning-gym dataset name (``chain_sum``, ``basic_arithmetic``, ``leg_counting``, ...).
+        task: reasoning-gym dataset name (``chain_sum``, ``basic_arithmetic``, ``leg_counting``, ...); required
+            unless ``mixture`` is set.
         params: generator parameters per task, ``{task_name: {min_terms: 2, ...}}``; those of ``task`` are
             used, so ``data.task=letter_counting`` switches to that task with its own defaults while the
             parameters configured for other tasks stay with them. Checked against the task's config class.
@@ -34,7 +35,7 @@ class ReasoningGymData:
 
     def __init__(
         self,
-        task: str = "chain_sum",
+        task: str | None = None,
         params: dict[str, dict[str, Any]] = {},  # noqa: B006 - never mutated
         mixture: dict[str, Any] = {},  # noqa: B006
         train_size: int = 1000,
@@ -42,6 +43,8 @@ class ReasoningGymData:
         train_seed: int = 1,
         test_seed: int = 2,
     ):
+        if not task and not mixture:
+            raise ConfigError("Set data.task (a reasoning-gym task such as chain_sum) or data.mixture.")
         if train_seed == test_seed:
             raise ConfigError("data.train_seed and data.test_seed must differ, or the held-out set is the training set.")
         if train_size < 1 or test_size < 1:

@@ -31,6 +31,7 @@ from rlvr.interfaces import (
     TrainInputs,
     TrainResult,
 )
+from rlvr.model import count_parameters
 from rlvr.observers import Observers
 from rlvr.orchestration.context import RunContext
 from rlvr.rewards import RewardSuite
@@ -151,8 +152,6 @@ class PipelineOrchestrator:
         return splits, splits.stats
 
     def load_model(self, ctx: RunContext) -> tuple[tuple[Any, Any], dict]:
-        from rlvr.model import count_parameters
-
         model, tokenizer = self.model.load()
         trainable, total = count_parameters(model)
         ctx.results["model"] = {"trainable_parameters": trainable, "total_parameters": total}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from rlvr.errors import ConfigError
 from rlvr.interfaces import Score
 from rlvr.scoring.extract import answer_block, extract_answer, is_well_formatted
 from rlvr.scoring.formats import AnswerFormat
@@ -262,8 +263,6 @@ class LengthShaping:
     def __init__(self, target: int = 400, unit: Literal["chars", "words"] = "chars", reward: float = 1.0,
                  only_correct: bool = True):
         if target < 1:
-            from rlvr.errors import ConfigError
-
             raise ConfigError(f"LengthShaping.target must be at least 1, got {target}.")
         self.target, self.unit, self.reward, self.only_correct = target, unit, reward, only_correct
 

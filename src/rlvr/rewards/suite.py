@@ -65,9 +65,10 @@ class RewardSuite:
             if unknown:
                 raise ConfigError(f"reward.{key} names {', '.join(unknown)}, which reward.functions does not have "
                                   f"(functions: {', '.join(functions)}).")
-        not_callable = [n for n, fn in self.functions.items() if not callable(fn)]
-        if not_callable:
-            raise ConfigError(f"reward.functions.{not_callable[0]} is not callable: give a reward class or a function.")
+        for name, fn in self.functions.items():
+            if not callable(fn):
+                raise ConfigError(f"reward.functions.{name} needs a _target_: a reward class, or a function with "
+                                  f"`_partial_: true` (got {fn!r}).")
         if timeout_s <= 0:
             raise ConfigError(f"reward.timeout_s must be positive, got {timeout_s}.")
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}

@@ -1,166 +1,151 @@
-"""Every shipped config composes, every _target_ binds to its signature, and user mistakes fail early
-with a message that names the key (lightning-hydra-template's test_configs, plus our bad-config cases)."""
+"""Every shipped config composes, validates and builds; user mistakes fail before anything loads with one
+message that names the key (lightning-hydra-template's test_configs, plus our table of bad configs)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from importlib.resources import files
 
 import pytest
-from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
 
-from rlvr.config import ConfigError, check_choices, register_configs
-from rlvr.config.registry import CONF_DIR
-from rlvr.orchestration import build
+from rlvr.config import CONFIG_MODULE, validate, with_defaults
+from rlvr.errors import ConfigError
+from rlvr.orchestration import PipelineOrchestrator, build_pipeline
 from tests.conftest import REPO, compose
 
-register_configs()
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "benchmark"))
-# conf/benchmark* belongs to the benchmark command's own config and is composed by its tests.
+CONF = files(CONFIG_MODULE)
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra", "__pycache__"))
 NEEDS_VALUE = {"model/hf": ["model.name_or_path=some/model"], "data/jsonl": ["data.path=x.jsonl"]}
 
 
 def group_options() -> list[tuple[str, str]]:
-    out = []
-    for group in GROUPS:
-        for path in sorted((CONF_DIR / group).rglob("*.yaml")):
-            out.append((group, str(path.relative_to(CONF_DIR / group).with_suffix(""))))
-    return out
+    return [(group, p.name.removesuffix(".yaml")) for group in GROUPS
+            for p in sorted(CONF.joinpath(group).iterdir(), key=lambda p: p.name) if p.name.endswith(".yaml")]
 
 
-def test_conf_dir_is_the_repo_conf():
-    assert CONF_DIR == REPO / "conf"
+def test_the_config_tree_ships_in_the_package_and_conf_links_to_it():
     assert {"data", "model", "train", "reward", "eval", "observers", "prompts"} <= set(GROUPS)
+    assert (REPO / "conf").resolve() == (REPO / "src" / "rlvr" / "conf").resolve()
 
 
 @pytest.mark.parametrize(("group", "option"), group_options(), ids=lambda x: str(x))
-def test_every_group_option_composes_and_builds(group, option):
-    """Compose the option, check every _target_ node, and instantiate the group (nothing heavy loads)."""
+def test_every_group_option_validates_and_builds(group, option):
+    """Compose the option, validate every _target_ node and build the whole pipeline (nothing heavy loads)."""
     cfg = compose([f"{group}={option}", *NEEDS_VALUE.get(f"{group}/{option}", [])])
-    check_choices(cfg)
-    node = cfg[group]
-    if group == "observers":
-        built = [build(v, f"observers.{k}") for k, v in node.items()]
-        assert all(type(b).__module__.startswith("rlvr.") for b in built)
-    else:
-        assert OmegaConf.is_struct(node) or OmegaConf.is_struct(cfg)
-        extra = {"_recursive_": False} if group == "reward" else {}
-        obj = build(node, group, **extra)
-        assert f"{type(obj).__module__}.{type(obj).__qualname__}" == node._target_ or node._target_.endswith(
-            type(obj).__name__
-        )
+    pipeline = build_pipeline(cfg)
+    assert isinstance(pipeline, PipelineOrchestrator)
+    assert pipeline.config[group]["_target_"] == cfg[group]["_target_"] if "_target_" in cfg[group] else True
 
 
-@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
-def test_every_experiment_composes(experiment):
-    cfg = compose([f"experiment={experiment}"])
-    check_choices(cfg)
-    assert cfg.train.max_steps >= 1
+@pytest.mark.parametrize("experiment", sorted(p.name.removesuffix(".yaml") for p in CONF.joinpath("experiment").iterdir()
+                                              if p.name.endswith(".yaml")))
+def test_every_experiment_builds(experiment):
+    pipeline = build_pipeline(compose([f"experiment={experiment}"]))
+    assert pipeline.trainer.max_steps >= 1
+
+
+def test_defaults_are_stated_once_in_the_signature_and_filled_in():
+    """grpo.yaml names the class only; the run's config.yaml lists every signature default."""
+    import inspect
+
+    from rlvr.train import GRPOLoop
+
+    cfg = compose([])
+    assert set(cfg.train.keys()) == {"_target_"}
+    full = with_defaults(cfg)
+    params = inspect.signature(GRPOLoop.__init__).parameters
+    assert full.train.beta == params["beta"].default
+    assert set(full.train.keys()) - {"_target_"} == set(params) - {"self"}
+
+
+def test_no_group_file_repeats_a_signature_default():
+    """A YAML value equal to its class's default is a second statement of that default."""
+    import inspect
+
+    from rlvr.config import import_target
+
+    for group, option in group_options():
+        cfg = compose([f"{group}={option}", *NEEDS_VALUE.get(f"{group}/{option}", [])])
+        node = cfg[group]
+        nodes = [node] if "_target_" in node else [v for v in node.values() if hasattr(v, "keys") and "_target_" in v]
+        for n in nodes:
+            params = inspect.signature(import_target(n._target_).__init__).parameters
+            for key in n:
+                if key in params and params[key].default is not inspect.Parameter.empty:
+                    raw = n._get_node(key)._value() if hasattr(n._get_node(key), "_value") else None
+                    assert raw != params[key].default or isinstance(raw, (dict, list)), \
+                        f"{group}/{option}: {key}={raw!r} repeats the default of {n._target_}"
 
 
 def test_overrides_users_type():
     cfg = compose(["train.max_steps=500", "train.learning_rate=1e-5", "model.lora.r=16",
                    "data=reasoning_gym", "data.task=basic_arithmetic"])
-    assert (cfg.train.max_steps, cfg.train.learning_rate, cfg.model.lora.r) == (500, 1e-5, 16)
-    assert cfg.data.task == "basic_arithmetic"
+    pipeline = build_pipeline(cfg)
+    assert pipeline.trainer.settings["max_steps"] == 500 and pipeline.trainer.settings["learning_rate"] == 1e-5
+    assert pipeline.model.lora.r == 16 and pipeline.data.task == "basic_arithmetic"
+
+
+def test_switching_task_by_name_uses_that_tasks_defaults():
+    """chain_sum's parameters stay with chain_sum: letter_counting gets reasoning-gym's own defaults."""
+    pipeline = build_pipeline(compose(["data.task=letter_counting"]))
+    assert pipeline.data.task == "letter_counting" and pipeline.data.params == {}
+    chain = build_pipeline(compose(["data.params.chain_sum.max_terms=3"]))
+    assert chain.data.params["max_terms"] == 3
+    other = build_pipeline(compose(["data.task=basic_arithmetic", "data.params.basic_arithmetic.max_terms=3"]))
+    assert other.data.params == {"max_terms": 3}
 
 
 def test_eval_budget_follows_training_completion_length():
-    assert compose(["train.max_completion_length=77"]).eval.max_new_tokens == 77
-
-
-@pytest.mark.parametrize(
-    ("override", "expected"),
-    [
-        ("data=nonexistent", "Could not find 'data/nonexistent'"),
-        ("train.max_stepz=3", "Key 'max_stepz' not in"),
-        ("train.max_steps=abc", "could not be converted to Integer"),
-        ("model.lora.r=1.5", "full_key: model.lora.r"),
-    ],
-)
-def test_composition_errors_name_the_key(override, expected):
-    with pytest.raises(ConfigCompositionException) as e:
-        compose([override])
-    text = str(e.value) + str(e.value.__cause__ or "")
-    assert expected in text
+    assert build_pipeline(compose(["train.max_completion_length=77"])).evaluator.max_new_tokens == 77
+    assert build_pipeline(compose([])).evaluator.max_new_tokens == 40  # the signature default, through ${...}
 
 
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["train.loss_type=bogus"], "Valid choices: grpo, dr_grpo, dapo, bnpo"),
-        (["+train.max_stepz=3"], "Unknown key 'train.max_stepz' for rlvr.train.grpo.GRPOLoop. Did you mean 'max_steps'?"),
-        (["model.dtype=float8"], "'model.dtype'"),
+        (["train.loss_type=bogus"], "Invalid value 'bogus' for 'train.loss_type'. Valid choices: grpo, dr_grpo"),
+        (["train.max_stepz=3"], "Unknown key 'train.max_stepz' for rlvr.train.GRPOLoop. Did you mean 'max_steps'?"),
+        (["train.max_steps=abc"], "'train.max_steps' must be an integer, got 'abc'"),
+        (["train.learning_rate=fast"], "'train.learning_rate' must be a number, got 'fast'"),
+        (["model.lora.r=1.5"], "'model.lora.r' must be an integer, got 1.5"),
+        (["model.lora.alpah=8"], "Unknown key 'model.lora.alpah'. Did you mean 'alpha'?"),
+        (["model.dtype=float8"], "Invalid value 'float8' for 'model.dtype'"),
         (["train.num_generations=3"], "must be a multiple of train.num_generations"),
         (["train.num_generations=1"], "num_generations must be >= 2"),
         (["data.train_seed=2", "data.test_seed=2"], "must differ"),
         (["data.task=chain_summ"], "Unknown reasoning-gym task 'chain_summ'"),
-        (["+reward.functions.correctness.bogus=1"], "Unknown key 'reward.functions.correctness.bogus'"),
-        (["+observers.console.colour=1"], "Unknown key 'observers.console.colour'"),
-        (["+train.extra.not_a_trl_field=1"], "trl.GRPOConfig does not know: not_a_trl_field"),
+        (["data.params.chain_sum.max_term=3"], "Unknown key 'data.params.chain_sum.max_term'"),
+        (["data.params.chain_sum.max_terms=0"], "data.params.chain_sum: reasoning-gym rejects"),
+        (["reward.functions.correctness.bogus=1"], "Unknown key 'reward.functions.correctness.bogus'"),
+        (["+reward.weights.nope=1"], "reward.weights names nope"),
+        (["+reward.functions.f={_target_: rlvr.scoring.extract.last_number}"], "add `_partial_: true`"),
+        (["+reward.functions.f={_target_: nope.mod.fn}"], "_target_ 'nope.mod.fn' cannot be imported"),
+        (["observers.console.colour=1"], "Unknown key 'observers.console.colour'"),
+        (["train.extra.not_a_trl_field=1"], "trl.GRPOConfig does not know: not_a_trl_field"),
         (["model.quant.load_in_4bit=true", "model.lora.enabled=true"], "needs a CUDA GPU"),
-        (["model=hf"], "model.name_or_path"),
+        (["model=hf"], "'model.name_or_path' must be set"),
+        (["data=jsonl"], "'data.path' must be set"),
+        (["seed=abc"], "'config.seed' must be an integer"),
     ],
 )
-def test_bad_values_raise_config_error_before_any_model_loads(overrides, expected, tmp_path):
-    from rlvr.orchestration import PipelineOrchestrator
-
-    cfg = compose(overrides + [f"output_dir={tmp_path}"])
+def test_bad_values_raise_config_error_before_anything_loads(overrides, expected, tmp_path):
     with pytest.raises(ConfigError) as e:
-        PipelineOrchestrator(cfg, run_dir=tmp_path)
+        build_pipeline(compose(overrides + [f"output_dir={tmp_path}"]))
     assert expected in str(e.value)
-    assert not (tmp_path / "model").exists()
+    assert "\n" not in str(e.value)
+    assert not any(tmp_path.iterdir())
 
 
-def test_cli_config_error_is_one_line_without_traceback(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "run_pipeline.py"), "train.loss_type=bogus", f"output_dir={tmp_path}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )
-    assert proc.returncode == 2
-    assert "Config error: Invalid value 'bogus' for 'train.loss_type'" in proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
+def test_validate_checks_nested_lists_and_unions():
+    from omegaconf import OmegaConf
 
-
-def test_cli_unknown_group_option_lists_choices(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "run_pipeline.py"), "train=nope"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )
-    assert proc.returncode != 0
-    assert "Available options in 'train'" in proc.stderr and "grpo" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
-def test_schema_is_the_signature():
-    """Defaults live in the component's signature only: the schema copies them and the YAML adds deltas."""
-    import inspect
-
-    from rlvr.config import schema_of
-    from rlvr.train import GRPOLoop
-
-    schema = schema_of(GRPOLoop)
-    params = inspect.signature(GRPOLoop.__init__).parameters
-    assert schema().beta == params["beta"].default
-    assert set(schema.__dataclass_fields__) - {"_target_"} == set(params) - {"self"}
+    validate(OmegaConf.create({"_target_": "rlvr.observers.WandbObserver", "tags": ["a", "b"], "mode": None}))
+    with pytest.raises(ConfigError, match=r"'x.tags\[1\]' must be a string"):
+        validate(OmegaConf.create({"_target_": "rlvr.observers.WandbObserver", "tags": ["a", 2]}), "x")
 
 
 def test_all_targets_are_rlvr_or_libraries():
-    for path in CONF_DIR.rglob("*.yaml"):
-        for line in path.read_text().splitlines():
+    for group, option in group_options():
+        text = CONF.joinpath(group, f"{option}.yaml").read_text()
+        for line in text.splitlines():
             if line.strip().startswith("_target_:"):
-                target = line.split(":", 1)[1].strip()
-                assert not target.startswith("src."), f"{path}: {target}"
-
-
-def test_cli_mistake_found_while_loading_is_one_line_too(tmp_path):
-    """A missing data file is only found when the data stage runs: still a message, exit 2, no traceback."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "run_pipeline.py"), "data=gsm8k", f"data.path={tmp_path}/missing",
-         "observers=none", f"output_dir={tmp_path}/run"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )
-    assert proc.returncode == 2
-    assert "Config error: data.path:" in proc.stderr and "does not exist" in proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
+                assert not line.split(":", 1)[1].strip().startswith("src."), f"{group}/{option}"

@@ -4,14 +4,16 @@ format is read back correctly."""
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 import pytest
 
-from rlvr.config.registry import CONF_DIR
-from rlvr.orchestration import build
+from rlvr.config import CONFIG_MODULE
 from rlvr.scoring import Scorer, is_well_formatted
-from tests.conftest import compose
+from tests.conftest import build_group, compose
 
-PROMPTS = sorted(p.stem for p in (CONF_DIR / "prompts").glob("*.yaml"))
+PROMPTS = sorted(p.name.removesuffix(".yaml") for p in files(CONFIG_MODULE).joinpath("prompts").iterdir()
+                 if p.name.endswith(".yaml"))
 
 
 class Exact:
@@ -21,7 +23,7 @@ class Exact:
 
 @pytest.mark.parametrize("option", PROMPTS)
 def test_prompt_asks_for_what_the_scorer_reads(option):
-    prompt = build(compose([f"prompts={option}"]).prompts, "prompts")
+    prompt = build_group(compose([f"prompts={option}"]), "prompts")
     fmt = prompt.answer_format
     text = " ".join(m["content"] for m in prompt.messages("What is 2 + 5?"))
     ideal = "2 + 5 = 7\n7"

@@ -7,13 +7,12 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
-from rlvr.config import register_configs
+from rlvr.config import register_resolvers
 from rlvr.config.resolvers import get_marker, safe_eval
-from rlvr.orchestration import build
 from rlvr.scoring import MARKER_STYLES
-from tests.conftest import compose
+from tests.conftest import build_group, compose
 
-register_configs()
+register_resolvers()
 
 
 @pytest.mark.parametrize(
@@ -83,16 +82,16 @@ def test_styles_have_every_marker():
 
 
 def test_seeds_prompt_names_its_markers_and_follows_overrides():
-    prompt = build(compose(["prompts=working_out"]).prompts, "prompts")
+    prompt = build_group(compose(["prompts=working_out"]), "prompts")
     assert "between <start_working_out> and <end_working_out>" in prompt.system
     assert prompt.system.endswith("between <SOLUTION></SOLUTION>")
-    overridden = build(compose(["prompts=working_out", "prompts.answer_start='<ANS>'",
-                                "prompts.answer_end='</ANS>'"]).prompts, "prompts")
+    overridden = build_group(compose(["prompts=working_out", "prompts.answer_start='<ANS>'",
+                                      "prompts.answer_end='</ANS>'"]), "prompts")
     assert overridden.system.endswith("between <ANS></ANS>")
     assert overridden.answer_format.answer_markers == ("<ANS>", "</ANS>")
 
 
 def test_resolvers_registered_once():
-    register_configs()
-    register_configs()
-    assert OmegaConf.has_resolver("eval") and OmegaConf.has_resolver("get_marker")
+    register_resolvers()
+    register_resolvers()
+    assert all(OmegaConf.has_resolver(r) for r in ("eval", "get_marker", "first"))

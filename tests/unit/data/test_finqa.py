@@ -10,9 +10,8 @@ import pytest
 from rlvr.data import FinQAData, PromptTemplate
 from rlvr.data.finqa import gold_answer, linearise_table
 from rlvr.errors import ConfigError
-from rlvr.orchestration import build
 from rlvr.scoring import Scorer
-from tests.conftest import compose
+from tests.conftest import build_group, compose
 
 TABLE = [["", "2016", "2015"], ["net revenue", "$ 5,829", "$ 5,735"], ["growth | pct", "1.6%", ""]]
 
@@ -65,7 +64,7 @@ def test_gold_answer(value, expected):
 
 
 def test_rows_from_finqa_json(finqa_dir, caplog):
-    data = build(compose(["data=finqa", f"data.path={finqa_dir}", "data.test_size=null"]).data, "data")
+    data = build_group(compose(["data=finqa", f"data.path={finqa_dir}", "data.test_size=null"]), "data")
     splits = data.load(PromptTemplate(user="{question}"))
     rows = {json.loads(r["entry"])["id"]: r for r in splits.train.to_list()}
     assert splits.stats["train_skipped"] == 2 and splits.stats["skipped/qa.exe_ans: not a number or yes/no"] == 1
@@ -125,5 +124,5 @@ def test_no_usable_row_names_the_file(tmp_path):
 
 
 def test_default_source_is_the_hub():
-    cfg = compose(["data=finqa"])
-    assert cfg.data.hub_id and cfg.data.path is None and cfg.data.rel_tol == 0.01
+    data = build_group(compose(["data=finqa"]), "data")
+    assert data.hub_id == "ibm/finqa" and data.path is None and data.rel_tol == 0.01

@@ -11,9 +11,8 @@ import pytest
 
 from rlvr.data import PromptTemplate, QAData
 from rlvr.errors import ConfigError
-from rlvr.orchestration import build
 from rlvr.scoring import Scorer
-from tests.conftest import FIXTURES, compose
+from tests.conftest import FIXTURES, build_group, compose
 
 GSM8K = FIXTURES / "gsm8k"  # 48 train and 24 test rows of the real files
 PROMPT = PromptTemplate(system="Solve it.", user="Q: {question}")
@@ -27,7 +26,7 @@ def write_jsonl(path, records):
 def gsm8k(**overrides):
     values = {k: "null" if v is None else v for k, v in overrides.items()}
     cfg = compose(["data=gsm8k", f"data.path={GSM8K}", *[f"data.{k}={v}" for k, v in values.items()]])
-    return build(cfg.data, "data")
+    return build_group(cfg, "data")
 
 
 def test_gsm8k_rows_from_the_local_files():
@@ -60,13 +59,13 @@ def test_gsm8k_gold_answers_are_canonical_numbers_and_score_correct():
 
 def test_gsm8k_relative_path_as_users_type_it():
     cfg = compose(["data=gsm8k", "data.path=tests/fixtures/gsm8k", "data.train_size=5", "data.test_size=5"])
-    splits = build(cfg.data, "data").load(PROMPT)
+    splits = build_group(cfg, "data").load(PROMPT)
     assert (len(splits.train), len(splits.test)) == (5, 5)
 
 
 def test_gsm8k_defaults_to_the_hub():
-    cfg = compose(["data=gsm8k"])
-    assert (cfg.data.hub_id, cfg.data.hub_config, cfg.data.path) == ("openai/gsm8k", "main", None)
+    data = build_group(compose(["data=gsm8k"]), "data")
+    assert (data.hub_id, data.hub_config, data.path) == ("openai/gsm8k", "main", None)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -93,7 +92,7 @@ MALFORMED = [
 def test_malformed_rows_are_skipped_counted_and_logged(tmp_path, caplog):
     write_jsonl(tmp_path / "train.jsonl", MALFORMED)
     write_jsonl(tmp_path / "test.jsonl", [{"question": "What is 5 + 5?", "answer": "#### 10"}])
-    data = build(compose(["data=gsm8k", f"data.path={tmp_path}", "data.test_size=null"]).data, "data")
+    data = build_group(compose(["data=gsm8k", f"data.path={tmp_path}", "data.test_size=null"]), "data")
     with caplog.at_level(logging.WARNING, logger="rlvr.data.sources"):
         splits = data.load(PROMPT)
     assert splits.train["answer"] == ["2", "4"]
@@ -128,7 +127,7 @@ def test_custom_jsonl_with_its_own_field_names(tmp_path):
     path = write_jsonl(tmp_path / "mine.jsonl", records)
     cfg = compose(["data=jsonl", f"data.path={path}", "data.question_field=input.text",
                    "data.answer_field=target", "data.test_size=4", "data.seed=3"])
-    data = build(cfg.data, "data")
+    data = build_group(cfg, "data")
     splits = data.load(PROMPT)
     assert (len(splits.train), len(splits.test)) == (16, 4)
     assert set(splits.train["question"]).isdisjoint(splits.test["question"])
@@ -187,19 +186,17 @@ def test_bad_settings_raise_config_errors(kwargs, message):
 
 
 def test_bad_answer_type_is_caught_before_building():
-    from rlvr.config import check_choices
+    from rlvr.config import validate
 
     with pytest.raises(ConfigError, match="Valid choices: number, text, math"):
-        check_choices(compose(["data=jsonl", "data.path=x", "data.answer_type=regex"]))
+        validate(compose(["data=jsonl", "data.path=x", "data.answer_type=regex"]))
 
 
 def test_jsonl_requires_a_path(tmp_path):
-    from rlvr.config import missing_keys
-    from rlvr.orchestration import PipelineOrchestrator
+    from rlvr.orchestration import build_pipeline
 
-    assert missing_keys(compose(["data=jsonl"])) == ["data.path"]
-    with pytest.raises(ConfigError, match="These keys must be set: data.path"):
-        PipelineOrchestrator(compose(["data=jsonl", f"output_dir={tmp_path}"]), run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="'data.path' must be set"):
+        build_pipeline(compose(["data=jsonl", f"output_dir={tmp_path}"]))
 
 
 def test_gsm8k_comma_answers_are_canonical():
@@ -211,20 +208,23 @@ def test_gsm8k_comma_answers_are_canonical():
 def test_gsm8k_with_the_seeds_prompt_and_rewards_wires_up(tmp_path):
     """data=gsm8k prompts=working_out reward=math_reasoning: the pipeline's data and reward stages agree, and
     the ideal reply to each row earns the seeds' maximum (3 + 2 + 3 + 1.5) while a wrong one does not."""
-    from rlvr.orchestration import PipelineOrchestrator
+    from rlvr.observers import Observers
+    from rlvr.orchestration import RunContext, build_pipeline
 
     cfg = compose(["data=gsm8k", f"data.path={GSM8K}", "data.train_size=4", "data.test_size=2",
                    "prompts=working_out", "reward=math_reasoning", "observers=none", f"output_dir={tmp_path}"])
-    orch = PipelineOrchestrator(cfg, run_dir=tmp_path)
-    orch.load_data()
-    orch.build_rewards()
-    rows = orch.splits.train.to_list()
+    pipeline = build_pipeline(cfg)
+    ctx = RunContext(tmp_path, 0, Observers([]))
+    splits, _ = pipeline.load_data(ctx)
+    scorer, _ = pipeline.build_scorer(ctx)
+    reward_funcs, reward_weights = pipeline.reward.trl_functions(scorer)
+    rows = splits.train.to_list()
     assert "<SOLUTION>" in rows[0]["prompt"][0]["content"]
     good = [f"<start_working_out>work<end_working_out><SOLUTION>{r['answer']}</SOLUTION>" for r in rows]
     bad = [f"<start_working_out>work<end_working_out><SOLUTION>{r['answer']}1</SOLUTION>" for r in rows]
     columns = {k: [r[k] for r in rows] for k in ("answer", "task", "entry", "question")}
     for texts, total in ((good, 9.5), (bad, 4.0)):
         completions = [[{"role": "assistant", "content": t}] for t in texts]
-        values = [f(prompts=[r["prompt"] for r in rows], completions=completions, **columns) for f in orch.reward_funcs]
-        sums = [sum(w * v[i] for w, v in zip(orch.reward_weights, values)) for i in range(len(rows))]
+        values = [f(prompts=[r["prompt"] for r in rows], completions=completions, **columns) for f in reward_funcs]
+        sums = [sum(w * v[i] for w, v in zip(reward_weights, values)) for i in range(len(rows))]
         assert sums == [total] * len(rows)

@@ -9,9 +9,8 @@ import pytest
 
 from rlvr.data import PromptTemplate, ReasoningGymData
 from rlvr.errors import ConfigError
-from rlvr.orchestration import build
 from rlvr.scoring import ReasoningGymVerifier, Scorer
-from tests.conftest import compose
+from tests.conftest import build_group, compose
 
 MIX = {
     "chain_sum": {"weight": 1.0, "params": {"min_terms": 2, "max_terms": 2, "min_digits": 2, "max_digits": 2}},
@@ -36,7 +35,7 @@ def test_mixture_draws_every_task_by_weight_and_scores_each_by_its_own_verifier(
 
 def test_mixture_config_composes_builds_and_loads():
     cfg = compose(["data=reasoning_gym_mix", "data.train_size=24", "data.test_size=8"])
-    data = build(cfg.data, "data")
+    data = build_group(cfg, "data")
     assert set(data.mixture) == {"chain_sum", "basic_arithmetic", "leg_counting"}
     splits = data.load(PromptTemplate())
     assert len(splits.test) == 8 and set(splits.train["task"]) <= set(data.mixture)
@@ -54,11 +53,12 @@ def test_mixture_from_the_command_line_with_per_task_rewards():
         "data=reasoning_gym", "data.train_size=16", "data.test_size=4",
         "+data.mixture.chain_sum={weight: 1}", "+data.mixture.leg_counting={weight: 1}",
         "reward.functions.correctness=null",
-        "+reward.functions.sums={_target_: rlvr.rewards.Correctness, task: chain_sum, weight: 1.0}",
-        "+reward.functions.legs={_target_: rlvr.rewards.Correctness, task: leg_counting, weight: 2.0}",
+        "+reward.functions.sums={_target_: rlvr.rewards.Correctness, task: chain_sum}",
+        "+reward.functions.legs={_target_: rlvr.rewards.Correctness, task: leg_counting}",
+        "reward.weights.legs=2.0",
     ])
-    data = build(cfg.data, "data")
-    suite = build(cfg.reward, "reward", _recursive_=False)
+    data = build_group(cfg, "data")
+    suite = build_group(cfg, "reward")
     rows = data.load(PromptTemplate()).train.to_list()
     funcs, weights = suite.trl_functions(Scorer(PromptTemplate().answer_format, data.verifier))
     columns = {k: [r[k] for r in rows] for k in ("answer", "task", "entry")}
@@ -85,10 +85,14 @@ def test_bad_mixtures_fail_at_construction(mixture, message):
         ReasoningGymData(mixture=mixture)
 
 
-def test_unknown_task_params_in_a_mixture_fail_with_a_config_error():
-    data = ReasoningGymData(mixture={"chain_sum": {"weight": 1, "params": {"max_termz": 3}}}, train_size=4, test_size=2)
-    with pytest.raises(ConfigError, match="data.mixture"):
-        data.load(PromptTemplate())
+def test_unknown_task_params_in_a_mixture_fail_at_construction():
+    with pytest.raises(ConfigError, match=r"Unknown key 'data.mixture.chain_sum.params.max_termz'.*'max_terms'"):
+        ReasoningGymData(mixture={"chain_sum": {"weight": 1, "params": {"max_termz": 3}}}, train_size=4, test_size=2)
+
+
+def test_task_params_that_reasoning_gym_rejects_fail_at_construction():
+    with pytest.raises(ConfigError, match="data.params.chain_sum: reasoning-gym rejects"):
+        ReasoningGymData(task="chain_sum", params={"chain_sum": {"min_terms": 4, "max_terms": 2}})
 
 
 def test_verifier_exception_is_unparseable_and_missing_entry_is_bad_gold(monkeypatch):

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from rlvr.data import sources
 from rlvr.data.sources import (
     BadRow,
     get_field,
@@ -27,11 +26,13 @@ def write_jsonl(path, records):
     return path
 
 
-def test_relative_path_resolves_from_the_repo_root_wherever_we_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_relative_path_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
     assert resolve_path("tests/fixtures/gsm8k") == GSM8K.resolve()
+    monkeypatch.chdir(tmp_path)
     assert resolve_path(str(GSM8K)) == GSM8K.resolve()
-    assert resolve_path("conf") == (REPO / "conf").resolve()
+    with pytest.raises(ConfigError, match=f"relative to the working directory {tmp_path}"):
+        resolve_path("tests/fixtures/gsm8k")
 
 
 def test_missing_path_names_the_key():
@@ -170,6 +171,3 @@ def test_neither_path_nor_hub():
     with pytest.raises(ConfigError, match="Set data.path"):
         load_records(path=None, hub_id=None, hub_config=None, splits=("train", "test"), test_size=None, seed=0)
 
-
-def test_repo_root_is_the_checkout():
-    assert sources.REPO_ROOT == REPO

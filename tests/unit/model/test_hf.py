@@ -8,13 +8,12 @@ import torch
 
 from rlvr.errors import ConfigError
 from rlvr.model import HFModel, LoraSettings, count_parameters
-from rlvr.orchestration import build
-from tests.conftest import compose
+from tests.conftest import build_group, compose
 
 
 def model_from_config(tiny_model_dir, *overrides):
     cfg = compose([f"model.name_or_path={tiny_model_dir}", *overrides])
-    return build(cfg.model, "model")
+    return build_group(cfg, "model")
 
 
 def test_lora_from_composed_config_changes_trainable_parameters(tiny_model_dir):

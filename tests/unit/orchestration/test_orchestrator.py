@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from rlvr.orchestration import PipelineOrchestrator
+from rlvr.orchestration import build_pipeline
 from tests.conftest import compose, read_jsonl, tiny_overrides
 
 
@@ -33,26 +33,28 @@ SIGNAL = "+reward.functions.variety={_target_: tests.unit.orchestration.test_orc
 @pytest.fixture
 def orchestrator(tiny_model_dir, tmp_path):
     cfg = compose(tiny_overrides(tiny_model_dir, tmp_path) + ["observers=default", "eval.eval_steps=1", SIGNAL])
-    orch = PipelineOrchestrator(cfg, run_dir=tmp_path)
+    pipeline = build_pipeline(cfg)
     recorder = Recorder()
-    orch.observers.observers.append(recorder)
-    return orch, recorder
+    pipeline.observers["recorder"] = recorder
+    return pipeline, recorder
 
 
 def test_pipeline_runs_every_stage_and_writes_the_run_directory(orchestrator, tmp_path):
     orch, rec = orchestrator
-    initial = None
+    seen = {}
+    original_train = orch.train
 
-    def snapshot():
-        nonlocal initial
-        initial = {k: v.detach().clone() for k, v in orch.model.named_parameters()}
+    def train(ctx, model, *args):
+        seen["initial"] = {k: v.detach().clone() for k, v in model.named_parameters()}
+        result, output = original_train(ctx, model, *args)
+        seen["trained"] = result.model
+        return result, output
 
-    original_baseline = orch.baseline_eval
-    orch.baseline_eval = lambda: (snapshot(), original_baseline())[1]
-    results = orch.run()
+    orch.train = train
+    results = orch.run(tmp_path, overrides=["train.max_steps=2"], command="rlvr-train train.max_steps=2")
 
     names = [e for e, _ in rec.events]
-    stages = [kw["step_name"] for e, kw in rec.events if e == "on_step_start"]
+    stages = [kw["stage"] for e, kw in rec.events if e == "on_stage_start"]
     assert stages == ["setup", "data", "model", "rewards", "baseline_eval", "train", "final_eval", "save"]
     assert names[0] == "on_pipeline_start" and names[-1] == "on_pipeline_end"
     assert rec.events[-1][1]["status"] == "success"
@@ -64,12 +66,14 @@ def test_pipeline_runs_every_stage_and_writes_the_run_directory(orchestrator, tm
     evals = [kw["result"].name for e, kw in rec.events if e == "on_evaluation"]
     assert evals == ["baseline", "step_1", "final"]  # eval_steps=1; the last step is the final eval
 
-    changed = any(not torch.equal(initial[k], v) for k, v in orch.model.named_parameters())
+    changed = any(not torch.equal(seen["initial"][k], v) for k, v in seen["trained"].named_parameters())
     assert changed, "training must change the weights"
 
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["baseline"]["n"] == 4 and 0.0 <= saved["final"]["accuracy"] <= 1.0
     assert saved["train"]["global_step"] == 2 and results["final"] == saved["final"]
+    assert saved["run"]["overrides"] == ["train.max_steps=2"] and saved["run"]["status"] == "success"
+    assert saved["run"]["wall_time_s"] > 0
     assert (tmp_path / "config.yaml").exists() and (tmp_path / "model" / "config.json").exists()
     assert len(read_jsonl(tmp_path / "samples_final.jsonl")) == 4
     events = [r["event"] for r in read_jsonl(tmp_path / "metrics.jsonl")]
@@ -79,12 +83,12 @@ def test_pipeline_runs_every_stage_and_writes_the_run_directory(orchestrator, tm
 def test_failure_reaches_observers_and_keeps_results(orchestrator, tmp_path):
     orch, rec = orchestrator
 
-    def broken_train():
+    def broken_train(*args):
         raise RuntimeError("out of memory (simulated)")
 
     orch.train = broken_train
     with pytest.raises(RuntimeError, match="simulated"):
-        orch.run()
+        orch.run(tmp_path)
     end = rec.events[-1]
     assert end[0] == "on_pipeline_end" and end[1]["status"] == "failed"
     assert isinstance(end[1]["error"], RuntimeError)
@@ -95,7 +99,28 @@ def test_failure_reaches_observers_and_keeps_results(orchestrator, tmp_path):
 def test_lora_run_saves_an_adapter(tiny_model_dir, tmp_path):
     cfg = compose(tiny_overrides(tiny_model_dir, tmp_path) + ["model.lora.enabled=true", "model.lora.r=2",
                                                              "eval.baseline=false", "train.max_steps=1"])
-    results = PipelineOrchestrator(cfg, run_dir=tmp_path).run()
+    results = build_pipeline(cfg).run(tmp_path)
     assert (tmp_path / "model" / "adapter_config.json").exists()
     assert results["model"]["trainable_parameters"] < results["model"]["total_parameters"]
     assert "baseline" not in results and "final" in results
+
+
+def test_save_model_false_writes_no_model(tiny_model_dir, tmp_path):
+    cfg = compose(tiny_overrides(tiny_model_dir, tmp_path) + ["save_model=false", "train.max_steps=1",
+                                                             "eval.baseline=false"])
+    results = build_pipeline(cfg).run(tmp_path)
+    assert not (tmp_path / "model").exists() and "model" not in results["artifacts"]
+    assert (tmp_path / "results.json").exists()
+
+
+def test_evaluation_only_pipeline(tiny_model_dir, tmp_path):
+    """train and reward null: data -> model -> evaluation (what the benchmark runs for each model x task)."""
+    overrides = [o for o in tiny_overrides(tiny_model_dir, tmp_path) if not o.startswith("train.")]
+    cfg = compose(overrides + ["~train", "~reward", "eval.max_new_tokens=8"])
+    pipeline = build_pipeline(cfg)
+    recorder = Recorder()
+    pipeline.observers["recorder"] = recorder
+    results = pipeline.run(tmp_path)
+    stages = [kw["stage"] for e, kw in recorder.events if e == "on_stage_start"]
+    assert stages == ["setup", "data", "model", "rewards", "eval"]
+    assert results["eval"]["n"] == 4 and "train" not in results and not (tmp_path / "model").exists()

@@ -11,11 +11,10 @@ import time
 import pytest
 
 from rlvr.errors import ConfigError
-from rlvr.orchestration import build
 from rlvr.rewards import RewardSuite
 from rlvr.scoring import NumberVerifier, Scorer
 from rlvr.scoring.formats import AnswerFormat
-from tests.conftest import compose
+from tests.conftest import build_group, compose
 
 SEEDS = AnswerFormat(answer_start="<SOLUTION>", answer_end="</SOLUTION>",
                      reasoning_start="<start_working_out>", reasoning_end="<end_working_out>",
@@ -91,7 +90,21 @@ def call_like_trl(suite, scorer, texts, **columns):
 
 
 def suite_of(functions, **kwargs):
-    return RewardSuite(functions=functions, **kwargs)
+    """A RewardSuite from a `reward` config node, validated and built the way the pipeline does it."""
+    from omegaconf import OmegaConf
+
+    from rlvr.config import build, validate
+
+    node = OmegaConf.create({"_target_": "rlvr.rewards.RewardSuite", "functions": functions, **kwargs})
+    validate(node, "reward")
+    suite = build(node)
+    assert isinstance(suite, RewardSuite)
+    return suite
+
+
+def fn(name, **params):
+    """The config node of a plain function defined in this module."""
+    return {"_target_": f"{__name__}.{name}", "_partial_": True, **params}
 
 
 # --- the seeds' rewards ---------------------------------------------------------------------------------------
@@ -119,8 +132,8 @@ SEED_CASES = [
 
 def test_math_reasoning_config_reproduces_the_seeds_values():
     cfg = compose(["reward=math_reasoning", "prompts=working_out"])
-    suite = build(cfg.reward, "reward", _recursive_=False)
-    prompt = build(cfg.prompts, "prompts")
+    suite = build_group(cfg, "reward")
+    prompt = build_group(cfg, "prompts")
     assert prompt.answer_format == SEEDS
     texts, golds = [c[0] for c in SEED_CASES], [c[1] for c in SEED_CASES]
     out, weights, metrics = call_like_trl(suite, Scorer(prompt.answer_format, NumberVerifier()), texts, answer=golds)
@@ -137,7 +150,7 @@ def test_math_reasoning_config_reproduces_the_seeds_values():
 def test_finqa_reward_config_values():
     from rlvr.scoring import FinQAVerifier
 
-    suite = build(compose(["reward=finqa"]).reward, "reward", _recursive_=False)
+    suite = build_group(compose(["reward=finqa"]), "reward")
     assert "numbers" not in suite.functions  # switched off by `numbers: null`
     texts = [w("", "14.3%"), w("", "14.28"), w("", "$(1,234)"), w("", "12"), w("", "")]
     golds = ["0.14286", "0.14286", "-1234", "0.14286", "0.14286"]
@@ -146,31 +159,32 @@ def test_finqa_reward_config_values():
 
 
 # --- plain TRL functions by _target_ --------------------------------------------------------------------------
-@pytest.mark.parametrize("partial", [None, True])
-def test_plain_trl_function_by_target(partial):
-    node = {"_target_": f"{__name__}.trl_style_reward", "weight": 0.5}
-    if partial is not None:
-        node["_partial_"] = partial
-    suite = suite_of({"mine": node})
+def test_plain_trl_function_by_target():
+    suite = suite_of({"mine": fn("trl_style_reward")}, weights={"mine": 0.5})
     out, weights, _ = call_like_trl(suite, Scorer(TAGS, NumberVerifier()), ["42", "41"], answer=["42", "42"])
     assert out == {"mine": [1.0, 0.0]} and weights == {"mine": 0.5}
 
 
+def test_plain_function_without_partial_is_refused():
+    with pytest.raises(ConfigError, match="add `_partial_: true`"):
+        suite_of({"mine": {"_target_": f"{__name__}.trl_style_reward"}})
+
+
 def test_plain_function_gets_its_params_and_only_the_arguments_it_names():
-    suite = suite_of({"exact": {"_target_": f"{__name__}.trl_reward_with_params", "bonus": 2.0}})
+    suite = suite_of({"exact": fn("trl_reward_with_params", bonus=2.0)})
     out, _, _ = call_like_trl(suite, Scorer(TAGS, NumberVerifier()), ["42", "41"], answer=["42", "42"])
     assert out["exact"] == [2.0, 0.0]
 
 
 def test_plain_function_with_unknown_param_fails_at_construction():
     with pytest.raises(ConfigError, match="reward.functions.exact.bonsu"):
-        suite_of({"exact": {"_target_": f"{__name__}.trl_reward_with_params", "bonsu": 2.0}})
+        suite_of({"exact": fn("trl_reward_with_params", bonsu=2.0)})
 
 
 def test_conversational_functions_get_the_completions_as_trl_has_them():
-    suite = suite_of({"think": {"_target_": "trl.rewards.think_format_reward", "_conversational_": True},
-                      "roles": {"_target_": f"{__name__}.conversational_reward", "_conversational_": True},
-                      "texts": {"_target_": f"{__name__}.trl_style_reward"}})
+    suite = suite_of({"think": {"_target_": "trl.rewards.think_format_reward", "_partial_": True},
+                      "roles": fn("conversational_reward"), "texts": fn("trl_style_reward")},
+                     conversational=["think", "roles"])
     texts = ["<think>\nhm\n</think>\n42", "41"]
     out, _, _ = call_like_trl(suite, Scorer(TAGS, NumberVerifier()), texts, answer=["42", "42"])
     assert out == {"think": [1.0, 0.0], "roles": [1.0, 1.0], "texts": [1.0, 0.0]}
@@ -189,7 +203,7 @@ def test_conversational_functions_get_the_completions_as_trl_has_them():
     ],
 )
 def test_failing_reward_is_isolated_counted_and_logged(target, texts, on_error, expected, failures, caplog):
-    suite = suite_of({"r": {"_target_": f"{__name__}.{target}"}, "c": {"_target_": "rlvr.rewards.Correctness"}},
+    suite = suite_of({"r": fn(target), "c": {"_target_": "rlvr.rewards.Correctness"}},
                      on_error=on_error)
     with caplog.at_level(logging.WARNING, logger="rlvr.rewards.suite"):
         out, _, metrics = call_like_trl(suite, Scorer(TAGS, NumberVerifier()), texts, answer=["1"] * len(texts))
@@ -203,7 +217,7 @@ def test_failing_reward_is_isolated_counted_and_logged(target, texts, on_error, 
 
 
 def test_slow_reward_times_out_only_for_the_slow_sample():
-    suite = suite_of({"r": {"_target_": f"{__name__}.hangs_on_slow"}}, timeout_s=0.5)
+    suite = suite_of({"r": fn("hangs_on_slow")}, timeout_s=0.5)
     start = time.monotonic()
     out, _, metrics = call_like_trl(suite, Scorer(TAGS, NumberVerifier()), ["a", "slow", "b"], answer=["1"] * 3)
     assert time.monotonic() - start < 2.5  # one timeout for the batch, one for the samples, not one per sample
@@ -214,7 +228,7 @@ def test_slow_reward_times_out_only_for_the_slow_sample():
 
 def test_hung_calls_do_not_block_later_calls():
     """Abandoned threads must not starve a pool: a healthy batch after several hangs is still scored."""
-    suite = suite_of({"r": {"_target_": f"{__name__}.hangs_on_slow"}}, timeout_s=0.3)
+    suite = suite_of({"r": fn("hangs_on_slow")}, timeout_s=0.3)
     scorer = Scorer(TAGS, NumberVerifier())
     for _ in range(3):
         call_like_trl(suite, scorer, ["slow"] * 4, answer=["1"] * 4)
@@ -240,9 +254,12 @@ def test_scores_are_computed_once_per_batch():
     ("functions", "kwargs", "message"),
     [
         ({}, {}, "reward.functions is empty"),
-        ({"a": None}, {}, "every function is null"),
+        ({"a": None}, {}, r"is empty \(or all null\)"),
         ({"a": {"weight": 1.0}}, {}, "reward.functions.a needs a _target_"),
-        ({"a": {"_target_": "rlvr.rewards.Correctness", "weight": "heavy"}}, {}, "reward.functions.a.weight"),
+        ({"a": {"_target_": "rlvr.rewards.Correctness"}}, {"weights": {"a": "heavy"}},
+         "'reward.weights.a' must be a number"),
+        ({"a": {"_target_": "rlvr.rewards.Correctness"}}, {"weights": {"b": 1.0}}, "reward.weights names b"),
+        ({"a": {"_target_": "rlvr.rewards.Correctness"}}, {"conversational": ["b"]}, "reward.conversational names b"),
         ({"a": {"_target_": "rlvr.rewards.Correctness", "corect": 1.0}}, {}, "Did you mean 'correct'"),
         ({"a": {"_target_": "rlvr.rewards.LengthShaping", "unit": "tokens"}}, {}, "Valid choices: chars, words"),
         ({"a": {"_target_": "rlvr.rewards.Nope"}}, {}, "cannot be imported"),
@@ -255,6 +272,5 @@ def test_bad_reward_configs_fail_early(functions, kwargs, message):
 
 
 def test_null_function_is_switched_off_from_the_command_line():
-    suite = build(compose(["reward=math_reasoning", "reward.functions.numbers=null"]).reward, "reward",
-                  _recursive_=False)
+    suite = build_group(compose(["reward=math_reasoning", "reward.functions.numbers=null"]), "reward")
     assert list(suite.functions) == ["format_exact", "format_approx", "answer"]
