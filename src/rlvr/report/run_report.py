@@ -1,5 +1,6 @@
-"""One page per training run: ``report.md`` with the config, reward/accuracy curves, baseline vs final and
-sample completions, plus its PNGs under ``plots/``. Written at the end of every run by
+"""One page per training run: ``report.md`` with how it was run (command, overrides, wall time), the config,
+reward/accuracy curves, baseline vs final and the completions of questions that training fixed or broke, plus
+its PNGs under ``plots/``. Written at the end of every run by
 :class:`~rlvr.observers.report.ReportObserver`, or afterwards with ``python -m rlvr.report RUN_DIR``.
 
 It only reads the run directory's files (``config.yaml``, ``results.json``, ``metrics.jsonl``,
@@ -39,7 +40,8 @@ def last_run(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_report(run_dir: str | Path, results: dict[str, Any] | None = None, status: str | None = None,
                  num_samples: int = 4, filename: str = "report.md") -> Path:
-    """Write ``run_dir/filename`` and ``run_dir/plots/*.png``; returns the report's path."""
+    """Write ``run_dir/filename`` and ``run_dir/plots/*.png``; returns the report's path. ``num_samples``:
+    questions whose completions are shown."""
     run = Path(run_dir)
     if results is None:
         results = json.loads((run / "results.json").read_text()) if (run / "results.json").exists() else {}
@@ -91,7 +93,35 @@ def _overview(run: Path, results: dict[str, Any], status: str) -> str:
         parts += [f"**steps:** {train.get('global_step')}", f"**training time:** {train.get('runtime_s')} s"]
     if results.get("data"):
         parts.append("**rows:** " + ", ".join(f"{k} {v}" for k, v in results["data"].items()))
-    return " | ".join(parts)
+    return " | ".join(parts) + _invocation(results.get("run") or {})
+
+
+def _invocation(run: dict[str, Any]) -> str:
+    """How the run was started and how long it took (``results["run"]``; older runs lack it)."""
+    lines = []
+    if run.get("command"):
+        lines.append(f"**command:** `{run['command']}`")
+    if "overrides" in run:
+        overrides = run["overrides"] or []
+        lines.append("**overrides:** " + (" ".join(f"`{o}`" for o in overrides) or "none (the defaults)"))
+    timing = []
+    if run.get("started_at"):
+        timing.append(f"**started:** {run['started_at']}")
+    if run.get("wall_time_s") is not None:
+        timing.append(f"**wall time:** {_duration(float(run['wall_time_s']))}")
+    if timing:
+        lines.append(" | ".join(timing))
+    return "".join(f"  \n{line}" for line in lines)
+
+
+def _duration(seconds: float) -> str:
+    """``42.5 s``, ``9 min 48 s``, ``2 h 05 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _load_config(run: Path) -> dict[str, Any]:
@@ -133,20 +163,71 @@ def _num(v: Any) -> str:
 
 
 def _samples(run: Path, num_samples: int) -> list[str]:
+    """Completions that show what training changed: questions answered wrong before and right after (fixed)
+    first, then right before and wrong after (broken), then the first unchanged ones; each with both answers.
+    Without both baseline and final samples, the first completions of each evaluation."""
+    pairs = _matched(read_jsonl(run / "samples_baseline.jsonl"), read_jsonl(run / "samples_final.jsonl"))
+    if pairs:
+        return _changed(pairs, num_samples)
     files = sorted(run.glob("samples_*.jsonl"), key=lambda p: _sample_order(p.stem[len("samples_"):]))
     files = [f for f in files if f.stem in ("samples_baseline", "samples_final")] or files
     if not files:
         return ["No samples were saved."]
     lines = []
     for f in files:
-        rows = read_jsonl(f)[:num_samples]
         lines += [f"### {f.stem[len('samples_'):]}", ""]
-        for r in rows:
+        for r in read_jsonl(f)[:num_samples]:
             lines += [f"**Q:** {_one_line(r.get('question'))}  ",
                       f"**gold:** `{r.get('gold')}` · **extracted:** `{r.get('extracted')}` · **{r.get('status')}**",
-                      "", "```text", str(r.get("completion") or "").replace("```", "ˋˋˋ").rstrip() or "(empty completion)",
-                      "```", ""]
+                      "", *_completion(r), ""]
     return lines
+
+
+def _matched(baseline: list[dict], final: list[dict]) -> list[tuple[dict, dict]]:
+    """(baseline, final) sample pairs for the same question (same question text and gold answer), in the
+    baseline's order."""
+    after = {(r.get("question"), r.get("gold")): r for r in final if r.get("question") is not None}
+    return [(r, after[key]) for r in baseline if (key := (r.get("question"), r.get("gold"))) in after]
+
+
+_CHANGES = {"fixed": "fixed by training (wrong → correct)", "broken": "broken by training (correct → wrong)",
+            "unchanged": "unchanged"}
+
+
+def _changed(pairs: list[tuple[dict, dict]], num_samples: int) -> list[str]:
+    groups = {change: [p for p in pairs if _change(*p) == change] for change in _CHANGES}
+    lines = [f"{len(pairs)} questions matched between baseline and final: **{len(groups['fixed'])} fixed** by "
+             f"training (wrong before, correct after), **{len(groups['broken'])} broken** (correct before, wrong "
+             f"after), {len(groups['unchanged'])} unchanged. Shown: fixed first, then broken, then unchanged.", ""]
+    shown = [(change, pair) for change, group in groups.items() for pair in group][:num_samples]
+    for change, (base, final) in shown:
+        lines += [f"### {_CHANGES[change]}", "", f"**Q:** {_one_line(base.get('question'))}  ",
+                  f"**gold:** `{base.get('gold')}`", ""]
+        for name, r in (("baseline", base), ("final", final)):
+            lines += [f"{name}: **{r.get('status')}**, extracted `{r.get('extracted')}`{_votes(r)}", "",
+                      *_completion(r), ""]
+    return lines
+
+
+def _change(base: dict, final: dict) -> str:
+    if _correct(base) == _correct(final):
+        return "unchanged"
+    return "fixed" if _correct(final) else "broken"
+
+
+def _correct(sample: dict) -> bool:
+    return sample.get("status") == "correct"
+
+
+def _votes(sample: dict) -> str:
+    """``· 3/8 sampled correct`` when the evaluation also sampled k completions per question."""
+    key = next((k for k in sample if k.startswith("correct_of_")), None)
+    return f" · {sample[key]}/{key[len('correct_of_'):]} sampled correct" if key else ""
+
+
+def _completion(sample: dict) -> list[str]:
+    text = str(sample.get("completion") or "").replace("```", "ˋˋˋ").rstrip()
+    return ["```text", text or "(empty completion)", "```"]
 
 
 def _sample_order(name: str) -> tuple[int, int]:

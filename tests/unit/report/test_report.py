@@ -1,5 +1,5 @@
-"""Plots render as real PNGs; the run report puts config, curves, baseline vs final and samples on one page,
-from the observer at the end of a run and from ``python -m rlvr.report RUN_DIR``."""
+"""Plots render as real PNGs; the run report puts how it ran, config, curves, baseline vs final and the questions
+training changed on one page, from the observer at the end of a run and from ``python -m rlvr.report RUN_DIR``."""
 
 from __future__ import annotations
 
@@ -127,3 +127,59 @@ def test_default_observers_include_the_report():
     cfg = load_config([])
     validate(with_defaults(cfg))
     assert cfg.observers.report._target_ == "rlvr.observers.ReportObserver"
+
+
+def test_overview_shows_command_overrides_and_wall_time(run_dir):
+    results = json.loads((run_dir / "results.json").read_text())
+    results["run"] = {"overrides": ["train.max_steps=100", "data.task=letter_counting"],
+                      "command": "run_pipeline.py train.max_steps=100 data.task=letter_counting",
+                      "started_at": "2026-11-23T20:39:14", "wall_time_s": 588.4}
+    text = write_report(run_dir, results=results).read_text()
+    assert "**command:** `run_pipeline.py train.max_steps=100 data.task=letter_counting`" in text
+    assert "**overrides:** `train.max_steps=100` `data.task=letter_counting`" in text
+    assert "**started:** 2026-11-23T20:39:14 | **wall time:** 9 min 48 s" in text
+    results["run"] = {"overrides": [], "command": "run_pipeline.py", "wall_time_s": 42.0}
+    text = write_report(run_dir, results=results).read_text()
+    assert "**overrides:** none (the defaults)" in text and "**wall time:** 42.0 s" in text
+    assert "**started:**" not in text
+
+
+def test_overview_of_an_older_run_without_run_info(run_dir):
+    text = write_report(run_dir).read_text()  # the fixture's results.json has no "run"
+    assert "**status:** success" in text and "**command:**" not in text and "**wall time:**" not in text
+
+
+def _sample(question, status, completion):
+    return {"question": question, "gold": "7", "completion": completion, "extracted": "7" if status == "correct" else "5",
+            "status": status}
+
+
+def test_samples_show_questions_that_changed_verdict_first(run_dir):
+    verdicts = {"q0": ("correct", "correct"), "q1": ("wrong", "wrong"), "q2": ("wrong", "correct"),
+                "q3": ("correct", "wrong"), "q4": ("unparseable", "correct"), "q5": ("wrong", "wrong")}
+    baseline = [_sample(q, b, f"{q} before") for q, (b, _) in verdicts.items()]
+    baseline[4]["correct_of_8"] = 3  # eval.k=8 also sampled
+    final = [_sample(q, f, f"{q} after") for q, (_, f) in reversed(verdicts.items())]  # other order: matched by question
+    for name, rows in (("baseline", baseline), ("final", final)):
+        (run_dir / f"samples_{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = write_report(run_dir, num_samples=3).read_text()
+    assert "6 questions matched between baseline and final: **2 fixed** by training" in text
+    assert "**1 broken**" in text and "3 unchanged" in text
+    shown = [q for q in verdicts if f"**Q:** {q}  " in text]
+    assert shown == ["q2", "q3", "q4"]
+    assert text.index("**Q:** q2") < text.index("**Q:** q4") < text.index("**Q:** q3")  # fixed, then broken
+    q4 = text[text.index("**Q:** q4"):text.index("**Q:** q3")]
+    assert "baseline: **unparseable**, extracted `5` · 3/8 sampled correct" in q4 and "q4 before" in q4 and "final: **correct**" in q4 and "q4 after" in q4
+    assert "fixed by training (wrong → correct)" in text and "broken by training (correct → wrong)" in text
+
+
+def test_samples_fall_back_to_the_first_questions_when_nothing_changed(run_dir):
+    for name in ("baseline", "final"):
+        rows = [_sample(f"q{i}", "correct", f"{name} {i}") for i in range(6)]
+        (run_dir / f"samples_{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = write_report(run_dir, num_samples=2).read_text()
+    assert "**0 fixed**" in text and "6 unchanged" in text
+    assert "**Q:** q0" in text and "**Q:** q1" in text and "**Q:** q2" not in text
+    (run_dir / "samples_final.jsonl").unlink()  # only one evaluation: its first completions
+    text = write_report(run_dir, num_samples=2).read_text()
+    assert "### baseline" in text and "baseline 1" in text and "baseline 2" not in text
