@@ -1,4 +1,6 @@
-"""Weights & Biases: config, training metrics and evaluations. Works offline with ``WANDB_MODE=offline``."""
+"""Weights & Biases: config, training metrics and evaluations. Offline (no account needed, ``wandb sync`` later):
+``observers=wandb observers.wandb.mode=offline``. Prefer that to ``WANDB_MODE=offline`` in the environment: while
+that variable is set, transformers prints "Running in WANDB offline mode" in every run, W&B observer or not."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 class WandbObserver:
     """Args: project, entity, name, tags: the W&B run; mode: ``online``, ``offline`` or ``disabled``
-    (null: W&B's own default, i.e. the ``WANDB_MODE`` environment variable)."""
+    (null: W&B's own default, i.e. the ``WANDB_MODE`` environment variable, else online)."""
 
     def __init__(self, project: str = "rlvr", entity: str | None = None, name: str | None = None,
                  tags: list[str] = [], mode: str | None = None):  # noqa: B006

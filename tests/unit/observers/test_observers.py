@@ -224,9 +224,9 @@ def test_report_observer_names_the_report_and_plots(tmp_path, rlvr_logs):
 
 
 def test_wandb_observer_offline_writes_a_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
-    o = WandbObserver(project="rlvr-test")
+    o = WandbObserver(project="rlvr-test", mode="offline")  # offline by its setting, not the environment
     o.on_pipeline_start(config={"seed": 0}, run_dir=str(tmp_path))
     o.on_train_log(step=1, max_steps=1, metrics={"reward": 1.0}, warnings=[])
     r = result(step=1)
