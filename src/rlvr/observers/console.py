@@ -99,7 +99,8 @@ class ConsoleObserver:
         base, final = results.get("baseline"), results.get("final")
         if base and final:
             delta = final["accuracy"] - base["accuracy"]
-            log.info(f"[rlvr] accuracy {base['accuracy']:.1%} -> {final['accuracy']:.1%} ({delta:+.1%}) on n={final['n']}")
+            log.info(f"[rlvr] accuracy {base['accuracy']:.1%} -> {final['accuracy']:.1%} ({delta:+.1%}) "
+                     f"on n={final['n']}")
         for name, path in results.get("artifacts", {}).items():
             log.info("[rlvr] %s: %s", name, path)
 

@@ -150,8 +150,8 @@ def test_overview_of_an_older_run_without_run_info(run_dir):
 
 
 def _sample(question, status, completion):
-    return {"question": question, "gold": "7", "completion": completion, "extracted": "7" if status == "correct" else "5",
-            "status": status}
+    return {"question": question, "gold": "7", "completion": completion, "status": status,
+            "extracted": "7" if status == "correct" else "5"}
 
 
 def test_samples_show_questions_that_changed_verdict_first(run_dir):
@@ -159,7 +159,8 @@ def test_samples_show_questions_that_changed_verdict_first(run_dir):
                 "q3": ("correct", "wrong"), "q4": ("unparseable", "correct"), "q5": ("wrong", "wrong")}
     baseline = [_sample(q, b, f"{q} before") for q, (b, _) in verdicts.items()]
     baseline[4]["correct_of_8"] = 3  # eval.k=8 also sampled
-    final = [_sample(q, f, f"{q} after") for q, (_, f) in reversed(verdicts.items())]  # other order: matched by question
+    # In another order: matched by question, not position.
+    final = [_sample(q, f, f"{q} after") for q, (_, f) in reversed(verdicts.items())]
     for name, rows in (("baseline", baseline), ("final", final)):
         (run_dir / f"samples_{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = write_report(run_dir, num_samples=3).read_text()
@@ -169,7 +170,8 @@ def test_samples_show_questions_that_changed_verdict_first(run_dir):
     assert shown == ["q2", "q3", "q4"]
     assert text.index("**Q:** q2") < text.index("**Q:** q4") < text.index("**Q:** q3")  # fixed, then broken
     q4 = text[text.index("**Q:** q4"):text.index("**Q:** q3")]
-    assert "baseline: **unparseable**, extracted `5` · 3/8 sampled correct" in q4 and "q4 before" in q4 and "final: **correct**" in q4 and "q4 after" in q4
+    assert "baseline: **unparseable**, extracted `5` · 3/8 sampled correct" in q4 and "q4 before" in q4
+    assert "final: **correct**, extracted `7`" in q4 and "q4 after" in q4
     assert "fixed by training (wrong → correct)" in text and "broken by training (correct → wrong)" in text
 
 
