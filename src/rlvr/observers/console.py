@@ -47,8 +47,7 @@ class ConsoleObserver:
         if stage == "train":
             # Opened now, not at the first log: its clock then starts with the first step, so the rate it shows
             # is the real time per step (a bar opened at the first log would show thousands of steps per second).
-            self._close_bar()
-            self._bar = tqdm(desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
+            self._open_bar()
 
     def on_stage_end(self, stage: str, output: dict, **_: Any) -> None:
         if stage == "train":
@@ -66,7 +65,7 @@ class ConsoleObserver:
 
     def on_train_log(self, step: int, max_steps: int, metrics: dict, warnings: list[str], **_: Any) -> None:
         if self._bar is None:  # a training loop run without the stage events (a test, a notebook)
-            self._bar = tqdm(desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
+            self._open_bar()
         if self._bar.total != max_steps:
             self._bar.total = max_steps
             self._bar.refresh()
@@ -103,6 +102,11 @@ class ConsoleObserver:
                      f"on n={final['n']}")
         for name, path in results.get("artifacts", {}).items():
             log.info("[rlvr] %s: %s", name, path)
+
+    def _open_bar(self) -> None:
+        """A bar over training steps on stderr; its total (max_steps) comes with the first log."""
+        self._close_bar()
+        self._bar = tqdm(desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
 
     def _close_bar(self) -> None:
         if self._bar is not None:

@@ -117,8 +117,10 @@ def test_progress_bar_shows_seconds_per_step_from_the_first_step(monkeypatch, rl
     clock[0] += 30.0
     c.on_train_log(step=2, max_steps=30, metrics={"reward": 0.1}, warnings=[])
     assert "2/30" in str(c._bar) and "s/step" in str(c._bar)
-    c.on_step_end(step_name="train", output={"global_step": 2}) if event == "on_step_start" else \
+    if event == "on_stage_start":
         c.on_stage_end(stage="train", output={"global_step": 2})
+    else:
+        c.on_step_end(step_name="train", output={"global_step": 2})
     assert c._bar is None and "[rlvr] train done: global_step=2" in rlvr_logs.text
 
 
