@@ -100,7 +100,9 @@ def test_lora_run_saves_an_adapter(tiny_model_dir, tmp_path):
     cfg = compose(tiny_overrides(tiny_model_dir, tmp_path) + ["model.lora.enabled=true", "model.lora.r=2",
                                                              "eval.baseline=false", "train.max_steps=1"])
     results = build_pipeline(cfg).run(tmp_path)
-    assert (tmp_path / "model" / "adapter_config.json").exists()
+    saved = {p.name for p in (tmp_path / "model").iterdir()}
+    assert "adapter_config.json" in saved and "adapter_model.safetensors" in saved
+    assert "model.safetensors" not in saved  # only the adapter: the base is not copied
     assert results["model"]["trainable_parameters"] < results["model"]["total_parameters"]
     assert "baseline" not in results and "final" in results
 
