@@ -1,11 +1,17 @@
-"""Any Hugging Face causal LM as the policy: hub id or local path, dtype, LoRA (PEFT), 4/8-bit
-(bitsandbytes, CUDA only) and gradient checkpointing."""
+"""Any Hugging Face causal LM as the policy: hub id, local checkpoint, ``embedded://`` or a run directory (its
+trained ``model/``, a LoRA adapter merged into its base), dtype, LoRA (PEFT), 4/8-bit (bitsandbytes, CUDA only)
+and gradient checkpointing."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
+
+from omegaconf import OmegaConf
 
 from rlvr.errors import ConfigError
 from rlvr.model import embedded
@@ -38,7 +44,8 @@ class HFModel:
     """Loads the policy model and tokenizer.
 
     Args:
-        name_or_path: hub id, local directory, or ``embedded://smollm2-135m-instruct``.
+        name_or_path: hub id, local directory, ``embedded://smollm2-135m-instruct``, or a run directory
+            (``config.yaml`` + ``model/``, see :func:`locate`).
         dtype: ``auto`` picks bfloat16 on a GPU that supports it, else float32.
         lora: LoRA settings (``model.lora.enabled=true model.lora.r=16``).
         quant: 4/8-bit loading of the base weights.
@@ -90,19 +97,22 @@ class HFModel:
         return torch.float32
 
     def load(self) -> tuple[Any, Any]:
-        """``(model, tokenizer)``: tokenizer pads on the left (batched generation); LoRA applied if enabled."""
+        """``(model, tokenizer)``: tokenizer pads on the left (batched generation); a run's LoRA adapter merged
+        into its base (:func:`locate`); a new LoRA applied if enabled; on the GPU when one is visible."""
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = embedded.resolve(self.name_or_path) if embedded.is_embedded(self.name_or_path) else self.name_or_path
+        source = locate(self.name_or_path)
         common = {"trust_remote_code": self.trust_remote_code, "revision": self.revision}
-        tokenizer = AutoTokenizer.from_pretrained(path, **common)
+        tokenizer = AutoTokenizer.from_pretrained(source.tokenizer, **common)
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         kwargs: dict[str, Any] = {"dtype": self.torch_dtype(), **common}
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation
-        if self.quant.load_in_4bit or self.quant.load_in_8bit:
+        quantized = self.quant.load_in_4bit or self.quant.load_in_8bit
+        if quantized:
             from transformers import BitsAndBytesConfig
 
             kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -111,7 +121,16 @@ class HFModel:
                 bnb_4bit_quant_type=self.quant.quant_type,
                 bnb_4bit_compute_dtype=kwargs["dtype"],
             )
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source.weights, **kwargs)
+        if source.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, source.adapter)
+            if not quantized:  # merged: a plain model again, generating at full speed (4/8-bit weights cannot merge)
+                model = model.merge_and_unload()
+        if torch.cuda.is_available() and not quantized:  # bitsandbytes places quantized weights itself
+            # An evaluation-only run has no trainer to move the model; under a launcher each process has its rank.
+            model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
         if model.generation_config.pad_token_id is None:
             model.generation_config.pad_token_id = tokenizer.pad_token_id
         if self.gradient_checkpointing:
@@ -155,3 +174,58 @@ def count_parameters(model: Any) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What :meth:`HFModel.load` reads for a ``name_or_path``: the weights (a hub id or a local directory), the
+    LoRA adapter to merge into them (None: none), and where the tokenizer is."""
+
+    weights: str
+    tokenizer: str
+    adapter: str | None = None
+
+
+def run_config(path: str | Path) -> Path | None:
+    """The ``config.yaml`` of a run directory (one that holds ``config.yaml`` and ``model/``), else None."""
+    path = Path(path).expanduser()
+    return path / "config.yaml" if (path / "config.yaml").is_file() and (path / "model").is_dir() else None
+
+
+def locate(name_or_path: str) -> Checkpoint:
+    """Where the weights of ``name_or_path`` are; looks at the file system only (``embedded://`` is converted
+    once, see :mod:`rlvr.model.embedded`).
+
+    A run directory's weights are its ``model/``. A directory with ``adapter_config.json`` (a run trained with
+    LoRA saves only the adapter) is loaded on its base: the run's own ``model.name_or_path`` from its
+    ``config.yaml``, else the adapter's ``base_model_name_or_path``. Anything else is passed to transformers
+    as it is (a hub id, a local checkpoint).
+    """
+    if embedded.is_embedded(name_or_path):
+        path = embedded.resolve(name_or_path)
+        return Checkpoint(path, path)
+    config = run_config(name_or_path)
+    weights = Path(name_or_path).expanduser() / "model" if config else Path(name_or_path).expanduser()
+    if not (weights / "adapter_config.json").is_file():
+        where = str(weights) if config else name_or_path
+        return Checkpoint(where, where)
+    base = locate(adapter_base(weights, config))
+    if base.adapter:
+        raise ConfigError(f"{name_or_path}: its base model {base.weights} is itself a LoRA adapter; merge that "
+                          "one first (one adapter at a time).")
+    tokenizer = str(weights) if (weights / "tokenizer_config.json").is_file() else base.tokenizer
+    return Checkpoint(base.weights, tokenizer, str(weights))
+
+
+def adapter_base(adapter_dir: Path, run_config: Path | None = None) -> str:
+    """The base model of a LoRA adapter: the run's ``model.name_or_path`` (``embedded://...`` stays as the run
+    named it), else the ``base_model_name_or_path`` that PEFT recorded."""
+    if run_config is not None:
+        name = OmegaConf.select(OmegaConf.load(run_config), "model.name_or_path")
+        if name:
+            return str(name)
+    base = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ConfigError(f"{adapter_dir}/adapter_config.json names no base_model_name_or_path, and no run "
+                          "config.yaml names the base model.")
+    return str(base)
