@@ -8,6 +8,7 @@ file, Hydra's own included (unknown option, unknown key, bad override, YAML synt
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -30,6 +31,7 @@ def run(cfg: Any) -> dict[str, Any] | None:
     """
     from hydra.core.hydra_config import HydraConfig
 
+    logging.captureWarnings(True)  # library warnings go to run_pipeline.log too, and through the progress bar
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rlvr.report import write_report
+
 log = logging.getLogger(__name__)
 
 
@@ -26,8 +28,6 @@ class ReportObserver:
                         **_: Any) -> None:
         if self.run_dir is None:
             return
-        from rlvr.report import write_report
-
         self.path = write_report(self.run_dir, results=results, status=status, num_samples=self.num_samples,
                                  filename=self.filename)
         # Said here, not by the console observer: whatever the observers' order, the report exists by now.

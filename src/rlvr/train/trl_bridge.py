@@ -8,6 +8,7 @@ A loop over another TRL trainer (SFT, DPO, ...) builds its trainer and calls :fu
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 from rlvr.interfaces import TrainEvents, TrainResult
@@ -71,7 +72,9 @@ def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser) -> Trai
     trainer.add_callback(bridge(events, diagnoser))
     trainer.remove_callback(PrinterCallback)  # our console observer prints the step lines
     start = time.perf_counter()
-    trainer.train()
+    with warnings.catch_warnings():  # TRL 1.16 itself reads transformers' deprecated is_gradient_checkpointing
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        trainer.train()
     runtime = time.perf_counter() - start
     history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
     return TrainResult(trainer.model, trainer.state.global_step, runtime, history)
