@@ -199,11 +199,13 @@ def locate(name_or_path: str) -> Checkpoint:
     A run directory's weights are its ``model/``. A directory with ``adapter_config.json`` (a run trained with
     LoRA saves only the adapter) is loaded on its base: the run's own ``model.name_or_path`` from its
     ``config.yaml``, else the adapter's ``base_model_name_or_path``. Anything else is passed to transformers
-    as it is (a hub id, a local checkpoint).
+    as it is (a hub id, a local checkpoint); a local path that does not exist raises FileNotFoundError.
     """
     if embedded.is_embedded(name_or_path):
         path = embedded.resolve(name_or_path)
         return Checkpoint(path, path)
+    if name_or_path.startswith(("/", "./", "../", "~")) and not Path(name_or_path).expanduser().exists():
+        raise FileNotFoundError(f"{name_or_path} does not exist (a local path; a hub id has the form org/name).")
     config = run_config(name_or_path)
     weights = Path(name_or_path).expanduser() / "model" if config else Path(name_or_path).expanduser()
     if not (weights / "adapter_config.json").is_file():

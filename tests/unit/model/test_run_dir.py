@@ -97,3 +97,8 @@ def test_adapter_without_a_base_is_a_clear_error(tmp_path):
     (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
     with pytest.raises(ConfigError, match="names no base_model_name_or_path"):
         locate(str(tmp_path / "adapter"))
+
+
+def test_a_local_path_that_does_not_exist_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        locate(str(tmp_path / "no-such-run"))
