@@ -1,13 +1,7 @@
-"""Benchmark: models x tasks on fixed held-out sets, in parallel across GPUs. Run ``python -m rlvr.benchmark``."""
+"""Benchmark: models x tasks on fixed held-out sets, as a Hydra multirun of the evaluation-only pipeline.
+Run ``python -m rlvr.benchmark`` (see ``conf/benchmark.yaml``)."""
 
-from rlvr.benchmark.models import ModelSource, load_model, resolve_model
-from rlvr.benchmark.runner import (
-           Benchmark,
-           Job,
-           work_units,
-           worker_devices,
-           write_summary,
-)
+from rlvr.benchmark.jobs import Model, Task, find, job_config, models, tasks
+from rlvr.benchmark.runner import main, run_job, sweep_overrides
 
-__all__ = ["Benchmark", "Job", "ModelSource", "load_model", "resolve_model", "work_units", "worker_devices",
-           "write_summary"]
+__all__ = ["Model", "Task", "find", "job_config", "main", "models", "run_job", "sweep_overrides", "tasks"]

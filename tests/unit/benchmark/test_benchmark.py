@@ -1,179 +1,138 @@
-"""The benchmark: device assignment (one GPU per worker, right for GPU 1 and up), work units, model
-resolution (hub id, checkpoint, run with full weights or LoRA), the spawned-worker path, and one small real
-run on the embedded model that writes every file."""
+"""The benchmark through its real entry point (``python -m rlvr.benchmark``): a Hydra multirun of the
+evaluation-only pipeline over models x tasks on a tiny random model, a run directory with a LoRA adapter among
+the models, a model that does not exist (recorded as failed while the others complete), the summary at the sweep
+root; the jobs' configs; and config mistakes that exit 2 with one line before any job starts."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from rlvr.benchmark import (
-    Benchmark,
-    Job,
-    ModelSource,
-    load_model,
-    resolve_model,
-    work_units,
-    worker_devices,
-)
-from rlvr.config import ConfigError, load_config
+from rlvr.benchmark import find, job_config, main, models, tasks
+from rlvr.config import load_config, validate, with_defaults
+from rlvr.errors import ConfigError
+from tests.conftest import REPO, read_jsonl
+from tests.unit.model.test_run_dir import lora_adapter, make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = ["data.test_size=4", "data.train_size=8", "eval.max_new_tokens=8", "eval.batch_size=4", "eval.progress=false"]
 
 
-def bench_config(tmp_path: Path, models: list[str], tasks: str = "[chain_sum,leg_counting]", *extra: str):
-    return load_config([f"models=[{','.join(models)}]", f"tasks={tasks}", "data.test_size=4", "eval.max_new_tokens=16",
-                        "eval.batch_size=4", f"output_dir={tmp_path / 'bench'}", *extra], config_name="benchmark")
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, tiny_model_dir) -> tuple[Path, subprocess.CompletedProcess]:
+    """3 models (the tiny model, a LoRA run trained from it with its own prompt, a missing one) x 2 tasks."""
+    tmp = tmp_path_factory.mktemp("bench")
+    lora_adapter(tiny_model_dir, tmp / "adapter")
+    run = make_run(tmp / "outputs" / "2026-01-02" / "10-20-30", str(tiny_model_dir), adapter_from=tmp / "adapter")
+    OmegaConf.save(OmegaConf.merge(OmegaConf.load(run / "config.yaml"), {"prompts": {
+        "_target_": "rlvr.data.PromptTemplate", "system": "Answer in <answer></answer>.", "answer_tag": "answer"}}),
+        run / "config.yaml")
+    command = [sys.executable, "-m", "rlvr.benchmark",
+               f"models=[{tiny_model_dir},{run},{{path: {tmp / 'no-such-model'}, label: missing}}]",
+               "tasks=[chain_sum,{task: leg_counting, params: {min_animals: 1, max_animals: 2}, label: legs}]",
+               *TINY, f"output_dir={tmp / 'out'}"]
+    done = subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=300)
+    assert (tmp / "out" / "summary.md").exists(), done.stderr[-3000:]
+    return tmp / "out", done
 
 
-# --- devices and work units ------------------------------------------------------------------------------------
-def test_each_worker_gets_exactly_one_device_in_the_visible_set():
-    assert worker_devices("auto", None, 4) == ["0", "1", "2", "3"]
-    # Indices refer to what this process sees: GPU 1 under CUDA_VISIBLE_DEVICES=4,6 is physical GPU 6.
-    assert worker_devices([1], "4,6", 2) == ["6"]
-    assert worker_devices("auto", "GPU-aa,GPU-bb", 2) == ["GPU-aa", "GPU-bb"]
-    assert worker_devices("cpu", None, 4) == []
-    assert worker_devices("auto", None, 0) == []
-    with pytest.raises(ConfigError, match="not visible"):
-        worker_devices([2], None, 2)
-    with pytest.raises(ConfigError, match="none is visible"):
-        worker_devices([0], None, 0)
+def results(out: Path, model: str, task: str) -> dict:
+    return json.loads((out / model / task / "results.json").read_text())
 
 
-def _jobs(models: list[str], tasks: list[str]) -> list[Job]:
-    return [Job(ModelSource(m, m, "hub", m), t, {}) for m in models for t in tasks]
-
-
-def test_work_units_keep_one_model_per_unit_and_fill_the_workers():
-    units = work_units(_jobs(["a"], ["t1", "t2", "t3", "t4"]), n_workers=2)
-    assert [[j.task for j in u] for u in units] == [["t1", "t2"], ["t3", "t4"]]
-    units = work_units(_jobs(["a", "b", "c"], ["t1", "t2"]), n_workers=2)
-    assert len(units) == 3 and all(len({j.model.spec for j in u}) == 1 for u in units)
-    units = work_units(_jobs(["a"], ["t1"]), n_workers=8)
-    assert len(units) == 1
-    assert sorted(j.task for u in work_units(_jobs(["a", "b"], ["x", "y", "z"]), 4) for j in u) == sorted(["x", "y", "z"] * 2)
-
-
-# --- model resolution --------------------------------------------------------------------------------------------
-def _run_dir(path: Path, model_dir: Path, name_or_path: str) -> Path:
-    path.mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create({"model": {"name_or_path": name_or_path},
-                                     "prompts": {"_target_": "rlvr.data.PromptTemplate", "answer_tag": "answer"}}),
-                   path / "config.yaml")
-    model_dir.rename(path / "model") if model_dir.exists() else (path / "model").mkdir()
-    return path
-
-
-def test_resolve_model_kinds(tmp_path, tiny_model_dir):
-    hub = resolve_model("Qwen/Qwen2.5-0.5B-Instruct")
-    assert (hub.kind, hub.base, hub.label) == ("hub", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen--Qwen2.5-0.5B-Instruct")
-    assert resolve_model("embedded://smollm2-135m-instruct").label == "smollm2-135m-instruct"
-    local = resolve_model(str(tiny_model_dir))
-    assert (local.kind, local.base, local.adapter) == ("local", str(tiny_model_dir), None)
-    full = _run_dir(tmp_path / "full_run", tmp_path / "nothing", "ignored")
-    (full / "model" / "config.json").write_text("{}")
-    src = resolve_model(str(full))
-    assert (src.kind, src.base, src.run_config) == ("run", str(full / "model"), str(full / "config.yaml"))
-    lora = _run_dir(tmp_path / "lora_run", tmp_path / "nothing", "embedded://smollm2-135m-instruct")
-    (lora / "model" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/somewhere/else"}))
-    src = resolve_model(str(lora), label="trained")
-    assert (src.kind, src.base, src.adapter, src.label) == ("run-lora", "embedded://smollm2-135m-instruct",
-                                                          str(lora / "model"), "trained")
-    hydra_run = _run_dir(tmp_path / "outputs" / "2025-01-02" / "10-20-30", tmp_path / "nothing", "x")
-    assert resolve_model(str(hydra_run)).label == "2025-01-02_10-20-30"  # a bare time keeps its date
-    plain = tmp_path / "adapter"
-    plain.mkdir()
-    (plain / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/base"}))
-    assert (resolve_model(str(plain)).kind, resolve_model(str(plain)).base) == ("lora", "org/base")
-
-
-def test_lora_run_is_merged_into_its_base(tmp_path, tiny_model_dir):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
-    for name, p in peft_model.named_parameters():
-        if "lora_B" in name:  # B starts at zero; make the adapter change the model
-            torch.nn.init.normal_(p, std=0.5)
-    adapter = tmp_path / "adapter_out"
-    peft_model.save_pretrained(adapter)
-    run = _run_dir(tmp_path / "run", adapter, str(tiny_model_dir))
-    node = OmegaConf.to_container(load_config([], config_name="benchmark").model)
-    model, tok = load_model(resolve_model(str(run)), node, "cpu")
-    ids = tok("1 + 2 =", return_tensors="pt")["input_ids"]
-    with torch.no_grad():
-        merged, expected = model(ids).logits, peft_model.eval()(ids).logits
-        base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)(ids).logits
-    assert not hasattr(model, "peft_config")  # merged: plain transformers model, full-speed generation
-    assert torch.allclose(merged, expected, atol=1e-4)
-    assert not torch.allclose(merged, base, atol=1e-3)
-
-
-# --- config mistakes ---------------------------------------------------------------------------------------------
-def test_config_mistakes_fail_before_anything_loads(tmp_path):
-    with pytest.raises(ConfigError, match="models is empty"):
-        Benchmark.from_config(bench_config(tmp_path, []))
-    with pytest.raises(ConfigError, match="tasks\\[0\\]"):
-        Benchmark.from_config(bench_config(tmp_path, ["x/y"], "[{task: chain_sum, prams: {}}]"))
-    with pytest.raises(ConfigError, match="Unknown reasoning-gym task"):
-        Benchmark.from_config(bench_config(tmp_path, ["x/y"], "[chain_sums]"))
-    with pytest.raises(ConfigError, match="devices"):
-        Benchmark.from_config(bench_config(tmp_path, ["x/y"], "[chain_sum]", "devices=gpu"))
-
-
-def test_task_entries_replace_params_and_keep_the_fixed_test_seed(tmp_path):
-    bench = Benchmark.from_config(bench_config(
-        tmp_path, ["x/y"], "[{task: chain_sum, params: {max_digits: 2}, label: sums}, leg_counting]", "data.test_seed=7"))
-    assert list(bench.tasks) == ["sums", "leg_counting"]
-    assert bench.tasks["sums"]["params"] == {"max_digits": 2}
-    assert bench.tasks["leg_counting"]["params"] == {}  # the training task's params do not leak into other tasks
-    assert {n["test_seed"] for n in bench.tasks.values()} == {7}
-
-
-# --- running -------------------------------------------------------------------------------------------------------
-def test_spawned_workers_each_see_one_device(tmp_path, tiny_model_dir):
-    """The GPU path on CPU: two spawned workers whose CUDA_VISIBLE_DEVICES name no real GPU."""
-    bench = Benchmark.from_config(bench_config(tmp_path, [str(tiny_model_dir)], "[chain_sum,leg_counting]",
-                                               "eval.max_new_tokens=4"))
-    before = os.environ.get("CUDA_VISIBLE_DEVICES")
-    records = bench.run_parallel(bench.jobs(), envs=["fake-a", "fake-b"])
-    assert os.environ.get("CUDA_VISIBLE_DEVICES") == before
-    assert [(r["task"], r["error"]) for r in records] == [("chain_sum", None), ("leg_counting", None)]
-    assert {r["cuda_visible_devices"] for r in records} <= {"fake-a", "fake-b"}
-    assert all(r["result"]["n"] == 4 for r in records)
-    assert len(list((tmp_path / "bench" / "results").glob("*.json"))) == 2
-
-
-def test_benchmark_on_the_embedded_model_writes_every_file(tmp_path, tiny_model_dir):
-    from rlvr.data import PromptTemplate, ReasoningGymData
-
-    cfg = bench_config(tmp_path, ["embedded://smollm2-135m-instruct", f"{{path: {tiny_model_dir}, label: tiny}}"],
-                       "[chain_sum,leg_counting]", "devices=cpu")
-    records = Benchmark.from_config(cfg).run()
-    out = tmp_path / "bench"
-    assert [(r["model"], r["task"], r["error"]) for r in records] == [
-        ("smollm2-135m-instruct", "chain_sum", None), ("smollm2-135m-instruct", "leg_counting", None),
-        ("tiny", "chain_sum", None), ("tiny", "leg_counting", None)]
-    files = sorted(p.name for p in (out / "results").glob("*.json"))
-    assert files == ["chain_sum__smollm2-135m-instruct.json", "chain_sum__tiny.json",
-                     "leg_counting__smollm2-135m-instruct.json", "leg_counting__tiny.json"]
-    one = json.loads((out / "results" / "chain_sum__smollm2-135m-instruct.json").read_text())
-    assert one["result"]["n"] == 4 and 0 <= one["result"]["accuracy"] <= 1
-    # The same held-out questions as the data component builds for training (fixed by data.test_seed).
-    test = ReasoningGymData(task="chain_sum", params={}, test_size=4, train_size=16).load(PromptTemplate()).test
-    assert [s["question"] for s in one["samples"]] == test["question"]
+def test_every_job_writes_its_results_and_the_summary_is_at_the_sweep_root(sweep, tiny_model_dir):
+    out, _ = sweep
+    labels = [tiny_model_dir.name, "2026-01-02_10-20-30", "missing"]  # a Hydra run keeps its date in its label
+    assert sorted(str(p.parent.relative_to(out)) for p in out.rglob("results.json")) == sorted(
+        f"{m}/{t}" for m in labels for t in ("chain_sum", "legs"))
     with (out / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 4 and {"model", "task", "accuracy", "format_rate", "truncation_rate"} <= set(rows[0])
+    assert [(r["model"], r["task"]) for r in rows] == [(m, t) for m in labels for t in ("chain_sum", "legs")]
+    assert {"n", "accuracy", "format_rate", "parse_rate", "mean_completion_tokens", "truncation_rate", "seconds",
+            "status", "error"} <= set(rows[0])
     md = (out / "summary.md").read_text()
-    assert "| smollm2-135m-instruct |" in md and "| chain_sum | leg_counting | mean |" in md
-    png = (out / "accuracy.png").read_bytes()
-    assert png.startswith(PNG_MAGIC) and len(png) > 5000
+    assert "| model | chain_sum | legs | mean |" in md and f"| {tiny_model_dir.name} | " in md
+    assert (out / "accuracy.png").read_bytes().startswith(PNG_MAGIC)
+    one = results(out, tiny_model_dir.name, "chain_sum")
+    assert one["eval"]["n"] == 4 and 0 <= one["eval"]["accuracy"] <= 1 and one["run"]["status"] == "success"
+    config = OmegaConf.load(out / tiny_model_dir.name / "legs" / "config.yaml")  # what the job ran, in full
+    assert config.model.name_or_path == str(tiny_model_dir) and config.train is None
+    assert config.data.task == "leg_counting"
+    assert config.data.params.leg_counting == {"min_animals": 1, "max_animals": 2}
+    assert not {"models", "tasks", "prompt_from_run", "benchmark"} & set(config)
+
+
+def test_a_missing_model_is_recorded_as_failed_while_the_others_complete(sweep):
+    out, done = sweep
+    assert done.returncode == 1 and "2 job(s) failed" in done.stderr
+    with (out / "summary.csv").open() as f:
+        status = {(r["model"], r["task"]): (r["status"], r["error"]) for r in csv.DictReader(f)}
+    failed = {k: v for k, v in status.items() if v[0] != "success"}
+    assert set(failed) == {("missing", "chain_sum"), ("missing", "legs")}
+    assert all("no-such-model does not exist" in error for _, error in failed.values())
+    assert results(out, "missing", "legs")["run"]["status"] == "failed"
+    assert "| missing | failed | failed | - |" in (out / "summary.md").read_text()
+
+
+def test_a_lora_run_directory_is_evaluated_with_its_own_prompt(sweep, tiny_model_dir):
+    out, _ = sweep
+    job = out / "2026-01-02_10-20-30" / "chain_sum"
+    assert results(out, "2026-01-02_10-20-30", "chain_sum")["run"]["status"] == "success"
+    assert OmegaConf.load(job / "config.yaml").prompts.answer_tag == "answer"  # prompt_from_run
+    samples = read_jsonl(job / "samples_eval.jsonl")
+    base = read_jsonl(out / tiny_model_dir.name / "chain_sum" / "samples_eval.jsonl")
+    assert [s["question"] for s in samples] == [s["question"] for s in base]  # the same held-out questions
+    assert [s["completion"] for s in samples] != [s["completion"] for s in base]  # the adapter was merged
+
+
+# --- the jobs' configs (nothing runs) ----------------------------------------------------------------------------
+def test_each_job_is_a_valid_pipeline_config_with_its_model_and_task(tmp_path, tiny_model_dir):
+    cfg = load_config([f"models=[{tiny_model_dir},{{path: org/name, label: hub}}]",
+                       "tasks=[leg_counting,{mixture: {chain_sum: {weight: 1}}, label: mix}]",
+                       "++benchmark.model=hub", "++benchmark.task=mix"], config_name="benchmark")
+    assert [m.label for m in models(cfg.models)] == [tiny_model_dir.name, "hub"]
+    assert [t.label for t in tasks(cfg.tasks)] == ["leg_counting", "mix"]
+    job = job_config(cfg, *find(cfg), output_dir=str(tmp_path))
+    validate(with_defaults(job))
+    assert (job.model.name_or_path, job.data.mixture, job.output_dir) == ("org/name", {"chain_sum": {"weight": 1}},
+                                                                         str(tmp_path))
+    legs = job_config(cfg, models(cfg.models)[0], tasks(cfg.tasks)[0])
+    assert legs.data.task == "leg_counting" and "mixture" not in legs.data
+    assert legs.data.params.chain_sum.max_terms == 2  # params stay with their task (chain_sum's are unused here)
+
+
+def test_repeated_labels_are_made_unique():
+    assert [m.label for m in models(["a/b", "a/b"])] == ["a--b-0", "a--b-1"]
+    with pytest.raises(ConfigError, match=r"tasks\[0\]"):
+        tasks([{"task": "chain_sum", "prams": {}}])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["models=[]"], "models is empty"),
+    (["tasks=[chain_sums]"], "Unknown reasoning-gym task 'chain_sums'"),
+    (["tasks=[{task: chain_sum, prams: {}}]"], "tasks[0] must be"),
+    (["data.test_sise=4"], "Did you mean 'test_size'?"),
+    (["data=nope"], "'data=nope': no such option"),
+    (["tasks=[{task: chain_sum, params: {max_terms: 0}}]"], "data.params.chain_sum"),
+])
+def test_config_mistakes_exit_2_with_one_line_before_any_job(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["rlvr.benchmark"])
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, f"output_dir={tmp_path / 'out'}"])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and err.startswith("Config error: ") and message in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "benchmarks").exists()
+
+
+def test_report_and_benchmark_do_not_import_each_other():
+    for package, other in (("report", "rlvr.benchmark"), ("benchmark", "rlvr.report")):
+        for path in (REPO / "src" / "rlvr" / package).rglob("*.py"):
+            assert other not in path.read_text(), f"{path} mentions {other}"
