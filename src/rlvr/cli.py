@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from rlvr.config import CONFIG_PATH, one_line, open_overrides, register_resolvers
-from rlvr.errors import ConfigError
+from rlvr.errors import ConfigError, Stopped
 from rlvr.orchestration import build_pipeline
 
 HYDRA_FILES = {".hydra", "run_pipeline.log"}
 _config_errors: list[str] = []  # one line per job that stopped on a config mistake (Hydra would print more)
+_stopped: list[tuple[Stopped, str]] = []  # runs that saved a checkpoint and stopped on a signal, with how to resume
 
 
 def run(cfg: Any) -> dict[str, Any] | None:
@@ -41,6 +43,10 @@ def run(cfg: Any) -> dict[str, Any] | None:
     except ConfigError as e:
         _discard_if_empty(run_dir)
         _config_errors.append(str(e))
+        return None
+    except Stopped as e:
+        again = [a for a in command.split() if not a.startswith(("output_dir=", "resume="))]
+        _stopped.append((e, " ".join([*again, f"output_dir={run_dir}"])))
         return None
 
 
@@ -74,6 +80,11 @@ def main() -> None:
         _fail(line)
     if _config_errors:
         _fail(_config_errors[0])
+    if _stopped:
+        stop, again = _stopped[0]
+        print(f"[rlvr] Stopped by {stop.signal_name} at step {stop.step} after saving a checkpoint. "
+              f"Resume with: {again}", file=sys.stderr)
+        sys.exit(128 + int(signal.Signals[stop.signal_name]))
 
 
 def _fail(message: str) -> None:

@@ -73,6 +73,7 @@ class TrainResult:
     global_step: int
     runtime_s: float
     history: list[dict[str, float]] = field(default_factory=list)
+    stopped_by: str | None = None  # a signal's name when the loop saved a checkpoint and stopped early
 
 
 @runtime_checkable
@@ -126,6 +127,7 @@ class TrainInputs:
     output_dir: str
     seed: int
     events: TrainEvents
+    resume_from: str | None = None  # a complete checkpoint directory to continue from (rlvr.train.checkpoints)
 
 
 @runtime_checkable

@@ -21,10 +21,15 @@ class JsonlObserver:
             self._file.write(json.dumps({"time": time.time(), **record}, default=str) + "\n")
             self._file.flush()
 
-    def on_pipeline_start(self, config: dict, run_dir: str, **_: Any) -> None:
+    def on_pipeline_start(self, config: dict, run_dir: str, resume_step: int | None = None, **_: Any) -> None:
+        """A fresh run starts the file; a resumed one first cuts it back to ``resume_step`` (the checkpoint's
+        step), so every training step appears once."""
         self.path = Path(run_dir) / self.filename
-        self._file = self.path.open("a")
-        self._write({"event": "pipeline_start"})
+        if resume_step is not None and self.path.is_file():
+            kept = [line for line in self.path.read_text().splitlines() if _keep(line, resume_step)]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        self._file = self.path.open("a" if resume_step is not None else "w")
+        self._write({"event": "pipeline_start", "resume_step": resume_step})
 
     def on_stage_end(self, stage: str, output: dict, **_: Any) -> None:
         self._write({"event": "stage_end", "stage": stage, **output})
@@ -44,3 +49,14 @@ class JsonlObserver:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _keep(line: str, resume_step: int) -> bool:
+    """A record of the interrupted run that a resume from ``resume_step`` keeps: everything up to that step
+    (a torn last line is dropped)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    step = record.get("step")
+    return not (record.get("event") in ("train", "eval") and step is not None and step > resume_step)

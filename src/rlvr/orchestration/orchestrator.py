@@ -12,6 +12,7 @@ orchestrator holds no algorithm and parses no strings.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlvr.config import build, validate, with_defaults
 from rlvr.data import PromptTemplate
-from rlvr.errors import ConfigError
+from rlvr.errors import ConfigError, Stopped
 from rlvr.interfaces import (
     DataComponent,
     DataSplits,
@@ -36,6 +37,7 @@ from rlvr.observers import Observers
 from rlvr.orchestration.context import RunContext
 from rlvr.rewards import RewardSuite
 from rlvr.scoring import Scorer
+from rlvr.train.checkpoints import STATE_FILE, checkpoint_step, latest_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,11 @@ class PipelineOrchestrator:
         seed: seed for sampling, initialisation and data order.
         output_dir: the run directory; null lets the entry point choose (Hydra's ``outputs/<date>/<time>``).
         save_model: save the trained model (full weights, or only the adapter with LoRA) to ``model/``.
+        resume: ``auto`` (the default) continues a run found in the run directory from its latest complete
+            checkpoint: finished stages are skipped, seen data is not replayed, metrics are cut back to the
+            checkpoint's step. So rerunning a killed command with the same ``output_dir`` picks up where it
+            stopped; a new directory simply starts. A path names a checkpoint. null refuses a directory that
+            already holds a run.
     """
 
     def __init__(
@@ -78,7 +85,11 @@ class PipelineOrchestrator:
         seed: int = 0,
         output_dir: str | None = None,
         save_model: bool = True,
+        resume: str | None = "auto",
     ):
+        if resume not in (None, "auto") and not (Path(resume) / STATE_FILE).is_file():
+            raise ConfigError(f"resume={resume}: not a complete checkpoint (it has no {STATE_FILE}); use "
+                              "resume=auto or a checkpoint-N directory of a run.")
         if (reward is None) != (train is None):
             raise ConfigError("reward and train go together: set both (training) or neither (evaluation only).")
         for key, value, protocol in (("data", data, DataComponent), ("model", model, ModelComponent),
@@ -89,7 +100,7 @@ class PipelineOrchestrator:
         self.data, self.prompts, self.model, self.reward = data, prompts, model, reward
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})
-        self.seed, self.output_dir, self.save_model = seed, output_dir, save_model
+        self.seed, self.output_dir, self.save_model, self.resume = seed, output_dir, save_model, resume
         self.config: dict[str, Any] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------------
@@ -99,10 +110,15 @@ class PipelineOrchestrator:
         end, after ``results.json`` is written with whatever was measured."""
         run_dir = Path(run_dir or self.output_dir or "outputs/run")
         ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())))
-        ctx.results["run"] = {"command": command, "overrides": list(overrides or []),
-                              "run_dir": str(run_dir)}
+        checkpoint, previous, resume_step = self._resume_point(run_dir)
+        if previous.get("run", {}).get("status") == "success":
+            log.info("[rlvr] %s holds a finished run: nothing to resume.", run_dir)
+            return previous
+        ctx.results.update({k: v for k, v in previous.items() if k in ("baseline", "data", "model", "artifacts")})
+        ctx.results["run"] = {"command": command, "overrides": list(overrides or []), "run_dir": str(run_dir),
+                              "resumed_from": str(checkpoint) if checkpoint else None}
         run_dir.mkdir(parents=True, exist_ok=True)
-        ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir))
+        ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir), resume_step=resume_step)
         status, error = "failed", None
         try:
             self._stage(ctx, "setup", self.setup, ctx)
@@ -113,22 +129,43 @@ class PipelineOrchestrator:
                 self._stage(ctx, "eval", self.evaluate, ctx, "eval", model, tokenizer, splits, scorer)
                 status = "success"
                 return ctx.results
-            if self.evaluator.baseline:
+            if self.evaluator.baseline and "baseline" not in ctx.results:
                 self._stage(ctx, "baseline_eval", self.evaluate, ctx, "baseline", model, tokenizer, splits, scorer)
-            trained = self._stage(ctx, "train", self.train, ctx, model, tokenizer, splits, scorer)
+            trained = self._stage(ctx, "train", self.train, ctx, model, tokenizer, splits, scorer, checkpoint)
+            if trained.stopped_by:
+                status = "stopped"
+                raise Stopped(trained.stopped_by, trained.global_step, str(run_dir))
             self._stage(ctx, "final_eval", self.evaluate, ctx, "final", trained.model, tokenizer, splits, scorer,
                         trained.global_step)
             if self.save_model:
                 self._stage(ctx, "save", self.save, ctx, trained.model, tokenizer)
             status = "success"
         except BaseException as e:
-            error = e
+            error = None if isinstance(e, Stopped) else e
             raise
         finally:
             ctx.results["run"]["status"] = status
             self.teardown(ctx)
             ctx.emit("on_pipeline_end", status=status, error=error, results=ctx.results)
         return ctx.results
+
+    def _resume_point(self, run_dir: Path) -> tuple[Path | None, dict[str, Any], int | None]:
+        """The checkpoint to continue from, the results recorded so far and the step metrics are cut back to
+        (None: a fresh run, whose metrics file starts empty)."""
+        path = run_dir / "results.json"
+        if not self.resume:
+            if path.is_file():
+                raise ConfigError(f"{run_dir} already holds a run and resume=null: use resume=auto to continue it, "
+                                  "or another output_dir.")
+            return None, {}, None
+        checkpoint = latest_checkpoint(run_dir / "checkpoints") if self.resume == "auto" else Path(self.resume)
+        previous = json.loads(path.read_text()) if path.is_file() else {}
+        if checkpoint is not None:
+            log.info("[rlvr] resuming %s from %s", run_dir, checkpoint.name)
+        elif previous:
+            log.warning("[rlvr] %s holds a run without a complete checkpoint: training starts again from step 0.",
+                        run_dir)
+        return checkpoint, previous, checkpoint_step(checkpoint) if checkpoint else 0
 
     def _stage(self, ctx: RunContext, name: str, fn: Callable[..., tuple[Any, dict]], *args: Any) -> Any:
         """Run one stage between ``on_stage_start`` and ``on_stage_end``; returns its value."""
@@ -169,15 +206,18 @@ class PipelineOrchestrator:
         ctx.record_evaluation(result)
         return result, {"accuracy": result.accuracy, "n": result.n}
 
-    def train(self, ctx: RunContext, model: Any, tokenizer: Any, splits: DataSplits,
-              scorer: Scorer) -> tuple[TrainResult, dict]:
+    def train(self, ctx: RunContext, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
+              checkpoint: Path | None = None) -> tuple[TrainResult, dict]:
         functions, weights = self.reward.trl_functions(scorer)
+        resumed_from_step = checkpoint_step(checkpoint) if checkpoint else None  # read now: rotation may delete it
         events = _Events(self, ctx, tokenizer, splits, scorer)
         result = self.trainer.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer, reward_functions=functions,
             reward_weights=weights, output_dir=str(ctx.run_dir / "checkpoints"), seed=ctx.seed, events=events,
+            resume_from=str(checkpoint) if checkpoint else None,
         ))
-        ctx.results["train"] = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1)}
+        ctx.results["train"] = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),
+                                "resumed_from_step": resumed_from_step}
         ctx.results["train_history"] = result.history
         ctx.write_results()
         return result, ctx.results["train"]

@@ -33,8 +33,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def last_run(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records after the last ``pipeline_start`` (``metrics.jsonl`` is appended to when a directory is reused)."""
-    starts = [i for i, r in enumerate(records) if r.get("event") == "pipeline_start"]
+    """Records from the last fresh ``pipeline_start`` on: a resumed start (``resume_step`` set) continues the run
+    before it (files written before resumes existed were appended to when a directory was reused)."""
+    starts = [i for i, r in enumerate(records) if r.get("event") == "pipeline_start" and r.get("resume_step") is None]
     return records[starts[-1]:] if starts else records
 
 

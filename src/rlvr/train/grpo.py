@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from rlvr.errors import ConfigError
 from rlvr.interfaces import TrainInputs, TrainResult
+from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
 from rlvr.train.trl_bridge import checkpointing, model_args, run_trainer
 
@@ -39,7 +40,9 @@ class GRPOLoop:
         mask_truncated_completions: drop cut-off completions from the loss.
         max_grad_norm, weight_decay, optim: optimizer settings.
         logging_steps: log (and diagnose) every N steps.
-        save_steps: checkpoint every N steps (0: only the final model is saved).
+        save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume). Each holds
+            the model (or adapter), optimizer, scheduler, RNG states and data position; written atomically.
+        keep_checkpoints: the newest checkpoints kept; older ones are deleted once a newer one is complete.
         extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig).
     """
 
@@ -65,7 +68,8 @@ class GRPOLoop:
         weight_decay: float = 0.0,
         optim: str = "adamw_torch",
         logging_steps: int = 1,
-        save_steps: int = 0,
+        save_steps: int = 10,
+        keep_checkpoints: int = 2,
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:
@@ -79,6 +83,9 @@ class GRPOLoop:
                 f"train.num_generations ({num_generations}): each prompt's group must fit in one step. "
                 f"Try train.per_device_train_batch_size={num_generations}."
             )
+        if save_steps < 0 or keep_checkpoints < 1:
+            raise ConfigError(f"train.save_steps must be >= 0 (0: no checkpoints) and train.keep_checkpoints >= 1, "
+                              f"got {save_steps} and {keep_checkpoints}.")
         if not 0 < temperature:
             raise ConfigError(f"train.temperature must be > 0 for sampling rollouts, got {temperature}.")
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra", "total")}
@@ -111,6 +118,7 @@ class GRPOLoop:
 
         s = dict(self.settings)
         save_steps = s.pop("save_steps")
+        s.pop("keep_checkpoints")
         return GRPOConfig(
             output_dir=output_dir,
             seed=seed,
@@ -127,7 +135,10 @@ class GRPOLoop:
         from trl import GRPOTrainer
 
         args = self.grpo_config(inputs.output_dir, inputs.seed, inputs.reward_weights, **model_args(inputs.model))
-        trainer = GRPOTrainer(
+        s = self.settings
+        prompts_per_step = s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] // s["num_generations"]
+        trainer_cls = atomic_checkpoints(GRPOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step)
+        trainer = trainer_cls(
             model=inputs.model,
             reward_funcs=inputs.reward_functions,
             args=args,
@@ -135,4 +146,5 @@ class GRPOLoop:
             processing_class=inputs.tokenizer,
         )
         diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])
-        return run_trainer(trainer, inputs.events, diagnoser)
+        return run_trainer(trainer, inputs.events, diagnoser, resume_from=inputs.resume_from,
+                           save_at_end=bool(s["save_steps"]))

@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 from rlvr.interfaces import TrainEvents, TrainResult
+from rlvr.train.checkpoints import StopOnSignal
 from rlvr.train.diagnostics import Diagnoser
 
 
@@ -47,8 +48,10 @@ def checkpointing(on: bool) -> dict[str, bool]:
     return {"activation_checkpointing" if new else "gradient_checkpointing": on}
 
 
-def bridge(events: TrainEvents, diagnoser: Diagnoser) -> Any:
-    """A ``TrainerCallback`` that forwards a Trainer's logs (with diagnoses) and step ends to ``events``."""
+def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None = None,
+           save_at_end: bool = False) -> Any:
+    """A ``TrainerCallback`` that forwards a Trainer's logs (with diagnoses) and step ends to ``events``; saves
+    and stops after a step when ``stop`` received a signal, and saves the last step when ``save_at_end``."""
     from transformers import TrainerCallback
 
     class Bridge(TrainerCallback):
@@ -60,21 +63,29 @@ def bridge(events: TrainEvents, diagnoser: Diagnoser) -> Any:
                 events.log(state.global_step, metrics, diagnoser.update(metrics, final=final))
 
         def on_step_end(self, args, state, control, model=None, **kw):
+            if stop is not None and stop.received:
+                control.should_save = control.should_training_stop = True
+            elif save_at_end and state.global_step >= state.max_steps:
+                control.should_save = True  # the finished run is a checkpoint too: resume finds nothing to redo
             events.step_end(state.global_step, model)
 
     return Bridge()
 
 
-def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser) -> TrainResult:
-    """Train with ``trainer`` reporting to ``events``; the trained model, its step count, time and log history."""
+def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser, resume_from: str | None = None,
+                save_at_end: bool = False) -> TrainResult:
+    """Train with ``trainer`` reporting to ``events``, from ``resume_from`` (a checkpoint) if given; the trained
+    model, its step count, time, log history, and the signal that stopped it early (after a checkpoint)."""
     from transformers import PrinterCallback
 
-    trainer.add_callback(bridge(events, diagnoser))
-    trainer.remove_callback(PrinterCallback)  # our console observer prints the step lines
-    start = time.perf_counter()
-    with warnings.catch_warnings():  # TRL 1.16 itself reads transformers' deprecated is_gradient_checkpointing
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-        trainer.train()
-    runtime = time.perf_counter() - start
+    with StopOnSignal() as stop:
+        trainer.add_callback(bridge(events, diagnoser, stop, save_at_end))
+        trainer.remove_callback(PrinterCallback)  # our console observer prints the step lines
+        start = time.perf_counter()
+        with warnings.catch_warnings():  # TRL 1.16 itself reads transformers' deprecated is_gradient_checkpointing
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            trainer.train(resume_from_checkpoint=resume_from)
+        runtime = time.perf_counter() - start
     history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
-    return TrainResult(trainer.model, trainer.state.global_step, runtime, history)
+    return TrainResult(trainer.model, trainer.state.global_step, runtime, history, stopped_by=stop.received)

@@ -242,3 +242,26 @@ def test_wandb_observer_offline_writes_a_run(tmp_path, monkeypatch):
     o.on_pipeline_end(status="success")
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and any(runs[0].rglob("*.wandb"))
+
+
+def test_jsonl_is_cut_back_to_the_resumed_step_and_a_fresh_run_starts_it(tmp_path):
+    import json
+
+    from rlvr.observers import JsonlObserver
+
+    path = tmp_path / "metrics.jsonl"
+    old = [{"event": "pipeline_start"}, {"event": "eval", "name": "baseline", "step": None},
+           *({"event": "train", "step": s} for s in range(1, 6)), {"event": "eval", "name": "step_4", "step": 4}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in old) + '{"event": "train", "st')  # a torn last line
+    obs = JsonlObserver()
+    obs.on_pipeline_start(config={}, run_dir=str(tmp_path), resume_step=2)
+    obs.on_pipeline_end(status="success")
+    kept = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r.get("step") for r in kept if r["event"] == "train"] == [1, 2]
+    assert [r["name"] for r in kept if r["event"] == "eval"] == ["baseline"]
+    assert kept[-2] == {**kept[-2], "event": "pipeline_start", "resume_step": 2}
+
+    fresh = JsonlObserver()
+    fresh.on_pipeline_start(config={}, run_dir=str(tmp_path))
+    fresh.on_pipeline_end(status="success")
+    assert [json.loads(line)["event"] for line in path.read_text().splitlines()] == ["pipeline_start", "pipeline_end"]

@@ -126,3 +126,31 @@ def test_evaluation_only_pipeline(tiny_model_dir, tmp_path):
     stages = [kw["stage"] for e, kw in recorder.events if e == "on_stage_start"]
     assert stages == ["setup", "data", "model", "rewards", "eval"]
     assert results["eval"]["n"] == 4 and "train" not in results and not (tmp_path / "model").exists()
+
+
+def test_a_finished_run_is_not_run_again(tiny_model_dir, tmp_path):
+    """resume=auto (the default) on a directory whose run finished: nothing is redone, the results stand."""
+    cfg = compose(tiny_overrides(tiny_model_dir, tmp_path) + ["train.max_steps=1", "eval.baseline=false"])
+    first = build_pipeline(cfg).run(tmp_path)
+    pipeline = build_pipeline(cfg)
+    recorder = Recorder()
+    pipeline.observers["recorder"] = recorder
+    again = pipeline.run(tmp_path)
+    assert again == json.loads((tmp_path / "results.json").read_text()) and again["final"] == first["final"]
+    assert recorder.events == []
+
+
+def test_resume_null_refuses_a_directory_with_a_run(tiny_model_dir, tmp_path):
+    from rlvr.errors import ConfigError
+
+    (tmp_path / "results.json").write_text("{}")
+    pipeline = build_pipeline(compose(tiny_overrides(tiny_model_dir, tmp_path) + ["resume=null"]))
+    with pytest.raises(ConfigError, match="already holds a run and resume=null"):
+        pipeline.run(tmp_path)
+
+
+def test_resume_from_a_path_that_is_not_a_checkpoint_fails_before_anything_loads(tiny_model_dir, tmp_path):
+    from rlvr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a complete checkpoint"):
+        build_pipeline(compose(tiny_overrides(tiny_model_dir, tmp_path) + [f"resume={tmp_path}"]))

@@ -1,0 +1,157 @@
+"""Runs that survive a kill. The pipeline runs in a subprocess on a tiny model (6 GRPO steps, a checkpoint every
+2); we kill it for real and rerun the same command, which resumes from the latest complete checkpoint:
+
+- SIGKILL at a random step after the first checkpoint: the resumed run ends at the same step, with one metrics
+  record per step, and its final weights and per-step rewards equal an uninterrupted run's (exactly, on CPU);
+- SIGKILL while a checkpoint is being written: the previous checkpoint is intact and used;
+- SIGTERM (a spot machine's notice): a checkpoint at the current step, exit 143 and a line saying how to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, read_jsonl, tiny_overrides
+
+VARIETY = "+reward.functions.variety={_target_: tests.unit.orchestration.test_orchestrator.variety, _partial_: true}"
+SLOW_SAVE = '''
+import time
+import rlvr.train.checkpoints as checkpoints
+
+_fsync_tree = checkpoints.fsync_tree
+
+
+def slow_fsync_tree(root):
+    if not str(root).endswith("checkpoint-2"):
+        time.sleep(30)  # from the second checkpoint on: the window in which the test kills the process mid-write
+    _fsync_tree(root)
+
+
+checkpoints.fsync_tree = slow_fsync_tree
+'''
+
+
+def command(model_dir: Path, run_dir: Path) -> list[str]:
+    overrides = [o for o in tiny_overrides(model_dir, run_dir) if not o.startswith(("train.max_steps", "observers"))]
+    return [sys.executable, str(REPO / "run_pipeline.py"), *overrides, "train.max_steps=6", "train.save_steps=2",
+            "observers=none", "+observers.jsonl={_target_: rlvr.observers.JsonlObserver}", VARIETY]
+
+
+def env(extra_path: Path | None = None) -> dict[str, str]:
+    paths = [str(p) for p in (extra_path, REPO) if p is not None]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, **kw)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def train_records(run_dir: Path) -> list[dict]:
+    return [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["event"] == "train"]
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, "the run ended before the test could interrupt it"
+        assert time.monotonic() < deadline, "timed out waiting for the run"
+        time.sleep(0.02)
+
+
+def logged_step(run_dir: Path, step: int) -> bool:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return False
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip().endswith("}")]
+    return any(r.get("event") == "train" and r.get("step") == step for r in records)
+
+
+def weights(run_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(run_dir / "model" / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_model_dir, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    run(command(tiny_model_dir, run_dir), env=env())
+    return run_dir
+
+
+def assert_same_run(resumed: Path, reference: Path) -> None:
+    mine, theirs = train_records(resumed), train_records(reference)
+    assert [r["step"] for r in mine] == [1, 2, 3, 4, 5, 6]  # each step once
+    for a, b in zip(mine, theirs):
+        assert a["reward"] == pytest.approx(b["reward"], abs=1e-5)
+        assert a["rewards/variety/mean"] == pytest.approx(b["rewards/variety/mean"], abs=1e-5)
+    ours, ref = weights(resumed), weights(reference)
+    assert max((ours[k] - ref[k]).abs().max().item() for k in ref) <= 1e-5
+    results = json.loads((resumed / "results.json").read_text())
+    assert results["train"]["global_step"] == 6 and results["run"]["status"] == "success"
+
+
+def test_sigkill_after_the_first_checkpoint_then_resume(tiny_model_dir, tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    step = random.Random().randint(2, 5)  # any step after the first checkpoint (step 2)
+    proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: logged_step(run_dir, step), proc)
+    proc.kill()
+    proc.wait()
+    assert (run_dir / "checkpoints" / "checkpoint-2").is_dir()
+
+    run(command(tiny_model_dir, run_dir), env=env())  # the same command again
+    assert_same_run(run_dir, uninterrupted)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["train"]["resumed_from_step"] in (2, 4) and results["train"]["resumed_from_step"] <= step
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tiny_model_dir, tmp_path, uninterrupted):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(SLOW_SAVE)  # makes writing checkpoint-4 take 30 s
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(hooks), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = run_dir / "checkpoints" / ".checkpoint-4.tmp" / "checkpoint-4" / "trainer_state.json"
+    wait_for(staging.exists, proc)  # checkpoint-4 is written but not yet fsynced and renamed
+    proc.kill()
+    proc.wait()
+    complete = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*"))
+    assert complete == ["checkpoint-2"] and (run_dir / "checkpoints" / "checkpoint-2" / "rlvr_state.json").is_file()
+
+    run(command(tiny_model_dir, run_dir), env=env())
+    assert_same_run(run_dir, uninterrupted)
+    assert json.loads((run_dir / "results.json").read_text())["train"]["resumed_from_step"] == 2
+    assert not (run_dir / "checkpoints" / ".checkpoint-4.tmp").exists()
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tiny_model_dir, tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: logged_step(run_dir, 3), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    line = next(line for line in err.splitlines() if "Resume with:" in line)
+    assert "Stopped by SIGTERM at step" in line and f"output_dir={run_dir}" in line
+    stopped_at = int(line.split("at step ")[1].split()[0])
+    assert (run_dir / "checkpoints" / f"checkpoint-{stopped_at}" / "rlvr_state.json").is_file()
+    assert json.loads((run_dir / "results.json").read_text())["run"]["status"] == "stopped"
+
+    run(command(tiny_model_dir, run_dir), env=env())
+    assert_same_run(run_dir, uninterrupted)
