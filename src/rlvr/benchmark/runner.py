@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     import hydra
 
     register_resolvers()
+    _failed.clear()
     # Hydra prints its errors over many lines and exits 1; let them through to us instead, to say them in one.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     args = open_overrides(list(sys.argv[1:] if argv is None else argv))
