@@ -9,14 +9,13 @@ file, Hydra's own included (unknown option, unknown key, bad override, YAML synt
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from rlvr.config import CONFIG_PATH, one_line, open_overrides, register_resolvers
+from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, Stopped
 from rlvr.orchestration import build_pipeline
 
@@ -65,31 +64,16 @@ def main() -> None:
     import hydra
 
     register_resolvers()
-    # Hydra prints its errors over many lines and exits 1; let them through to us instead, to say them in one.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv[1:] = open_overrides(sys.argv[1:])
-    app = hydra.main(config_path=CONFIG_PATH, config_name="config", version_base=None)(run)
-    try:
-        app()
-    except ConfigError as e:
-        _fail(str(e))
-    except Exception as e:  # noqa: BLE001 - only composition errors are turned into one line; others re-raise
-        line = one_line(e)
-        if line is None:
-            raise
-        _fail(line)
+    exit_on_config_error(hydra.main(config_path=CONFIG_PATH, config_name="config", version_base=None)(run))
     if _config_errors:
-        _fail(_config_errors[0])
+        fail(_config_errors[0])
     if _stopped:
         stop, again = _stopped[0]
         print(f"[rlvr] Stopped by {stop.signal_name} at step {stop.step} after saving a checkpoint. "
               f"Resume with: {again}", file=sys.stderr)
         sys.exit(128 + int(signal.Signals[stop.signal_name]))
 
-
-def _fail(message: str) -> None:
-    print(f"Config error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rlvr.benchmark.jobs import Model, Task, find, job_config, models, tasks
-from rlvr.config import CONFIG_PATH, load_config, one_line, open_overrides, register_resolvers
+from rlvr.config import CONFIG_PATH, exit_on_config_error, load_config, open_overrides, register_resolvers
 from rlvr.errors import ConfigError
 from rlvr.orchestration import build_pipeline, write_atomic
 
@@ -105,32 +104,22 @@ def main(argv: list[str] | None = None) -> None:
 
     register_resolvers()
     _failed.clear()
-    # Hydra prints its errors over many lines and exits 1; let them through to us instead, to say them in one.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
     args = open_overrides(list(sys.argv[1:] if argv is None else argv))
     app = hydra.main(config_path=CONFIG_PATH, config_name="benchmark", version_base=None)(run_job)
-    try:
+
+    def sweep() -> None:
         if any(a.split("=", 1)[0] in _PRINT_ONLY for a in args):
             sys.argv[1:] = args
             app()
             return
         config_dir = _config_dir(args)
         overrides = [a for a in args if not a.startswith("-") and a != config_dir]
-        sweep = sweep_overrides(load_config(overrides, config_name="benchmark", config_dir=config_dir))
-        sys.argv[1:] = ["--multirun", *[a for a in args if a not in ("-m", "--multirun")], *sweep]
+        labels = sweep_overrides(load_config(overrides, config_name="benchmark", config_dir=config_dir))
+        sys.argv[1:] = ["--multirun", *[a for a in args if a not in ("-m", "--multirun")], *labels]
         app()
-    except ConfigError as e:
-        _fail(str(e))
-    except Exception as e:  # noqa: BLE001 - only composition errors are turned into one line; others re-raise
-        line = one_line(e)
-        if line is None:
-            raise
-        _fail(line)
+
+    exit_on_config_error(sweep)
     if _failed:
         print(f"[benchmark] {len(_failed)} job(s) failed (see summary.md):", *_failed, sep="\n  ", file=sys.stderr)
         sys.exit(1)
 
-
-def _fail(message: str) -> None:
-    print(f"Config error: {message}", file=sys.stderr)
-    sys.exit(2)

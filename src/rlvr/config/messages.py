@@ -7,9 +7,34 @@ interpolation) into one line, so the entry points can print ``Config error: ...`
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from typing import Callable
 
 from rlvr.config.validate import suggest
+from rlvr.errors import ConfigError
+
+
+def exit_on_config_error(app: Callable[[], object]) -> None:
+    """Run a Hydra app (the entry points' ``main``); a ConfigError or a composition error prints one line
+    ``Config error: ...`` and exits with status 2, anything else keeps its traceback."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra would print its errors over many lines and exit 1
+    try:
+        app()
+    except ConfigError as e:
+        fail(str(e))
+    except Exception as e:  # noqa: BLE001 - only composition errors are turned into one line; others re-raise
+        line = one_line(e)
+        if line is None:
+            raise
+        fail(line)
+
+
+def fail(message: str) -> None:
+    """``Config error: <message>`` on stderr, exit status 2."""
+    print(f"Config error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def one_line(error: BaseException) -> str | None:

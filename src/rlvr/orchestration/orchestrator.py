@@ -145,6 +145,8 @@ class PipelineOrchestrator:
             raise
         finally:
             ctx.results["run"]["status"] = status
+            if error is not None:
+                ctx.results["run"]["error"] = f"{type(error).__name__}: {str(error).strip()[:500]}"
             self.teardown(ctx)
             ctx.emit("on_pipeline_end", status=status, error=error, results=ctx.results)
         return ctx.results
@@ -160,12 +162,29 @@ class PipelineOrchestrator:
             return None, {}, None
         checkpoint = latest_checkpoint(run_dir / "checkpoints") if self.resume == "auto" else Path(self.resume)
         previous = json.loads(path.read_text()) if path.is_file() else {}
+        if previous or checkpoint is not None:
+            self._check_same_job(run_dir)
         if checkpoint is not None:
             log.info("[rlvr] resuming %s from %s", run_dir, checkpoint.name)
-        elif previous:
+        elif previous and self.trainer is not None:
             log.warning("[rlvr] %s holds a run without a complete checkpoint: training starts again from step 0.",
                         run_dir)
         return checkpoint, previous, checkpoint_step(checkpoint) if checkpoint else 0
+
+    def _check_same_job(self, run_dir: Path) -> None:
+        """A run continues only with the settings it started with (its config.yaml): a changed setting would
+        mix two jobs in one directory."""
+        saved = run_dir / "config.yaml"
+        if not saved.is_file() or not self.config:
+            return
+        before, now = OmegaConf.to_container(OmegaConf.load(saved), resolve=True), dict(self.config)
+        for key in ("resume", "output_dir", "observers"):
+            before.pop(key, None)
+            now.pop(key, None)
+        changed = _first_difference(before, now)
+        if changed:
+            raise ConfigError(f"{run_dir} holds a run with other settings ({changed}); it can only be continued "
+                              "with the same ones: use another output_dir for a new run.")
 
     def _stage(self, ctx: RunContext, name: str, fn: Callable[..., tuple[Any, dict]], *args: Any) -> Any:
         """Run one stage between ``on_stage_start`` and ``on_stage_end``; returns its value."""
@@ -250,3 +269,14 @@ class _Events:
         every = self.pipeline.evaluator.eval_steps
         if every and step % every == 0 and step < self.max_steps:
             self.pipeline.evaluate(self.ctx, f"step_{step}", model, self.tokenizer, self.splits, self.scorer, step)
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """``key: old -> new`` for the first setting that differs between two plain configs, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(dict.fromkeys([*a, *b])):
+            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+        return None
+    return None if a == b else f"{where}: {a!r} -> {b!r}"

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rlvr.report.run_report import write_report
 from rlvr.report.sweep import is_sweep, summarize
 
 
@@ -26,8 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     if not any((args.run_dir / f).exists() for f in ("config.yaml", "results.json", "metrics.jsonl")):
         print(f"{args.run_dir} holds no run (config.yaml, results.json or metrics.jsonl).", file=sys.stderr)
         return 2
-    from rlvr.report import write_report
-
     print(write_report(args.run_dir, num_samples=args.samples))
     return 0
 

@@ -154,3 +154,12 @@ def test_resume_from_a_path_that_is_not_a_checkpoint_fails_before_anything_loads
 
     with pytest.raises(ConfigError, match="not a complete checkpoint"):
         build_pipeline(compose(tiny_overrides(tiny_model_dir, tmp_path) + [f"resume={tmp_path}"]))
+
+
+def test_a_run_continues_only_with_its_own_settings(tiny_model_dir, tmp_path):
+    from rlvr.errors import ConfigError
+
+    base = tiny_overrides(tiny_model_dir, tmp_path) + ["train.max_steps=1", "eval.baseline=false"]
+    build_pipeline(compose(base)).run(tmp_path)
+    with pytest.raises(ConfigError, match=r"holds a run with other settings \(data.test_size: 4 -> 3\)"):
+        build_pipeline(compose(base + ["data.test_size=3"])).run(tmp_path)

@@ -101,17 +101,6 @@ def test_report_command(run_dir, capsys):
     assert report_main([str(run_dir / "nope")]) == 2
 
 
-def test_report_command_rebuilds_a_benchmark_summary(tmp_path):
-    bench = tmp_path / "bench"
-    (bench / "results").mkdir(parents=True)
-    for model, acc in (("a", 0.5), ("b", 0.25)):
-        record = {"model": model, "task": "chain_sum", "result": _eval("chain_sum", None, acc), "error": None,
-                  "seconds": 1.0, "device": "cpu"}
-        (bench / "results" / f"chain_sum__{model}.json").write_text(json.dumps(record))
-    assert report_main([str(bench)]) == 0
-    assert "| a | 0.500 | 0.500 |" in (bench / "summary.md").read_text()
-    assert_png(bench / "accuracy.png")
-
 
 def test_report_observer_writes_at_pipeline_end(run_dir):
     observer = ReportObserver(filename="my_report.md", num_samples=1)
