@@ -40,5 +40,8 @@ def test_embedded_pipeline_end_to_end(tmp_path):
 
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(run_dir / "model")
+    assert not (run_dir / "model").exists()  # a trial saves no 540 MB model (experiment=smoke: save_model=false)
+    checkpoint = run_dir / "checkpoints" / "checkpoint-2"  # the last step is a checkpoint, and it loads
+    assert (checkpoint / "rlvr_state.json").is_file()
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
     assert model.num_parameters() > 100_000_000
