@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rlvr.data.prompts import PromptTemplate
-from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records
+from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
 from rlvr.interfaces import DataSplits
 from rlvr.scoring.extract import canonical_number
 from rlvr.scoring.verifiers import YES_NO, FinQAVerifier
@@ -95,7 +95,8 @@ class FinQAData:
         seed: int = 0,
     ):
         check_sizes(train_size, test_size)
-        self.path, self.hub_id, self.hub_config = path, hub_id, hub_config
+        self.path = str(resolve_path(path)) if path else None  # a missing file fails now, before anything loads
+        self.hub_id, self.hub_config = hub_id, hub_config
         self.splits = (train_split, test_split)
         self.include_text, self.rel_tol = include_text, rel_tol
         self.train_size, self.test_size, self.seed = train_size, test_size, seed

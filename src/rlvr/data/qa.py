@@ -11,7 +11,7 @@ import re
 from typing import Any, Literal
 
 from rlvr.data.prompts import PromptTemplate
-from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records
+from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
 from rlvr.errors import ConfigError
 from rlvr.interfaces import DataSplits, Verifier
 from rlvr.scoring.extract import canonical_number
@@ -69,7 +69,7 @@ class QAData:
             raise ConfigError(f"data.answer_pattern {answer_pattern!r} needs a group (...) around the answer.")
         if not path and not hub_id:
             raise ConfigError("Set data.path (local jsonl/json/parquet files) or data.hub_id (a Hugging Face dataset).")
-        self.path = path
+        self.path = str(resolve_path(path)) if path else None  # a missing file fails now, before anything loads
         self.hub_id, self.hub_config = hub_id, hub_config
         self.splits = (train_split, test_split)
         self.question_field, self.answer_field, self.answer_type = question_field, answer_field, answer_type

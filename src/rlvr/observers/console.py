@@ -56,12 +56,6 @@ class ConsoleObserver:
         if shown:
             log.info("[rlvr] %s done: %s", stage, shown)
 
-    # The orchestrator's former names for the stage events (``step_name`` for ``stage``).
-    def on_step_start(self, step_name: str, **_: Any) -> None:
-        self.on_stage_start(stage=step_name)
-
-    def on_step_end(self, step_name: str, output: dict, **_: Any) -> None:
-        self.on_stage_end(stage=step_name, output=output)
 
     def on_train_log(self, step: int, max_steps: int, metrics: dict, warnings: list[str], **_: Any) -> None:
         if self._bar is None:  # a training loop run without the stage events (a test, a notebook)

@@ -34,9 +34,6 @@ class JsonlObserver:
     def on_stage_end(self, stage: str, output: dict, **_: Any) -> None:
         self._write({"event": "stage_end", "stage": stage, **output})
 
-    def on_step_end(self, step_name: str, output: dict, **_: Any) -> None:
-        """The orchestrator's former name for ``on_stage_end``."""
-        self.on_stage_end(stage=step_name, output=output)
 
     def on_train_log(self, step: int, max_steps: int, metrics: dict, warnings: list[str], **_: Any) -> None:
         self._write({"event": "train", "step": step, **metrics, **({"warnings": warnings} if warnings else {})})

@@ -102,13 +102,12 @@ def test_console_reports_failure(rlvr_logs):
     assert "FAILED: RuntimeError: boom" in rlvr_logs.text
 
 
-@pytest.mark.parametrize("event", ["on_stage_start", "on_step_start"])
-def test_progress_bar_shows_seconds_per_step_from_the_first_step(monkeypatch, rlvr_logs, event):
+def test_progress_bar_shows_seconds_per_step_from_the_first_step(monkeypatch, rlvr_logs):
     """The bar opens when the train stage starts, so a 33 s first step reads 33 s/step (not 6061 step/s)."""
     clock = [1000.0]
     monkeypatch.setattr("tqdm.std.time", lambda: clock[0])
     c = ConsoleObserver()
-    getattr(c, event)(**({"stage": "train"} if event == "on_stage_start" else {"step_name": "train"}))
+    c.on_stage_start(stage="train")
     assert c._bar is not None
     clock[0] += 33.0  # model setup inside the trainer + the first GRPO step
     c.on_train_log(step=1, max_steps=30, metrics={"reward": 0.1}, warnings=[])
@@ -117,18 +116,15 @@ def test_progress_bar_shows_seconds_per_step_from_the_first_step(monkeypatch, rl
     clock[0] += 30.0
     c.on_train_log(step=2, max_steps=30, metrics={"reward": 0.1}, warnings=[])
     assert "2/30" in str(c._bar) and "s/step" in str(c._bar)
-    if event == "on_stage_start":
-        c.on_stage_end(stage="train", output={"global_step": 2})
-    else:
-        c.on_step_end(step_name="train", output={"global_step": 2})
+    c.on_stage_end(stage="train", output={"global_step": 2})
     assert c._bar is None and "[rlvr] train done: global_step=2" in rlvr_logs.text
 
 
-def test_stage_events_under_both_names(tmp_path):
+def test_stage_ends_are_recorded(tmp_path):
     o = JsonlObserver()
     o.on_pipeline_start(config={}, run_dir=str(tmp_path))
     o.on_stage_end(stage="data", output={"train_rows": 4})
-    o.on_step_end(step_name="model", output={"total_parameters": 10})
+    o.on_stage_end(stage="model", output={"total_parameters": 10})
     o.on_pipeline_end(status="success")
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(x["event"], x.get("stage")) for x in lines[1:3]] == [("stage_end", "data"), ("stage_end", "model")]
