@@ -65,13 +65,14 @@ def main() -> None:
     from rlvr.evaluation import Evaluator
     from rlvr.model import HFModel
     from rlvr.train import GRPOLoop
+    from rlvr.train.trl_bridge import checkpointing
 
     torch.manual_seed(0)
     model, tok = HFModel(name_or_path=args.model, dtype=args.dtype).load()
     device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     model.to(device)
     n_seq = args.prompts * args.generations
-    rows = ReasoningGymData(task=args.task, params={}, train_size=16, test_size=n_seq).load(PromptTemplate()).test
+    rows = ReasoningGymData(task=args.task, train_size=16, test_size=n_seq).load(PromptTemplate()).test
     distinct = list(rows["prompt"])
     sampled_prompts = distinct[: args.prompts]
     per_call = args.batch // args.generations
@@ -81,7 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bf16 = next(model.parameters()).dtype == torch.bfloat16
         trainer = GRPOTrainer(model=model, reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
-                              args=loop.grpo_config(tmp, seed=0, reward_weights=None, bf16=bf16),
+                              args=loop.grpo_config(tmp, seed=0, reward_weights=None, bf16=bf16, **checkpointing(False)),
                               train_dataset=Dataset.from_list([{"prompt": p} for p in distinct]), processing_class=tok)
 
         def rollout() -> list[int]:

@@ -61,21 +61,37 @@ def plain_trl(model_path: str, data, args, out_dir: str) -> StepTimes:
     cfg = GRPOConfig(output_dir=out_dir, max_steps=args.steps, per_device_train_batch_size=args.generations,
                      num_generations=args.generations, max_completion_length=args.tokens, learning_rate=2e-5,
                      lr_scheduler_type="constant", beta=0.0, logging_steps=1, report_to=[], save_strategy="no",
-                     use_cpu=args.cpu, bf16=False, seed=0, disable_tqdm=True, gradient_checkpointing=False)
+                     use_cpu=args.cpu, bf16=False, seed=0, disable_tqdm=True, **checkpointing(False))
     GRPOTrainer(model=model, reward_funcs=[last_number_reward], args=cfg, train_dataset=data,
                 processing_class=tok, callbacks=[Cb()]).train()
     return rec
 
 
+def checkpointing(on: bool) -> dict:
+    from rlvr.train.trl_bridge import checkpointing as arg
+
+    return arg(on)
+
+
 def rlvr_loop(model_path: str, data, args, out_dir: str) -> StepTimes:
+    from rlvr.interfaces import TrainInputs
     from rlvr.model import HFModel
     from rlvr.train import GRPOLoop
 
     rec = StepTimes()
     model, tok = HFModel(name_or_path=model_path, dtype="float32").load()
     loop = GRPOLoop(max_steps=args.steps, per_device_train_batch_size=args.generations,
-                    num_generations=args.generations, max_completion_length=args.tokens)
-    loop.train(model, tok, data, [last_number_reward], [1.0], output_dir=out_dir, seed=0, on_log=rec)
+                    num_generations=args.generations, max_completion_length=args.tokens, save_steps=0)
+
+    class Events:  # the TrainEvents the orchestrator would pass
+        def log(self, step, metrics, warnings):
+            rec(step, metrics)
+
+        def step_end(self, step, model):
+            pass
+
+    loop.train(TrainInputs(model=model, tokenizer=tok, train=data, scorer=None, reward_functions=[last_number_reward],
+                           reward_weights=[1.0], output_dir=out_dir, seed=0, events=Events()))
     return rec
 
 
