@@ -14,7 +14,7 @@ from rlvr.interfaces import TrainInputs
 from rlvr.orchestration import build_pipeline
 from rlvr.scoring import AnswerFormat, NumberVerifier, Scorer
 from rlvr.train import SFTLoop
-from tests.conftest import compose, tiny_overrides
+from tests.conftest import build_group, compose, tiny_overrides
 
 PROMPT = [{"role": "user", "content": "1 + 2 ="}]
 
@@ -77,8 +77,6 @@ def test_completion_field_trains_on_the_datasets_own_completions_if_they_verify(
 
 
 def test_every_setting_reaches_sft_config(tmp_path):
-    from tests.conftest import build_group
-
     loop = build_group(compose(["train=sft", "train.packing=true", "train.completion_only_loss=false",
                                 "train.max_length=256", "train.extra.loss_type=dft"]), "train")
     args = loop.sft_config(str(tmp_path), seed=3, bf16=False)
@@ -164,7 +162,8 @@ def test_checkpoint_and_resume_match_an_uninterrupted_run(tiny_model_dir, tmp_pa
     checkpoint = full / "checkpoints" / "checkpoint-2"
     assert json.loads((checkpoint / "rlvr_state.json").read_text())["prompts_seen"] == 8
     resumed = tmp_path / "resumed"
-    results = build_pipeline(compose(sft_overrides(tiny_model_dir, resumed, *four, f"resume={checkpoint}"))).run(resumed)
+    cfg = compose(sft_overrides(tiny_model_dir, resumed, *four, f"resume={checkpoint}"))
+    results = build_pipeline(cfg).run(resumed)
     assert results["train"] == {**results["train"], "global_step": 4, "resumed_from_step": 2}
     assert [h["step"] for h in results["train_history"]] == [1, 2, 3, 4]
     ours, ref = final_weights(resumed), final_weights(full)
