@@ -136,6 +136,8 @@ def summary_line(m: dict[str, float]) -> str:
         parts.append(f"flat groups {m['frac_reward_zero_std']:.0%}")
     if "loss" in m:
         parts.append(f"loss {m['loss']:.4f}")
+    if "mean_token_accuracy" in m:  # supervised fine-tuning
+        parts.append(f"token acc {m['mean_token_accuracy']:.0%}")
     if "step_time" in m:
         parts.append(f"{m['step_time']:.1f}s")
     return " | ".join(parts)

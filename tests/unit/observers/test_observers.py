@@ -261,3 +261,9 @@ def test_jsonl_is_cut_back_to_the_resumed_step_and_a_fresh_run_starts_it(tmp_pat
     fresh.on_pipeline_start(config={}, run_dir=str(tmp_path))
     fresh.on_pipeline_end(status="success")
     assert [json.loads(line)["event"] for line in path.read_text().splitlines()] == ["pipeline_start", "pipeline_end"]
+
+
+def test_summary_line_shows_token_accuracy_for_supervised_steps():
+    from rlvr.observers.console import summary_line
+
+    assert summary_line({"loss": 0.5, "mean_token_accuracy": 0.875}) == "loss 0.5000 | token acc 88%"
