@@ -190,6 +190,8 @@ class PipelineOrchestrator:
         """Run one stage between ``on_stage_start`` and ``on_stage_end``; returns its value."""
         ctx.emit("on_stage_start", stage=name)
         value, output = fn(*args)
+        ctx.results["run"].setdefault("stages_done", []).append(name)
+        ctx.write_results()  # after every stage: a kill loses at most the work since the last checkpoint
         ctx.emit("on_stage_end", stage=name, output=output)
         return value
 

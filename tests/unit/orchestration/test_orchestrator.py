@@ -74,6 +74,7 @@ def test_pipeline_runs_every_stage_and_writes_the_run_directory(orchestrator, tm
     assert saved["train"]["global_step"] == 2 and results["final"] == saved["final"]
     assert saved["run"]["overrides"] == ["train.max_steps=2"] and saved["run"]["status"] == "success"
     assert saved["run"]["wall_time_s"] > 0
+    assert saved["run"]["stages_done"] == stages  # results.json is rewritten after every stage
     assert (tmp_path / "config.yaml").exists() and (tmp_path / "model" / "config.json").exists()
     assert len(read_jsonl(tmp_path / "samples_final.jsonl")) == 4
     events = [r["event"] for r in read_jsonl(tmp_path / "metrics.jsonl")]
