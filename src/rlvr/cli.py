@@ -33,6 +33,7 @@ def run(cfg: Any) -> dict[str, Any] | None:
     from hydra.core.hydra_config import HydraConfig
 
     logging.captureWarnings(True)  # library warnings go to run_pipeline.log too, and through the progress bar
+    _quiet_library_progress_bars()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]
@@ -47,6 +48,14 @@ def run(cfg: Any) -> dict[str, Any] | None:
         again = [a for a in command.split() if not a.startswith(("output_dir=", "resume="))]
         _stopped.append((e, " ".join([*again, f"output_dir={run_dir}"])))
         return None
+
+
+def _quiet_library_progress_bars() -> None:
+    """transformers draws a bar for every weight load and checkpoint write ("Writing model shards"); ours show
+    the stages, the training steps and the evaluations."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def _discard_if_empty(run_dir: Path) -> None:
