@@ -64,6 +64,8 @@ def training_curves_figure(records: list[dict[str, Any]], final_step: int | None
       ``reward_range`` when the caller knows it, else [0, 1] (a verifiable reward scores an answer from wrong to
       right) widened to any per-step mean outside it (weighted sums, penalties). Unclipped, a 0/1 reward's band
       reaches -0.2 and 1.2, rewards no completion got.
+    - Without a reward (supervised fine-tuning): the training loss, and token accuracy in place of rollout
+      accuracy.
     - Accuracy: rollout accuracy per step (sampled completions), faint, under its moving average over
       ``SMOOTHING`` steps; held-out accuracy (greedy) as markers where evaluations happened (baseline at step 0,
       final at ``final_step`` or the last step), joined by a line only when there were evaluations during training.
@@ -89,17 +91,27 @@ def training_curves_figure(records: list[dict[str, Any]], final_step: int | None
         ax_r.fill_between(xs, [max(lo, y - s) for y, s in zip(ys, sd)], [min(hi, y + s) for y, s in zip(ys, sd)],
                           alpha=0.2, label=f"± std (within [{lo:g}, {hi:g}])")
         ax_r.legend(fontsize=8)
+        ax_r.set(title="Reward", xlabel="step", ylabel="reward")
+    elif losses := [(r["step"], r["loss"]) for r in train if r.get("loss") is not None]:
+        ax_r.plot(*zip(*losses), marker="." if len(losses) < 50 else None, label="training loss")  # SFT: no reward
+        ax_r.legend(fontsize=8)
+        ax_r.set(title="Loss", xlabel="step", ylabel="loss")
     else:
         ax_r.text(0.5, 0.5, "no training steps logged", ha="center", va="center", transform=ax_r.transAxes)
-    ax_r.set(title="Reward", xlabel="step", ylabel="reward")
+        ax_r.set(title="Reward", xlabel="step", ylabel="reward")
     rollout = [(r["step"], r["score/accuracy"]) for r in train if r.get("score/accuracy") is not None]
+    if not rollout:  # supervised fine-tuning: how much of the gold completion the model predicts
+        rollout = [(r["step"], r["mean_token_accuracy"]) for r in train if r.get("mean_token_accuracy") is not None]
+        rollout_label = "token accuracy (training batch)"
+    else:
+        rollout_label = "rollout accuracy (sampled)"
     if rollout:
         xs, ys = zip(*rollout)
         smooth = len(ys) > SMOOTHING
-        ax_a.plot(xs, ys, alpha=0.3 if smooth else 0.7, label="rollout accuracy (sampled)")
+        ax_a.plot(xs, ys, alpha=0.3 if smooth else 0.7, label=rollout_label)
         if smooth:
             ax_a.plot(xs, moving_average(ys, SMOOTHING), color=ax_a.lines[-1].get_color(),
-                      label=f"rollout accuracy, {SMOOTHING}-step average")
+                      label=f"{rollout_label.split(' (')[0]}, {SMOOTHING}-step average")
     if evals:
         points = sorted((eval_step(r), r["accuracy"]) for r in evals)
         during = any(r.get("name") not in ("baseline", "final") for r in evals)

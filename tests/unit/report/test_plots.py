@@ -76,3 +76,15 @@ def test_rollout_accuracy_is_smoothed_over_the_faint_raw_curve():
 def test_moving_average_keeps_every_step():
     assert moving_average([1.0], 5) == [1.0]
     assert moving_average([0.0, 1.0, 0.0, 1.0], 3) == pytest.approx([0.5, 1 / 3, 2 / 3, 0.5])
+
+
+def test_a_supervised_run_plots_its_loss_and_token_accuracy():
+    from rlvr.report.plots import training_curves_figure
+
+    records = [{"event": "train", "step": s, "loss": 1.0 / s, "mean_token_accuracy": 0.5 + s / 20} for s in range(1, 8)]
+    records.append({"event": "eval", "name": "baseline", "accuracy": 0.4, "step": None})
+    fig = training_curves_figure(records)
+    left, right = fig.axes
+    assert left.get_title() == "Loss" and list(left.lines[0].get_ydata()) == [1.0 / s for s in range(1, 8)]
+    labels = [line.get_label() for line in right.lines]
+    assert "token accuracy (training batch)" in labels and "token accuracy, 5-step average" in labels
