@@ -53,6 +53,7 @@ class EvalResult:
     parse_rate: float
     mean_completion_tokens: float
     truncation_rate: float
+    repetition_rate: float = 0.0  # share of completions that loop (a 3-word sequence 3+ times)
     per_task: dict[str, float] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)

@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 from rlvr.errors import ConfigError
-from rlvr.evaluation.metrics import majority_answer, pass_at_k
+from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
 from rlvr.interfaces import EvalResult
 from rlvr.scoring import Scorer, is_well_formatted
 
@@ -132,7 +132,7 @@ class Evaluator:
         greedy = self.generate(model, tokenizer, prompts, desc=f"eval {name}")
         greedy_s = time.perf_counter() - start
         per_task: dict[str, list[bool]] = defaultdict(list)
-        samples, correct, formatted, parsed, lengths, truncated = [], 0, 0, 0, 0, 0
+        samples, correct, formatted, parsed, lengths, truncated, looping = [], 0, 0, 0, 0, 0, 0
         for row, (text, n_tokens, cut) in zip(rows, greedy):
             score = scorer(text, row)
             correct += score.correct
@@ -140,6 +140,7 @@ class Evaluator:
             formatted += is_well_formatted(text, scorer.fmt)
             lengths += n_tokens
             truncated += cut
+            looping += repeats(text)
             per_task[row.get("task", "all")].append(score.correct)
             if self.num_samples_saved is None or len(samples) < self.num_samples_saved:
                 samples.append({"question": row.get("question"), "gold": row["answer"], "completion": text,
@@ -156,6 +157,7 @@ class Evaluator:
             parse_rate=parsed / n,
             mean_completion_tokens=lengths / n,
             truncation_rate=truncated / n,
+            repetition_rate=looping / n,
             per_task={t: sum(v) / len(v) for t, v in sorted(per_task.items())},
             extra=extra,
             samples=samples,

@@ -4,6 +4,8 @@
 0.5
 >>> majority_answer(["7", None, "8", "7"])
 '7'
+>>> repeats("so 2 + 2 = 4 and 2 + 2 = 4 and 2 + 2 = 4"), repeats("2 + 2 = 4")
+(True, False)
 """
 
 from __future__ import annotations
@@ -29,3 +31,11 @@ def majority_answer(answers: list[str | None]) -> str | None:
     """The most frequent extracted answer (whitespace-stripped); ties go to the earliest; None if none parsed."""
     votes = Counter(a.strip() for a in answers if a is not None and a.strip())
     return votes.most_common(1)[0][0] if votes else None
+
+
+def repeats(text: str, n: int = 3, times: int = 3) -> bool:
+    """Whether some sequence of ``n`` words occurs ``times`` times or more: the degenerate loop ("2 + 2 = 4 and
+    2 + 2 = 4 and ...") a policy can fall into. The evaluator reports the share of completions that do."""
+    words = text.split()
+    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return bool(grams) and max(grams.values()) >= times

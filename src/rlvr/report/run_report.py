@@ -15,7 +15,7 @@ from typing import Any
 
 from rlvr.report.plots import plot_benchmark, plot_training_curves
 
-_METRICS = ("accuracy", "format_rate", "parse_rate", "mean_completion_tokens", "truncation_rate")
+_METRICS = ("accuracy", "format_rate", "parse_rate", "mean_completion_tokens", "truncation_rate", "repetition_rate")
 _NOT_METRICS = ("generation_s", "generated_tokens_per_s", "sampling_s", "k")
 
 

@@ -123,3 +123,28 @@ def test_sampled_eval_option_composes_and_builds():
     cfg = with_defaults(load_config(["eval=sampled", "eval.k=4"]))
     ev = instantiate(cfg.eval)
     assert (ev.k, ev.temperature, ev.max_new_tokens) == (4, 1.0, cfg.train.max_completion_length)
+
+
+@pytest.mark.parametrize(
+    ("text", "loops"),
+    [("so 2 + 2 = 4", False), ("4 4 4 4 4", True), ("the answer is 4. the answer is 4. the answer is 4.", True),
+     ("the answer is 4. the answer is 4.", False), ("", False)],
+)
+def test_a_completion_loops_when_a_three_word_sequence_comes_three_times(text, loops):
+    from rlvr.evaluation.metrics import repeats
+
+    assert repeats(text) is loops
+
+
+def test_evaluation_reports_the_share_of_looping_completions():
+    from datasets import Dataset
+
+    from rlvr.evaluation import Evaluator
+    from rlvr.scoring import NumberVerifier
+
+    texts = ["It is 4.", "4 4 4 4 4 4", "so 3 so 3 so 3 so 3", "3"]
+    evaluator = Evaluator(progress=False)
+    evaluator.generate = lambda model, tokenizer, prompts, **_: [(t, len(t.split()), False) for t in texts]
+    rows = Dataset.from_list([{"prompt": [{"role": "user", "content": "q"}], "answer": "4", "task": "t"}] * 4)
+    result = evaluator.evaluate(None, None, rows, Scorer(PromptTemplate().answer_format, NumberVerifier()), "x")
+    assert result.repetition_rate == 0.5 and result.summary()["repetition_rate"] == 0.5
