@@ -14,7 +14,7 @@ from rlvr.errors import ConfigError
 from rlvr.interfaces import TrainInputs, TrainResult
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
-from rlvr.train.trl_bridge import checkpointing, model_args, run_trainer
+from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +94,10 @@ class GRPOLoop:
 
     def _check_extra(self) -> None:
         """Build the GRPOConfig once now, so a value TRL rejects fails before any model loads."""
-        import tempfile
-
         from trl import GRPOConfig
 
-        unknown = [k for k in self.extra if k not in GRPOConfig.__dataclass_fields__]
-        if unknown:
-            raise ConfigError(f"train.extra has keys that trl.GRPOConfig does not know: {', '.join(unknown)}.")
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                self.grpo_config(tmp, seed=0, reward_weights=None, bf16=False, **checkpointing(False))
-        except (ValueError, TypeError) as e:
-            raise ConfigError(f"train: trl.GRPOConfig rejects these settings: {e}") from None
+        check_extra(GRPOConfig, self.extra, self.settings,
+                    lambda tmp: self.grpo_config(tmp, seed=0, reward_weights=None, bf16=False, **checkpointing(False)))
 
     @property
     def max_steps(self) -> int:

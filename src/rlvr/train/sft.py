@@ -20,7 +20,7 @@ from rlvr.interfaces import TrainInputs, TrainResult
 from rlvr.scoring.completions import gold_completion
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
-from rlvr.train.trl_bridge import checkpointing, model_args, run_trainer
+from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
 
@@ -81,27 +81,10 @@ class SFTLoop:
 
     def _check_extra(self) -> None:
         """Build the SFTConfig once now, so a value TRL rejects fails before any model loads."""
-        import tempfile
-
         from trl import SFTConfig
 
-        fields = SFTConfig.__dataclass_fields__
-        unknown = [k for k in self.extra if k not in fields]
-        if unknown:
-            raise ConfigError(f"train.extra has keys that trl.SFTConfig does not know: {', '.join(unknown)}.")
-        ours = [k for k in self.extra if k in self.settings]
-        if ours:
-            raise ConfigError(f"train.extra.{ours[0]}: a setting of its own, set train.{ours[0]} instead.")
-        for key, value in self.extra.items():  # SFTConfig lists some choices without checking them
-            choices = fields[key].metadata.get("choices")
-            if choices and value not in choices:
-                raise ConfigError(f"Invalid value {value!r} for 'train.extra.{key}'. Valid choices: "
-                                  f"{', '.join(map(str, choices))}.")
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                self.sft_config(tmp, seed=0, bf16=False, **checkpointing(False))
-        except (ValueError, TypeError) as e:
-            raise ConfigError(f"train: trl.SFTConfig rejects these settings: {e}") from None
+        check_extra(SFTConfig, self.extra, self.settings,
+                    lambda tmp: self.sft_config(tmp, seed=0, bf16=False, **checkpointing(False)))
 
     @property
     def max_steps(self) -> int:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import Any, Callable
 
+from rlvr.errors import ConfigError
 from rlvr.interfaces import TrainEvents, TrainResult
 from rlvr.train.checkpoints import StopOnSignal
 from rlvr.train.diagnostics import Diagnoser
@@ -46,6 +47,34 @@ def checkpointing(on: bool) -> dict[str, bool]:
 
     new = "activation_checkpointing" in TrainingArguments.__dataclass_fields__
     return {"activation_checkpointing" if new else "gradient_checkpointing": on}
+
+
+def check_extra(config_cls: type, extra: dict[str, Any], settings: dict[str, Any],
+                build: Callable[[str], Any]) -> None:
+    """Check ``train.extra`` against a TRL config class and build the config once, so a value TRL rejects fails
+    before any model loads: unknown keys, keys that are settings of their own, values outside the choices the
+    class lists (TRL lists some without checking them), and whatever the class's own checks refuse.
+    ``build(output_dir)`` makes the config."""
+    import tempfile
+
+    fields = config_cls.__dataclass_fields__
+    name = f"trl.{config_cls.__name__}"
+    unknown = [k for k in extra if k not in fields]
+    if unknown:
+        raise ConfigError(f"train.extra has keys that {name} does not know: {', '.join(unknown)}.")
+    ours = [k for k in extra if k in settings]
+    if ours:
+        raise ConfigError(f"train.extra.{ours[0]}: a setting of its own, set train.{ours[0]} instead.")
+    for key, value in extra.items():
+        choices = fields[key].metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"Invalid value {value!r} for 'train.extra.{key}'. Valid choices: "
+                              f"{', '.join(map(str, choices))}.")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            build(tmp)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"train: {name} rejects these settings: {e}") from None
 
 
 def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None = None,

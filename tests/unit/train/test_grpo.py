@@ -40,3 +40,10 @@ def test_no_deprecated_training_argument_is_used(tmp_path, recwarn):
     warnings.simplefilter("always")
     GRPOLoop().grpo_config(str(tmp_path), seed=0, reward_weights=None, bf16=False, **checkpointing_arg(False))
     assert not [w for w in recwarn if "deprecated" in str(w.message)]
+
+
+@pytest.mark.parametrize(("extra", "message"), [({"beta": 0.1}, "train.extra.beta: a setting of its own"),
+                                                ({"not_a_field": 1}, "trl.GRPOConfig does not know: not_a_field")])
+def test_extra_is_only_for_fields_we_do_not_surface(extra, message):
+    with pytest.raises(ConfigError, match=message):
+        GRPOLoop(extra=extra)
