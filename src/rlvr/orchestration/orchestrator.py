@@ -240,7 +240,6 @@ class PipelineOrchestrator:
         ctx.results["train"] = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),
                                 "resumed_from_step": resumed_from_step}
         ctx.results["train_history"] = result.history
-        ctx.write_results()
         return result, ctx.results["train"]
 
     def save(self, ctx: RunContext, model: Any, tokenizer: Any) -> tuple[str, dict]:
