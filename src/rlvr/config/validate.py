@@ -82,6 +82,7 @@ def validate(cfg: DictConfig | ListConfig, where: str = "") -> None:
 
 def _check_node(node: DictConfig, where: str) -> None:
     target = import_target(node["_target_"], f"{where}._target_")
+    at = "" if where == "config" else f"{where}."  # the root's keys are named as they are typed: seed=...
     params, hints, var_kw = parameters(target)
     partial = bool(node.get("_partial_", False))
     if not inspect.isclass(target) and not partial:
@@ -96,24 +97,24 @@ def _check_node(node: DictConfig, where: str) -> None:
             if var_kw:
                 continue
             hint = suggest(key, list(params)) or f" Valid keys: {', '.join(sorted(params))}."
-            raise ConfigError(f"Unknown key '{where}.{key}' for {node['_target_']}.{hint}")
+            raise ConfigError(f"Unknown key '{at}{key}' for {node['_target_']}.{hint}")
         if OmegaConf.is_missing(node, key):
-            raise ConfigError(f"'{where}.{key}' must be set (it is ??? in the config): "
-                              f"python run_pipeline.py {where}.{key}=...")
+            raise ConfigError(f"'{at}{key}' must be set (it is ??? in the config): "
+                              f"python run_pipeline.py {at}{key}=...")
         child = node._get_node(key)
         if isinstance(child, DictConfig) and "_target_" in child:
             continue  # a component of its own, checked by the walk
-        check_value(_value(node, key, where), hints.get(key, Any), f"{where}.{key}")
+        check_value(_value(node, key, at), hints.get(key, Any), f"{at}{key}")
     for name, p in params.items():
         if p.default is _EMPTY and name not in node.keys() and not partial:
-            raise ConfigError(f"'{where}.{name}' must be set: python run_pipeline.py +{where}.{name}=...")
+            raise ConfigError(f"'{at}{name}' must be set: python run_pipeline.py +{at}{name}=...")
 
 
-def _value(node: DictConfig, key: str, where: str) -> Any:
+def _value(node: DictConfig, key: str, at: str) -> Any:
     try:
         value = node[key]
     except Exception as e:  # noqa: BLE001 - a broken interpolation or resolver
-        raise ConfigError(f"'{where}.{key}' cannot be resolved: {e}".splitlines()[0]) from None
+        raise ConfigError(f"'{at}{key}' cannot be resolved: {e}".splitlines()[0]) from None
     return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
@@ -178,8 +179,9 @@ def _mismatch(value: Any, tp: Any, where: str) -> str | None:
     if origin in (dict, typing.Mapping) or tp is dict:
         if not isinstance(value, dict):
             return f"'{where}' must be a mapping, got {value!r}."
-        item = args[1] if len(args) == 2 else Any
-        return next((p for k, v in value.items() if (p := _mismatch(v, item, f"{where}.{k}"))), None)
+        key, item = args if len(args) == 2 else (Any, Any)
+        return next((p for k, v in value.items()
+                     if (p := _mismatch(k, key, f"{where}.{k}") or _mismatch(v, item, f"{where}.{k}"))), None)
     return None  # a type we do not check (a callable, a class): the constructor does
 
 
@@ -225,8 +227,12 @@ def with_defaults(cfg: DictConfig) -> DictConfig:
             if "_target_" in node and not OmegaConf.is_missing(node, "_target_"):
                 target = import_target(node["_target_"], "_target_")
                 for name, p in parameters(target)[0].items():
-                    if name not in node.keys() and p.default is not _EMPTY and _plain(p.default):
+                    if p.default is _EMPTY or not _plain(p.default):
+                        continue
+                    if name not in node.keys():
                         node[name] = _as_config(p.default)
+                    elif dataclasses.is_dataclass(p.default) and isinstance(node._get_node(name), DictConfig):
+                        _fill_fields(node[name], _as_config(p.default))
             for key in list(node.keys()):
                 fill(node._get_node(key))
         elif isinstance(node, ListConfig):
@@ -235,6 +241,15 @@ def with_defaults(cfg: DictConfig) -> DictConfig:
 
     fill(out)
     return out
+
+
+def _fill_fields(node: DictConfig, defaults: dict[str, Any]) -> None:
+    """Add to ``node`` (a dataclass setting given in part) the fields it leaves out, nested ones too."""
+    for key, value in defaults.items():
+        if key not in node.keys():
+            node[key] = value
+        elif isinstance(value, dict) and value and isinstance(node._get_node(key), DictConfig):
+            _fill_fields(node[key], value)
 
 
 def _plain(value: Any) -> bool:

@@ -73,7 +73,8 @@ class HFModel:
         self.quant = quant if isinstance(quant, QuantSettings) else QuantSettings(**quant)
         self.name_or_path, self.dtype = name_or_path, dtype
         self.gradient_checkpointing = gradient_checkpointing
-        self.attn_implementation, self.trust_remote_code, self.revision = attn_implementation, trust_remote_code, revision
+        self.attn_implementation, self.trust_remote_code = attn_implementation, trust_remote_code
+        self.revision = revision
         if self.quant.load_in_4bit and self.quant.load_in_8bit:
             raise ConfigError("model.quant.load_in_4bit and model.quant.load_in_8bit are exclusive: pick one.")
         if (self.quant.load_in_4bit or self.quant.load_in_8bit):

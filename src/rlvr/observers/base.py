@@ -4,9 +4,10 @@ An observer is any object with some of these methods (all optional, all keyword 
 
 - ``on_pipeline_start(config: dict, run_dir: str)``
 - ``on_stage_start(stage: str)`` / ``on_stage_end(stage: str, output: dict)`` around each pipeline stage
-  (``setup``, ``data``, ``model``, ``rewards``, ``baseline_eval``, ``train``, ``final_eval``, ``save``)
-- ``on_train_log(step: int, max_steps: int, metrics: dict, warnings: list[str])`` at every logging step of
-  training (``step`` is the optimizer step)
+  (``setup``, ``data``, ``model``, ``rewards``, ``baseline_eval``, ``train``, ``final_eval``, ``save``; with
+  ``pipeline.stages``, ``train:<name>`` and ``eval:<name>`` for each training stage in place of the last two)
+- ``on_train_log(step: int, max_steps: int, metrics: dict, warnings: list[str], stage: str)`` at every logging
+  step of training (``step`` is the optimizer step, counted on across stages; ``stage`` the stage's name)
 - ``on_evaluation(result: EvalResult)`` baseline, during training and final
 - ``on_pipeline_end(status: "success" | "failed", error: BaseException | None, results: dict)``
 

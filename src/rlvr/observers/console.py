@@ -44,13 +44,13 @@ class ConsoleObserver:
 
     def on_stage_start(self, stage: str, **_: Any) -> None:
         log.info("[rlvr] %s ...", stage)
-        if stage == "train":
+        if stage.split(":")[0] == "train":  # "train", or "train:<name>" for each of pipeline.stages
             # Opened now, not at the first log: its clock then starts with the first step, so the rate it shows
             # is the real time per step (a bar opened at the first log would show thousands of steps per second).
             self._open_bar()
 
     def on_stage_end(self, stage: str, output: dict, **_: Any) -> None:
-        if stage == "train":
+        if stage.split(":")[0] == "train":
             self._close_bar()
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in output.items() if not isinstance(v, (dict, list)))
         if shown:

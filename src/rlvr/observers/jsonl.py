@@ -34,9 +34,10 @@ class JsonlObserver:
     def on_stage_end(self, stage: str, output: dict, **_: Any) -> None:
         self._write({"event": "stage_end", "stage": stage, **output})
 
-
-    def on_train_log(self, step: int, max_steps: int, metrics: dict, warnings: list[str], **_: Any) -> None:
-        self._write({"event": "train", "step": step, **metrics, **({"warnings": warnings} if warnings else {})})
+    def on_train_log(self, step: int, max_steps: int, metrics: dict, warnings: list[str], stage: str | None = None,
+                     **_: Any) -> None:
+        self._write({"event": "train", "step": step, **({"stage": stage} if stage else {}), **metrics,
+                     **({"warnings": warnings} if warnings else {})})
 
     def on_evaluation(self, result: Any, **_: Any) -> None:
         self._write({"event": "eval", **result.summary()})

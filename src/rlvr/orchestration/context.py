@@ -28,15 +28,16 @@ class RunContext:
     def emit(self, event: str, **payload: Any) -> None:
         self.observers.notify(event, **payload)
 
-    def record_evaluation(self, result: EvalResult) -> None:
-        """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers."""
+    def record_evaluation(self, result: EvalResult, stage_dir: Path | None = None) -> None:
+        """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers. A
+        stage's own evaluation (``stage_dir``) goes into that directory; the stage's record keeps its summary."""
         summary = result.summary()
         if result.name in ("baseline", "final", "eval"):
             self.results[result.name] = summary
-        else:
+        elif stage_dir is None:
             self.results["during_training"].append(summary)
         lines = "".join(json.dumps(s, default=str) + "\n" for s in result.samples)
-        write_atomic(self.run_dir / f"samples_{result.name}.jsonl", lines)
+        write_atomic((stage_dir or self.run_dir) / f"samples_{result.name}.jsonl", lines)
         self.emit("on_evaluation", result=result)
         self.write_results()
 

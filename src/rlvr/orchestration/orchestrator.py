@@ -2,7 +2,9 @@
 
     setup -> data -> model -> rewards -> baseline_eval -> train -> final_eval -> save   (teardown always)
 
-with observers told about every stage. Each stage is a short method that gets what it needs as arguments
+with observers told about every stage. With ``pipeline.stages`` (:mod:`rlvr.orchestration.stages`) the training
+part repeats per stage, each judged by the regression gate: ``train:<name> -> eval:<name>`` for every stage,
+then ``save``. Each stage is a short method that gets what it needs as arguments
 (the run context and earlier stages' outputs), delegates to a component and returns its output; the
 orchestrator holds no algorithm and parses no strings.
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr.config import build, validate, with_defaults
 from rlvr.data import PromptTemplate
 from rlvr.errors import ConfigError, Stopped
+from rlvr.evaluation import RegressionGate
 from rlvr.interfaces import (
     DataComponent,
     DataSplits,
@@ -32,9 +36,10 @@ from rlvr.interfaces import (
     TrainInputs,
     TrainResult,
 )
-from rlvr.model import count_parameters
+from rlvr.model import count_parameters, load_weights, restore, save_weights, trainable_state
 from rlvr.observers import Observers
-from rlvr.orchestration.context import RunContext
+from rlvr.orchestration.context import RunContext, write_atomic
+from rlvr.orchestration.stages import Stage, StagePlan, layout
 from rlvr.rewards import RewardSuite
 from rlvr.scoring import Scorer
 from rlvr.train.checkpoints import STATE_FILE, checkpoint_step, latest_checkpoint
@@ -62,6 +67,9 @@ class PipelineOrchestrator:
         data, prompts, model, eval: the components (one option of each config group).
         reward, train: the reward functions and the training loop; both null evaluates the model only
             (``setup -> data -> model -> rewards -> eval``; the benchmark's pipeline).
+        pipeline: ``stages`` (training loops run one after another, in place of ``train``) and the regression
+            ``gate`` judging each stage (or the one ``train`` stage) against the evaluation before it; see
+            :class:`rlvr.orchestration.stages.StagePlan`.
         observers: ``{name: observer}``; each gets the events it defines (see :mod:`rlvr.observers.base`).
         seed: seed for sampling, initialisation and data order.
         output_dir: the run directory; null lets the entry point choose (Hydra's ``outputs/<date>/<time>``).
@@ -81,6 +89,7 @@ class PipelineOrchestrator:
         eval: EvaluationComponent,
         reward: RewardSuite | None = None,
         train: TrainingLoop | None = None,
+        pipeline: StagePlan = StagePlan(),
         observers: dict[str, Any] | None = None,
         seed: int = 0,
         output_dir: str | None = None,
@@ -90,10 +99,16 @@ class PipelineOrchestrator:
         if resume not in (None, "auto") and not (Path(resume) / STATE_FILE).is_file():
             raise ConfigError(f"resume={resume}: not a complete checkpoint (it has no {STATE_FILE}); use "
                               "resume=auto or a checkpoint-N directory of a run.")
-        if (reward is None) != (train is None):
-            raise ConfigError("reward and train go together: set both (training) or neither (evaluation only).")
+        self.plan = _plan(pipeline)
+        if self.plan.stages and train is not None:
+            raise ConfigError("pipeline.stages replaces train (each stage has its own training settings): add "
+                              "~train, and set a stage's settings as pipeline.stages.<name>.<key>=...")
+        if (reward is None) != (train is None and not self.plan.stages):
+            raise ConfigError("reward and training go together: set reward and train (or pipeline.stages) for "
+                              "training, or neither to evaluate only.")
+        loops = [(f"pipeline.stages.{k}", v) for k, v in self.plan.stages.items()] + [("train", train)]
         for key, value, protocol in (("data", data, DataComponent), ("model", model, ModelComponent),
-                                     ("train", train, TrainingLoop), ("eval", eval, EvaluationComponent)):
+                                     *((k, v, TrainingLoop) for k, v in loops), ("eval", eval, EvaluationComponent)):
             if value is not None and not isinstance(value, protocol):
                 raise ConfigError(f"{key}: {type(value).__name__} does not implement {protocol.__name__} "
                                   f"(see rlvr.interfaces).")
@@ -110,11 +125,14 @@ class PipelineOrchestrator:
         end, after ``results.json`` is written with whatever was measured."""
         run_dir = Path(run_dir or self.output_dir or "outputs/run")
         ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())))
-        checkpoint, previous, resume_step = self._resume_point(run_dir)
+        stages = self.stages(run_dir)
+        checkpoint, previous, resume_step = self._resume_point(run_dir, stages)
         if previous.get("run", {}).get("status") == "success":
             log.info("[rlvr] %s holds a finished run: nothing to resume.", run_dir)
             return previous
         ctx.results.update({k: v for k, v in previous.items() if k in ("baseline", "data", "model", "artifacts")})
+        ctx.results["during_training"] = [e for e in previous.get("during_training", [])
+                                          if resume_step is not None and (e.get("step") or 0) <= resume_step]
         ctx.results["run"] = {"command": command, "overrides": list(overrides or []), "run_dir": str(run_dir),
                               "resumed_from": str(checkpoint) if checkpoint else None}
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -125,22 +143,19 @@ class PipelineOrchestrator:
             splits = self._stage(ctx, "data", self.load_data, ctx)
             model, tokenizer = self._stage(ctx, "model", self.load_model, ctx)
             scorer = self._stage(ctx, "rewards", self.build_scorer, ctx)
-            if self.trainer is None:  # evaluation only
+            if not stages:  # evaluation only
                 self._stage(ctx, "eval", self.evaluate, ctx, "eval", model, tokenizer, splits, scorer)
                 status = "success"
                 return ctx.results
             if self.evaluator.baseline and "baseline" not in ctx.results:
                 self._stage(ctx, "baseline_eval", self.evaluate, ctx, "baseline", model, tokenizer, splits, scorer)
-            trained = self._stage(ctx, "train", self.train, ctx, model, tokenizer, splits, scorer, checkpoint)
-            if trained.stopped_by:
-                status = "stopped"
-                raise Stopped(trained.stopped_by, trained.global_step, str(run_dir))
-            self._stage(ctx, "final_eval", self.evaluate, ctx, "final", trained.model, tokenizer, splits, scorer,
-                        trained.global_step)
+            model = self.run_stages(ctx, stages, model, tokenizer, splits, scorer, checkpoint)
             if self.save_model:
-                self._stage(ctx, "save", self.save, ctx, trained.model, tokenizer)
+                self._stage(ctx, "save", self.save, ctx, model, tokenizer)
             status = "success"
         except BaseException as e:
+            if isinstance(e, Stopped):
+                status = "stopped"
             error = None if isinstance(e, Stopped) else e
             raise
         finally:
@@ -151,25 +166,39 @@ class PipelineOrchestrator:
             ctx.emit("on_pipeline_end", status=status, error=error, results=ctx.results)
         return ctx.results
 
-    def _resume_point(self, run_dir: Path) -> tuple[Path | None, dict[str, Any], int | None]:
-        """The checkpoint to continue from, the results recorded so far and the step metrics are cut back to
-        (None: a fresh run, whose metrics file starts empty)."""
+    def stages(self, run_dir: Path) -> list[Stage]:
+        """The training stages of this run (none when it only evaluates)."""
+        if self.plan.stages:
+            return layout(run_dir, self.plan.stages, one_stage=False)
+        return layout(run_dir, {"train": self.trainer}, one_stage=True) if self.trainer is not None else []
+
+    def _resume_point(self, run_dir: Path, stages: list[Stage]) -> tuple[Path | None, dict[str, Any], int | None]:
+        """The checkpoint to continue from (in the first unfinished stage), the results recorded so far and the
+        global step metrics are cut back to (None: a fresh run, whose metrics file starts empty)."""
         path = run_dir / "results.json"
         if not self.resume:
             if path.is_file():
                 raise ConfigError(f"{run_dir} already holds a run and resume=null: use resume=auto to continue it, "
                                   "or another output_dir.")
             return None, {}, None
-        checkpoint = latest_checkpoint(run_dir / "checkpoints") if self.resume == "auto" else Path(self.resume)
         previous = json.loads(path.read_text()) if path.is_file() else {}
-        if previous or checkpoint is not None:
+        current = next((s for s in stages if len(stages) == 1 or s.record() is None), None)
+        checkpoint = None
+        if current is not None:
+            checkpoint = latest_checkpoint(current.checkpoints) if self.resume == "auto" else Path(self.resume)
+        started = bool(previous) or any(s.record() for s in stages)
+        if started or checkpoint is not None:
             self._check_same_job(run_dir)
         if checkpoint is not None:
-            log.info("[rlvr] resuming %s from %s", run_dir, checkpoint.name)
-        elif previous and self.trainer is not None:
-            log.warning("[rlvr] %s holds a run without a complete checkpoint: training starts again from step 0.",
-                        run_dir)
-        return checkpoint, previous, checkpoint_step(checkpoint) if checkpoint else 0
+            log.info("[rlvr] resuming %s from %s", run_dir, checkpoint.relative_to(run_dir)
+                     if checkpoint.is_relative_to(run_dir) else checkpoint)
+            return checkpoint, previous, current.offset + checkpoint_step(checkpoint)
+        if current is not None and started:
+            log.warning("[rlvr] %s holds a run without a complete checkpoint of its current stage: %s starts again "
+                        "from its first step.", run_dir, "training" if len(stages) == 1 else f"stage {current.label}")
+        if not started:
+            return None, previous, None
+        return None, previous, current.offset if current is not None else sum(s.loop.max_steps for s in stages)
 
     def _check_same_job(self, run_dir: Path) -> None:
         """A run continues only with the settings it started with (its config.yaml): a changed setting would
@@ -222,25 +251,106 @@ class PipelineOrchestrator:
         return scorer, {"functions": ", ".join(f"{n}x{w:g}" for n, w in self.reward.weights.items())}
 
     def evaluate(self, ctx: RunContext, name: str, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
-                 step: int | None = None) -> tuple[EvalResult, dict]:
+                 step: int | None = None, stage_dir: Path | None = None) -> tuple[EvalResult, dict]:
         result = self.evaluator.evaluate(model, tokenizer, splits.test, scorer, name, step=step)
-        ctx.record_evaluation(result)
+        ctx.record_evaluation(result, stage_dir)
         return result, {"accuracy": result.accuracy, "n": result.n}
 
-    def train(self, ctx: RunContext, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
-              checkpoint: Path | None = None) -> tuple[TrainResult, dict]:
+    def run_stages(self, ctx: RunContext, stages: list[Stage], model: Any, tokenizer: Any, splits: DataSplits,
+                   scorer: Scorer, checkpoint: Path | None) -> Any:
+        """Train every stage in turn, each judged by the gate against the evaluation before it; returns the model
+        the run ends with. Stages a resumed run finished before are not trained again: their weights are loaded."""
+        one = not self.plan.stages
+        gate = self.plan.gate
+        kept = (ctx.results.get("baseline"), ctx.run_dir / "samples_baseline.jsonl")  # evaluation, its samples
+        ctx.results["stages"], pending = [], None
+        for i, stage in enumerate(stages):
+            record = None if one else stage.record()
+            if record is not None:  # finished before this run was resumed
+                ctx.results["stages"].append(record)
+                if record["kept"]:
+                    pending, kept = stage.weights, (record["evaluation"], stage.dir / f"samples_{stage.name}.jsonl")
+                if record["stopped_pipeline"]:
+                    self._skip(ctx, stages[i + 1:])
+                    break
+                continue
+            if pending is not None:
+                load_weights(model, pending)
+                pending = None
+            before = trainable_state(model) if gate.enabled else None
+            names = ("train", "final_eval", "final") if one else (f"train:{stage.name}", f"eval:{stage.name}",
+                                                                 stage.name)
+            trained, summary = self._stage(ctx, names[0], self.train, ctx, stage, model, tokenizer, splits, scorer,
+                                           checkpoint)
+            checkpoint = None
+            step = stage.offset + trained.global_step
+            if trained.stopped_by:
+                raise Stopped(trained.stopped_by, step, str(stage.dir))
+            model = trained.model
+            result = self._stage(ctx, names[1], self.evaluate, ctx, names[2], model, tokenizer, splits, scorer, step,
+                                 None if one else stage.dir)
+            evaluation = result.summary()
+            verdict = gate.judge(kept[0], evaluation)
+            samples = (ctx.run_dir if one else stage.dir) / f"samples_{names[2]}.jsonl"
+            if verdict["passed"]:
+                kept = (evaluation, samples)
+                if not one:
+                    save_weights(model, stage.weights)
+            else:
+                restore(model, before)
+                if one:  # samples_final.jsonl will hold the kept model's samples
+                    samples.replace(samples.with_name("samples_rolled_back.jsonl"))
+                log.warning("[rlvr] gate: stage %s rolled back (%s); %s.", stage.label, verdict["reason"],
+                            "the pipeline stops" if gate.on_regression == "stop" else "the run continues from the "
+                            "model before it")
+            stop = not verdict["passed"] and gate.on_regression == "stop"
+            record = {"index": stage.index, "name": stage.name, "dir": str(stage.dir), "step_offset": stage.offset,
+                      "train": summary, "history": trained.history, "evaluation": evaluation,
+                      "gate": verdict, "kept": verdict["passed"], "stopped_pipeline": stop}
+            ctx.results["stages"].append(record)
+            if not one:
+                stage.mark_done(record)  # last: the stage counts as finished once its marker exists
+            ctx.write_results()
+            if stop:
+                self._skip(ctx, stages[i + 1:])
+                break
+        if pending is not None:
+            load_weights(model, pending)
+        if not one or not ctx.results["stages"][-1]["kept"]:
+            self._keep_final(ctx, *kept)
+        return model
+
+    def _skip(self, ctx: RunContext, stages: list[Stage]) -> None:
+        for stage in stages:
+            ctx.results["stages"].append({"index": stage.index, "name": stage.name, "dir": str(stage.dir),
+                                          "skipped": "the gate stopped the pipeline before it"})
+
+    def _keep_final(self, ctx: RunContext, evaluation: dict[str, Any] | None, samples: Path) -> None:
+        """``final`` is the evaluation of the model the run ends with: the last stage the gate kept, or the
+        baseline when none was; its samples are copied to ``samples_final.jsonl``."""
+        if evaluation is None:  # no baseline and no stage kept: the model was never evaluated
+            ctx.results.pop("final", None)
+            return
+        ctx.results["final"] = {**evaluation, "name": "final", "from": evaluation["name"]}
+        if samples.is_file():
+            write_atomic(ctx.run_dir / "samples_final.jsonl", samples.read_text())
+        ctx.write_results()
+
+    def train(self, ctx: RunContext, stage: Stage, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
+              checkpoint: Path | None = None) -> tuple[tuple[TrainResult, dict], dict]:
         functions, weights = self.reward.trl_functions(scorer)
         resumed_from_step = checkpoint_step(checkpoint) if checkpoint else None  # read now: rotation may delete it
-        events = _Events(self, ctx, tokenizer, splits, scorer)
-        result = self.trainer.train(TrainInputs(
+        events = _Events(self, ctx, stage, tokenizer, splits, scorer)
+        result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer, reward_functions=functions,
-            reward_weights=weights, output_dir=str(ctx.run_dir / "checkpoints"), seed=ctx.seed, events=events,
+            reward_weights=weights, output_dir=str(stage.checkpoints), seed=ctx.seed, events=events,
             resume_from=str(checkpoint) if checkpoint else None,
         ))
-        ctx.results["train"] = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),
-                                "resumed_from_step": resumed_from_step}
-        ctx.results["train_history"] = result.history
-        return result, ctx.results["train"]
+        summary = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),
+                   "resumed_from_step": resumed_from_step}
+        if not self.plan.stages:  # a one-stage run keeps its training where it always was
+            ctx.results["train"], ctx.results["train_history"] = summary, result.history
+        return (result, summary), summary
 
     def save(self, ctx: RunContext, model: Any, tokenizer: Any) -> tuple[str, dict]:
         path = self.model.save(model, tokenizer, str(ctx.run_dir / "model"))
@@ -256,20 +366,37 @@ class PipelineOrchestrator:
 
 
 class _Events:
-    """A training loop's events, as observer events; evaluates every ``eval.eval_steps`` optimizer steps."""
+    """A training loop's events, as observer events with the run's global step (the stage's offset added);
+    evaluates every ``eval.eval_steps`` optimizer steps of the stage."""
 
-    def __init__(self, pipeline: PipelineOrchestrator, ctx: RunContext, tokenizer: Any, splits: DataSplits,
-                 scorer: Scorer):
-        self.pipeline, self.ctx, self.tokenizer, self.splits, self.scorer = pipeline, ctx, tokenizer, splits, scorer
-        self.max_steps = pipeline.trainer.max_steps
+    def __init__(self, pipeline: PipelineOrchestrator, ctx: RunContext, stage: Stage, tokenizer: Any,
+                 splits: DataSplits, scorer: Scorer):
+        self.pipeline, self.ctx, self.stage, self.tokenizer, self.splits, self.scorer = (
+            pipeline, ctx, stage, tokenizer, splits, scorer)
+        self.total_steps = sum(s.loop.max_steps for s in pipeline.stages(ctx.run_dir))
 
     def log(self, step: int, metrics: dict[str, float], warnings: list[str]) -> None:
-        self.ctx.emit("on_train_log", step=step, max_steps=self.max_steps, metrics=metrics, warnings=warnings)
+        self.ctx.emit("on_train_log", step=self.stage.offset + step, max_steps=self.total_steps, metrics=metrics,
+                      warnings=warnings, stage=self.stage.name)
 
     def step_end(self, step: int, model: Any) -> None:
         every = self.pipeline.evaluator.eval_steps
-        if every and step % every == 0 and step < self.max_steps:
-            self.pipeline.evaluate(self.ctx, f"step_{step}", model, self.tokenizer, self.splits, self.scorer, step)
+        if every and step % every == 0 and step < self.stage.loop.max_steps:
+            at = self.stage.offset + step
+            self.pipeline.evaluate(self.ctx, f"step_{at}", model, self.tokenizer, self.splits, self.scorer, at)
+
+
+def _plan(pipeline: StagePlan | dict[str, Any]) -> StagePlan:
+    """The stage plan from its config (a mapping once built by Hydra), with stage names that can name files."""
+    if isinstance(pipeline, dict):
+        gate = pipeline.get("gate") or {}
+        pipeline = StagePlan(stages=dict(pipeline.get("stages") or {}),
+                             gate=gate if isinstance(gate, RegressionGate) else RegressionGate(**gate))
+    for name in pipeline.stages:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or name in ("baseline", "final", "eval"):
+            raise ConfigError(f"pipeline.stages.{name}: a stage name is letters, digits, _ and - (it names a "
+                              "directory and an evaluation), and not baseline, final or eval.")
+    return pipeline
 
 
 def _first_difference(a: Any, b: Any, where: str = "") -> str | None:

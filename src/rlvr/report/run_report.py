@@ -50,7 +50,10 @@ def write_report(run_dir: str | Path, results: dict[str, Any] | None = None, sta
     end = next((r for r in reversed(records) if r.get("event") == "pipeline_end"), None)
     status = status or (end or {}).get("status") or "unknown"
     base, final = results.get("baseline"), results.get("final")
+    stages = [st for st in results.get("stages") or [] if "evaluation" in st]
     final_step = (results.get("train") or {}).get("global_step")
+    if stages and len(results["stages"]) > 1:
+        final_step = stages[-1]["step_offset"] + stages[-1]["train"]["global_step"]
 
     lines = [f"# Run report: {run.name}", "", _overview(run, results, status), ""]
     lines += ["## Baseline vs final", ""]
@@ -62,6 +65,8 @@ def write_report(run_dir: str | Path, results: dict[str, Any] | None = None, sta
             lines += ["", "![baseline vs final](plots/baseline_vs_final.png)"]
     else:
         lines.append("No evaluation was recorded.")
+    if len(results.get("stages") or []) > 1 or any(not st.get("kept", True) for st in results.get("stages") or []):
+        lines += ["", "## Stages", ""] + _stages(base, results["stages"])
     lines += ["", "## Training curves", ""]
     if plot_training_curves(records, run / "plots" / "training_curves.png", final_step=final_step):
         lines.append("![reward and accuracy over training steps](plots/training_curves.png)")
@@ -148,6 +153,34 @@ def _comparison(base: dict | None, final: dict | None) -> list[str]:
         lines += [f"| {t} | {_num((base or {}).get('per_task', {}).get(t))} | {_num((final or {}).get('per_task', {}).get(t))} |"
                   for t in tasks]
     return lines
+
+
+def _stages(base: dict | None, stages: list[dict[str, Any]]) -> list[str]:
+    """Every stage side by side with the baseline: its training, its held-out evaluation and the gate's verdict
+    (a stage the gate refused was rolled back; the next one started from the model before it)."""
+    heads = ["baseline", *(f"{st['index']}. {st['name']}" for st in stages)]
+    lines = ["| | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    evals = [base, *(st.get("evaluation") for st in stages)]
+
+    def row(label: str, cells: list[str]) -> None:
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("steps", ["-", *(str((st.get("train") or {}).get("global_step", "-")) for st in stages)])
+    row("training time (s)", ["-", *(str((st.get("train") or {}).get("runtime_s", "-")) for st in stages)])
+    for key in _METRICS:
+        row(key, [_num(_metric(e, key)) for e in evals])
+    row("gate", ["-", *(_verdict(st) for st in stages)])
+    return lines
+
+
+def _verdict(stage: dict[str, Any]) -> str:
+    if "skipped" in stage:
+        return f"skipped: {stage['skipped']}"
+    gate = stage.get("gate") or {}
+    if stage.get("kept", True):
+        change = gate.get("change")
+        return "kept" + (f" ({gate['metric']} {change:+.3f})" if change is not None else "")
+    return f"**rolled back**: {gate.get('reason')}" + (" (pipeline stopped)" if stage.get("stopped_pipeline") else "")
 
 
 def _metric(entry: dict | None, key: str) -> float | None:

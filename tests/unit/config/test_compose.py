@@ -40,7 +40,8 @@ def test_every_group_option_validates_and_builds(group, option):
                                               if p.name.endswith(".yaml")))
 def test_every_experiment_builds(experiment):
     pipeline = build_pipeline(compose([f"experiment={experiment}"]))
-    assert pipeline.trainer.max_steps >= 1
+    loops = list(pipeline.plan.stages.values()) or [pipeline.trainer]
+    assert all(loop.max_steps >= 1 for loop in loops)
 
 
 def test_defaults_are_stated_once_in_the_signature_and_filled_in():
@@ -124,7 +125,7 @@ def test_eval_budget_follows_training_completion_length():
         (["model.quant.load_in_4bit=true", "model.lora.enabled=true"], "needs a CUDA GPU"),
         (["model=hf"], "'model.name_or_path' must be set"),
         (["data=jsonl"], "'data.path' must be set"),
-        (["seed=abc"], "'config.seed' must be an integer"),
+        (["seed=abc"], "'seed' must be an integer"),
     ],
 )
 def test_bad_values_raise_config_error_before_anything_loads(overrides, expected, tmp_path):

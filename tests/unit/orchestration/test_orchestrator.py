@@ -44,11 +44,11 @@ def test_pipeline_runs_every_stage_and_writes_the_run_directory(orchestrator, tm
     seen = {}
     original_train = orch.train
 
-    def train(ctx, model, *args):
+    def train(ctx, stage, model, *args):
         seen["initial"] = {k: v.detach().clone() for k, v in model.named_parameters()}
-        result, output = original_train(ctx, model, *args)
+        (result, summary), output = original_train(ctx, stage, model, *args)
         seen["trained"] = result.model
-        return result, output
+        return (result, summary), output
 
     orch.train = train
     results = orch.run(tmp_path, overrides=["train.max_steps=2"], command="rlvr-train train.max_steps=2")

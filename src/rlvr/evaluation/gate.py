@@ -1,0 +1,66 @@
+"""The regression gate: after a training stage, is the model worse than before it?
+
+A stage's held-out evaluation is compared with the one before it (the previous stage's, or the baseline's).
+The gate refuses the stage when
+
+- ``metric`` (accuracy by default; format_rate and parse_rate also read "higher is better") falls by more than
+  ``max_drop``, or
+- any metric named in ``max_increase`` rises by more than its limit: the ways a policy degenerates while its
+  accuracy holds, ``repetition_rate`` (completions looping), ``mean_completion_tokens`` (rambling) and
+  ``truncation_rate`` (answers cut off).
+
+The pipeline then rolls the stage back and continues or stops (``on_regression``). Every comparison is recorded,
+refused or not, so ``results.json`` says why a stage was kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+HigherIsBetter = Literal["accuracy", "format_rate", "parse_rate"]
+LowerIsBetter = Literal["repetition_rate", "mean_completion_tokens", "truncation_rate"]
+
+
+@dataclass(frozen=True)
+class RegressionGate:
+    """Args:
+        metric: the held-out metric the gate watches (higher is better).
+        max_drop: largest fall of ``metric`` a stage may cause (0.05: five points of accuracy); null: never refuse
+            a stage on it (the comparison is still recorded).
+        max_increase: ``{metric: largest rise}`` for metrics where lower is better, e.g.
+            ``{repetition_rate: 0.1, mean_completion_tokens: 50}``.
+        on_regression: after rolling a refused stage back, ``continue`` with the next stage (from the model before
+            the refused one) or ``stop`` the pipeline there (the kept model is evaluated, saved and reported).
+    """
+
+    metric: HigherIsBetter = "accuracy"
+    max_drop: float | None = None
+    max_increase: dict[LowerIsBetter, float] = field(default_factory=dict)
+    on_regression: Literal["continue", "stop"] = "continue"
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_drop is not None or bool(self.max_increase)
+
+    def judge(self, before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+        """The verdict on a stage from two evaluation summaries (``EvalResult.summary()``): what changed, whether
+        it passed, and why not. ``before`` None (no baseline was evaluated) passes, saying so."""
+        verdict: dict[str, Any] = {"metric": self.metric, "after": after[self.metric], "passed": True}
+        if before is None:
+            return {**verdict, "before": None, "reason": "no evaluation before this stage to compare with"}
+        change = after[self.metric] - before[self.metric]
+        verdict.update(before=before[self.metric], change=round(change, 6), compared_with=before.get("name"))
+        reasons = []
+        if self.max_drop is not None and -change > self.max_drop + 1e-12:
+            reasons.append(f"{self.metric} fell {before[self.metric]:.3g} -> {after[self.metric]:.3g} "
+                           f"(by {-change:.3g}, more than pipeline.gate.max_drop={self.max_drop:g})")
+        for name, limit in self.max_increase.items():
+            rise = after[name] - before[name]
+            verdict.setdefault("changes", {})[name] = round(rise, 6)
+            if rise > limit + 1e-12:
+                reasons.append(f"{name} rose {before[name]:.3g} -> {after[name]:.3g} (by {rise:.3g}, more than "
+                               f"pipeline.gate.max_increase.{name}={limit:g})")
+        if reasons:
+            verdict.update(passed=False, reason="; ".join(reasons))
+        return verdict
