@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rlvr import distributed
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, Stopped
 from rlvr.orchestration import build_pipeline
@@ -34,6 +35,8 @@ def run(cfg: Any) -> dict[str, Any] | None:
 
     logging.captureWarnings(True)  # library warnings go to run_pipeline.log too, and through the progress bar
     _quiet_library_progress_bars()
+    if not distributed.is_main():
+        _quiet_other_ranks()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]
@@ -58,6 +61,31 @@ def _quiet_library_progress_bars() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def _quiet_other_ranks() -> None:
+    """Under a launcher, rank 0 prints and keeps ``run_pipeline.log``; the other ranks only say what goes wrong
+    (on the console, never into rank 0's log file)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+    for name in ("", "rlvr"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _one_run_dir(argv: list[str]) -> list[str]:
+    """Under a launcher every rank must write into one run directory, but each would pick its own
+    ``outputs/<date>/<time>``: rank 0's choice is given to all as ``output_dir=`` (unless one is set)."""
+    if not distributed.launched() or any(a.startswith(("output_dir=", "++output_dir=")) for a in argv):
+        return argv
+    if any(a in ("-m", "--multirun") for a in argv):
+        fail("A launcher (torchrun, accelerate launch) runs one job across its processes: a -m sweep cannot run "
+             "inside it; sweep with a Hydra launcher instead (see the README).")
+    import time
+
+    return [*argv, "output_dir=" + distributed.agree(time.strftime("outputs/%Y-%m-%d/%H-%M-%S"))]
+
+
 def _discard_if_empty(run_dir: Path) -> None:
     """A run that failed on its config leaves nothing behind (Hydra made the directory before we ran)."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= HYDRA_FILES:
@@ -73,8 +101,13 @@ def main() -> None:
     import hydra
 
     register_resolvers()
-    sys.argv[1:] = open_overrides(sys.argv[1:])
-    exit_on_config_error(hydra.main(config_path=CONFIG_PATH, config_name="config", version_base=None)(run))
+    started = distributed.init()  # under torchrun / accelerate launch: join the process group first
+    sys.argv[1:] = open_overrides(_one_run_dir(sys.argv[1:]))
+    try:
+        exit_on_config_error(hydra.main(config_path=CONFIG_PATH, config_name="config", version_base=None)(run))
+    finally:
+        if started:
+            distributed.shutdown()
     if _config_errors:
         fail(_config_errors[0])
     if _stopped:

@@ -75,6 +75,7 @@ class TrainResult:
     runtime_s: float
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_by: str | None = None  # a signal's name when the loop saved a checkpoint and stopped early
+    state_dict: dict[str, Any] | None = None  # the full weights gathered on rank 0 when sharded (FSDP, ZeRO-3)
 
 
 @runtime_checkable
@@ -100,7 +101,7 @@ class ModelComponent(Protocol):
 
     def load(self) -> tuple[Any, Any]: ...
 
-    def save(self, model: Any, tokenizer: Any, path: str) -> str: ...
+    def save(self, model: Any, tokenizer: Any, path: str, state_dict: dict[str, Any] | None = None) -> str: ...
 
 
 @runtime_checkable

@@ -1,6 +1,7 @@
 """The package's layers, bottom to top; an import may only go down (or sideways where allowed below).
 
     0  rlvr.errors, rlvr.interfaces           the errors users see; small types and protocols
+       rlvr.distributed                       rank 0, barriers, gathering (identity without a launcher)
     1  rlvr.scoring                           answer formats, extraction, numbers, verifiers, Scorer
     2  rlvr.config, rlvr.data, rlvr.rewards, rlvr.model
     3  rlvr.train, rlvr.evaluation, rlvr.observers, rlvr.report
@@ -21,7 +22,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rlvr"
 LAYERS = {
-    "errors": 0, "interfaces": 0,
+    "errors": 0, "interfaces": 0, "distributed": 0,
     "scoring": 1,
     "config": 2, "data": 2, "rewards": 2, "model": 2,
     "train": 3, "evaluation": 3, "observers": 3, "report": 3,

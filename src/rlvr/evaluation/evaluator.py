@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
 from rlvr.interfaces import EvalResult
@@ -80,7 +81,11 @@ class Evaluator:
                  desc: str = "eval") -> list[Generation]:
         """Completions for chat ``prompts``: greedy when ``num_samples == 1``, else ``num_samples`` sampled per
         prompt (consecutive in the output). Each is ``(text, n_tokens, truncated)``, in prompt order. ``desc``
-        names the progress bar."""
+        names the progress bar.
+
+        Under a launcher each rank generates every ``world_size``-th prompt and the completions are gathered, so
+        every rank returns all of them (ranks get equal batch counts: a sharded model, FSDP or ZeRO-3, needs every
+        rank in every forward pass)."""
         import torch
         from tqdm.auto import tqdm
 
@@ -92,6 +97,12 @@ class Evaluator:
         texts = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=False)
         # Similar lengths batched together: less padding, the same results in the original order.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        world, rank = distributed.world_size(), distributed.rank()
+        if world > 1:
+            share = -(-len(order) // world)
+            order = order[rank::world]
+            order += order[-1:] * (share - len(order))  # a repeated prompt keeps batch counts equal; dropped below
+        synced = world > 1 and _sharded(model)
         per_batch = max(1, self.batch_size // num_samples)
         sampling = (
             {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0,
@@ -105,18 +116,21 @@ class Evaluator:
                 # leave=None: the bar stays on screen after a standalone evaluation, and is cleared after one
                 # nested under the training bar.
                 batches = tqdm(range(0, len(order), per_batch), desc=desc, unit="batch", file=sys.stderr,
-                               disable=not self.progress, leave=None, dynamic_ncols=True)
+                               disable=not self.progress or rank > 0, leave=None, dynamic_ncols=True)
                 for start in batches:
                     idx = order[start : start + per_batch]
                     enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                     add_special_tokens=False).to(device)
                     gen = model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                         use_cache=True, **sampling)  # training may have switched the cache off
+                                         use_cache=True,  # training may have switched the cache off
+                                         synced_gpus=synced, **sampling)
                     rows = gen[:, enc["input_ids"].shape[1] :].tolist()
                     for j, i in enumerate(idx):
                         out[i] = [_decode(tokenizer, r, eos) for r in rows[j * num_samples : (j + 1) * num_samples]]
         finally:
             model.train(was_training)
+        if world > 1:
+            out = {i: g for part in distributed.gather(out) for i, g in part.items()}
         return [g for i in range(len(texts)) for g in out[i]]
 
     # --- evaluation ------------------------------------------------------------------------------------------
@@ -184,6 +198,12 @@ class Evaluator:
         n = len(rows)
         return {"k": k, "pass@1": p1 / n, f"pass@{k}": pk / n, f"maj@{k}": maj / n,
                 "sampling_s": round(seconds, 3)}
+
+
+def _sharded(model: Any) -> bool:
+    """Whether the weights are split across ranks (DeepSpeed ZeRO-3 or FSDP), so generation must run in step."""
+    return any(hasattr(p, "ds_id") or type(p).__name__ == "DTensor" for p in model.parameters()) or any(
+        "FullyShardedDataParallel" in type(m).__name__ for m in model.modules())
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -163,9 +163,10 @@ class HFModel:
         )
         return get_peft_model(model, config)
 
-    def save(self, model: Any, tokenizer: Any, path: str) -> str:
-        """Adapter only for LoRA (load with ``peft.AutoPeftModelForCausalLM``), else full weights."""
-        model.save_pretrained(path)
+    def save(self, model: Any, tokenizer: Any, path: str, state_dict: dict[str, Any] | None = None) -> str:
+        """Adapter only for LoRA (load with ``peft.AutoPeftModelForCausalLM``), else full weights; ``state_dict``:
+        the full weights when the model's own are sharded across ranks (FSDP, ZeRO-3)."""
+        model.save_pretrained(path, state_dict=state_dict)
         tokenizer.save_pretrained(path)
         return path
 

@@ -17,16 +17,24 @@ from rlvr.observers import Observers
 
 @dataclass
 class RunContext:
-    """One run: ``run_dir``, ``seed``, ``results`` (what ``results.json`` holds) and the observers."""
+    """One run: ``run_dir``, ``seed``, ``results`` (what ``results.json`` holds) and the observers. Under a
+    launcher every rank has one, and only the main one (rank 0) writes files and tells observers."""
 
     run_dir: Path
     seed: int
     observers: Observers
     results: dict[str, Any] = field(default_factory=lambda: {"during_training": [], "artifacts": {}})
     started: float = field(default_factory=time.time)
+    main: bool = True
 
     def emit(self, event: str, **payload: Any) -> None:
-        self.observers.notify(event, **payload)
+        if self.main:
+            self.observers.notify(event, **payload)
+
+    def write(self, path: Path, text: str) -> None:
+        """Write a file of the run (atomically), on the main rank only."""
+        if self.main:
+            write_atomic(path, text)
 
     def record_evaluation(self, result: EvalResult, stage_dir: Path | None = None) -> None:
         """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers. A
@@ -37,7 +45,7 @@ class RunContext:
         elif stage_dir is None:
             self.results["during_training"].append(summary)
         lines = "".join(json.dumps(s, default=str) + "\n" for s in result.samples)
-        write_atomic((stage_dir or self.run_dir) / f"samples_{result.name}.jsonl", lines)
+        self.write((stage_dir or self.run_dir) / f"samples_{result.name}.jsonl", lines)
         self.emit("on_evaluation", result=result)
         self.write_results()
 
@@ -45,7 +53,7 @@ class RunContext:
         """``results.json``, rewritten whole and atomically (a kill never leaves half a file)."""
         self.results.setdefault("run", {})["wall_time_s"] = round(time.time() - self.started, 1)
         path = self.run_dir / "results.json"
-        write_atomic(path, json.dumps(self.results, indent=2, default=str))
+        self.write(path, json.dumps(self.results, indent=2, default=str))
         return path
 
 

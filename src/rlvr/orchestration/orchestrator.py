@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlvr import distributed
 from rlvr.config import build, validate, with_defaults
 from rlvr.data import PromptTemplate
 from rlvr.errors import ConfigError, Stopped
@@ -38,7 +39,7 @@ from rlvr.interfaces import (
 )
 from rlvr.model import count_parameters, load_weights, restore, save_weights, trainable_state
 from rlvr.observers import Observers
-from rlvr.orchestration.context import RunContext, write_atomic
+from rlvr.orchestration.context import RunContext
 from rlvr.orchestration.stages import Stage, StagePlan, layout
 from rlvr.rewards import RewardSuite
 from rlvr.scoring import Scorer
@@ -124,9 +125,10 @@ class PipelineOrchestrator:
         """Run every stage; returns what ``results.json`` holds. An exception reaches observers as a failed
         end, after ``results.json`` is written with whatever was measured."""
         run_dir = Path(run_dir or self.output_dir or "outputs/run")
-        ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())))
+        ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())), main=distributed.is_main())
         stages = self.stages(run_dir)
         checkpoint, previous, resume_step = self._resume_point(run_dir, stages)
+        distributed.barrier()  # every rank has read the run directory before the main one writes to it
         if previous.get("run", {}).get("status") == "success":
             log.info("[rlvr] %s holds a finished run: nothing to resume.", run_dir)
             return previous
@@ -134,7 +136,8 @@ class PipelineOrchestrator:
         ctx.results["during_training"] = [e for e in previous.get("during_training", [])
                                           if resume_step is not None and (e.get("step") or 0) <= resume_step]
         ctx.results["run"] = {"command": command, "overrides": list(overrides or []), "run_dir": str(run_dir),
-                              "resumed_from": str(checkpoint) if checkpoint else None}
+                              "resumed_from": str(checkpoint) if checkpoint else None,
+                              "world_size": distributed.world_size()}
         run_dir.mkdir(parents=True, exist_ok=True)
         ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir), resume_step=resume_step)
         status, error = "failed", None
@@ -149,9 +152,9 @@ class PipelineOrchestrator:
                 return ctx.results
             if self.evaluator.baseline and "baseline" not in ctx.results:
                 self._stage(ctx, "baseline_eval", self.evaluate, ctx, "baseline", model, tokenizer, splits, scorer)
-            model = self.run_stages(ctx, stages, model, tokenizer, splits, scorer, checkpoint)
+            model, gathered = self.run_stages(ctx, stages, model, tokenizer, splits, scorer, checkpoint)
             if self.save_model:
-                self._stage(ctx, "save", self.save, ctx, model, tokenizer)
+                self._stage(ctx, "save", self.save, ctx, model, tokenizer, gathered)
             status = "success"
         except BaseException as e:
             if isinstance(e, Stopped):
@@ -229,7 +232,7 @@ class PipelineOrchestrator:
 
         set_seed(ctx.seed)
         path = ctx.run_dir / "config.yaml"
-        OmegaConf.save(OmegaConf.create(self.config), path)
+        ctx.write(path, OmegaConf.to_yaml(OmegaConf.create(self.config)))
         ctx.results["artifacts"]["config"] = str(path)
         return None, {"seed": ctx.seed}
 
@@ -257,13 +260,17 @@ class PipelineOrchestrator:
         return result, {"accuracy": result.accuracy, "n": result.n}
 
     def run_stages(self, ctx: RunContext, stages: list[Stage], model: Any, tokenizer: Any, splits: DataSplits,
-                   scorer: Scorer, checkpoint: Path | None) -> Any:
+                   scorer: Scorer, checkpoint: Path | None) -> tuple[Any, dict[str, Any] | None]:
         """Train every stage in turn, each judged by the gate against the evaluation before it; returns the model
-        the run ends with. Stages a resumed run finished before are not trained again: their weights are loaded."""
+        the run ends with (and its full weights when training sharded them). Stages a resumed run finished before
+        are not trained again: their weights are loaded."""
         one = not self.plan.stages
         gate = self.plan.gate
+        if distributed.sharded_launch() and (not one or gate.enabled):
+            raise ConfigError("pipeline.stages and pipeline.gate hand whole weights from stage to stage; with FSDP or "
+                              "DeepSpeed ZeRO-3 run one stage without a gate (or launch with DDP or ZeRO-2).")
         kept = (ctx.results.get("baseline"), ctx.run_dir / "samples_baseline.jsonl")  # evaluation, its samples
-        ctx.results["stages"], pending = [], None
+        ctx.results["stages"], pending, gathered = [], None, None
         for i, stage in enumerate(stages):
             record = None if one else stage.record()
             if record is not None:  # finished before this run was resumed
@@ -286,7 +293,7 @@ class PipelineOrchestrator:
             step = stage.offset + trained.global_step
             if trained.stopped_by:
                 raise Stopped(trained.stopped_by, step, str(stage.dir))
-            model = trained.model
+            model, gathered = trained.model, trained.state_dict
             result = self._stage(ctx, names[1], self.evaluate, ctx, names[2], model, tokenizer, splits, scorer, step,
                                  None if one else stage.dir)
             evaluation = result.summary()
@@ -294,7 +301,7 @@ class PipelineOrchestrator:
             samples = (ctx.run_dir if one else stage.dir) / f"samples_{names[2]}.jsonl"
             if verdict["passed"]:
                 kept = (evaluation, samples)
-                if not one:
+                if not one and ctx.main:
                     save_weights(model, stage.weights)
             else:
                 restore(model, before)
@@ -308,8 +315,9 @@ class PipelineOrchestrator:
                       "train": summary, "history": trained.history, "evaluation": evaluation,
                       "gate": verdict, "kept": verdict["passed"], "stopped_pipeline": stop}
             ctx.results["stages"].append(record)
-            if not one:
+            if not one and ctx.main:
                 stage.mark_done(record)  # last: the stage counts as finished once its marker exists
+            distributed.barrier()
             ctx.write_results()
             if stop:
                 self._skip(ctx, stages[i + 1:])
@@ -318,7 +326,7 @@ class PipelineOrchestrator:
             load_weights(model, pending)
         if not one or not ctx.results["stages"][-1]["kept"]:
             self._keep_final(ctx, *kept)
-        return model
+        return model, gathered
 
     def _skip(self, ctx: RunContext, stages: list[Stage]) -> None:
         for stage in stages:
@@ -333,7 +341,7 @@ class PipelineOrchestrator:
             return
         ctx.results["final"] = {**evaluation, "name": "final", "from": evaluation["name"]}
         if samples.is_file():
-            write_atomic(ctx.run_dir / "samples_final.jsonl", samples.read_text())
+            ctx.write(ctx.run_dir / "samples_final.jsonl", samples.read_text())
         ctx.write_results()
 
     def train(self, ctx: RunContext, stage: Stage, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
@@ -352,8 +360,11 @@ class PipelineOrchestrator:
             ctx.results["train"], ctx.results["train_history"] = summary, result.history
         return (result, summary), summary
 
-    def save(self, ctx: RunContext, model: Any, tokenizer: Any) -> tuple[str, dict]:
-        path = self.model.save(model, tokenizer, str(ctx.run_dir / "model"))
+    def save(self, ctx: RunContext, model: Any, tokenizer: Any, state_dict: dict[str, Any] | None = None
+             ) -> tuple[str, dict]:
+        path = str(ctx.run_dir / "model")
+        if ctx.main:
+            self.model.save(model, tokenizer, path, state_dict=state_dict)
         ctx.results["artifacts"]["model"] = path
         return path, {"model": path}
 

@@ -87,7 +87,8 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
                 super()._save_checkpoint(model, trial)
             finally:
                 self._staging = None
-            if not self.args.should_save:  # another rank writes the files
+            self.accelerator.wait_for_everyone()  # every rank's files (its RNG state, DeepSpeed shards) are written
+            if not self.args.should_save:  # rank 0 completes the checkpoint
                 return
             written = staging / f"checkpoint-{step}"
             state = {"step": step, "prompts_seen": step * prompts_per_step, "saved_at": time.time()}

@@ -27,6 +27,7 @@ def model_args(model: Any) -> dict[str, Any]:
         "bf16": next(model.parameters()).dtype == torch.bfloat16,
         **checkpointing(is_checkpointing(model)),
         "use_cpu": not torch.cuda.is_available(),
+        "ddp_find_unused_parameters": False,  # every weight takes part in the loss (DDP would search every step)
         "report_to": [],
         "disable_tqdm": True,
     }
@@ -117,4 +118,21 @@ def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser, resume_
             trainer.train(resume_from_checkpoint=resume_from)
         runtime = time.perf_counter() - start
     history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
-    return TrainResult(trainer.model, trainer.state.global_step, runtime, history, stopped_by=stop.received)
+    return TrainResult(trainer.model, trainer.state.global_step, runtime, history, stopped_by=stop.received,
+                       state_dict=gathered_weights(trainer))
+
+
+def sharded(trainer: Any) -> bool:
+    """Whether the trainer splits the weights across ranks (FSDP, or DeepSpeed ZeRO-3)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    plugin = trainer.accelerator.state.deepspeed_plugin if getattr(trainer, "is_deepspeed_enabled", False) else None
+    return plugin is not None and plugin.zero_stage == 3
+
+
+def gathered_weights(trainer: Any) -> dict[str, Any] | None:
+    """The full weights of a sharded model, gathered on rank 0 (every rank takes part); None when each rank holds
+    them whole anyway (one process, DDP, ZeRO-1/2): ``save_pretrained`` of the model itself is right then."""
+    if not sharded(trainer):
+        return None
+    return trainer.accelerator.get_state_dict(trainer.model_wrapped)

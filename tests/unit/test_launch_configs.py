@@ -1,0 +1,53 @@
+"""The accelerate configs under launch/: each one is read by accelerate's own loader as the setup it names, and
+the README gives a command for each. (They need GPUs to run; the 2-process CPU path is tests/integration/
+test_distributed.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from accelerate.commands.config.config_args import load_config_from_file
+from accelerate.utils import DistributedType
+
+from rlvr import distributed
+from tests.conftest import REPO
+
+LAUNCH = REPO / "launch"
+
+
+@pytest.mark.parametrize("name, kind, zero", [
+    ("ddp", DistributedType.MULTI_GPU, None),
+    ("fsdp", DistributedType.FSDP, None),
+    ("zero2", DistributedType.DEEPSPEED, 2),
+    ("zero3", DistributedType.DEEPSPEED, 3),
+])
+def test_each_accelerate_config_loads_as_its_setup(name, kind, zero):
+    config = load_config_from_file(str(LAUNCH / f"{name}.yaml"))
+    assert config.distributed_type == kind and config.num_machines == 1 and not config.use_cpu
+    assert config.mixed_precision == "no"  # precision follows the model's dtype
+    if zero is not None:
+        assert config.deepspeed_config["zero_stage"] == zero
+    if name == "fsdp":
+        assert config.fsdp_config["fsdp_version"] == 2
+    readme = (REPO / "README.md").read_text()
+    assert f"accelerate launch --config_file launch/{name}.yaml" in readme
+
+
+@pytest.mark.parametrize("env, sharded", [
+    ({}, False),
+    ({"ACCELERATE_USE_FSDP": "true"}, True),
+    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, False),
+    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, True),
+])
+def test_a_sharded_launch_is_recognised_from_accelerates_environment(monkeypatch, env, sharded):
+    for key in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert distributed.sharded_launch() is sharded
+
+
+def test_without_a_launcher_the_collectives_are_the_identity(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not distributed.launched() and not distributed.init()
+    assert (distributed.world_size(), distributed.rank(), distributed.is_main()) == (1, 0, True)
+    assert distributed.agree("x") == "x" and distributed.gather({"a": 1}) == [{"a": 1}]
