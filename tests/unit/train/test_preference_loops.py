@@ -97,6 +97,7 @@ def test_pairs_from_the_policys_samples_train_through_the_pipeline(tiny_model_di
     assert all("rewards/margins" in h and 0 <= h["rewards/accuracies"] <= 1 for h in history)
     assert changed(weights(tiny_model_dir), weights(tmp_path / "model")) > 1e-4
     assert [e["name"] for e in results["during_training"]] == ["step_1"] and {"baseline", "final"} <= set(results)
+    assert (tmp_path / "checkpoints" / "checkpoint-2" / "rlvr_state.json").is_file()  # the last step is a checkpoint
 
 
 def test_dpo_on_a_datasets_pairs_with_precomputed_reference_and_hinge_loss(tiny_model_dir, tmp_path):
@@ -152,18 +153,22 @@ def test_rloo_trains_with_our_reward_functions(tiny_model_dir, tmp_path):
     assert results["run"]["status"] == "success" and results["train"]["global_step"] == 2
     assert all("reward" in h and "score/parse_rate" in h for h in results["train_history"])
     assert [e["name"] for e in results["during_training"]] == ["step_1"] and {"baseline", "final"} <= set(results)
+    assert (tmp_path / "checkpoints" / "checkpoint-2" / "rlvr_state.json").is_file()  # the last step is a checkpoint
 
 
-def test_dpo_checkpoint_and_resume_match_an_uninterrupted_run(tiny_model_dir, tmp_path):
-    """4 steps with a checkpoint every 2; a run resumed from checkpoint-2 rebuilds the same pairs (seeded sampling
-    of the starting policy) and ends with the same weights."""
+@pytest.mark.parametrize("train", ["dpo", "reward_model"])
+def test_checkpoint_and_resume_match_an_uninterrupted_run(tiny_model_dir, tmp_path, train):
+    """4 steps with a checkpoint every 2; a run resumed from checkpoint-2 ends with the same weights. DPO rebuilds
+    the same pairs (seeded sampling of the starting policy); the reward model resumes its own head."""
     four = ["train.max_steps=4", "train.save_steps=2", "eval.eval_steps=0"]
+    if train == "reward_model":
+        four += [*dataset_overrides(preference_file(tmp_path / "prefs.jsonl")), "eval=pairwise", "data.test_size=4"]
     full = tmp_path / "full"
-    build_pipeline(compose(overrides(tiny_model_dir, full, "dpo", *four))).run(full)
+    build_pipeline(compose(overrides(tiny_model_dir, full, train, *four))).run(full)
     checkpoint = full / "checkpoints" / "checkpoint-2"
     assert json.loads((checkpoint / "rlvr_state.json").read_text())["prompts_seen"] == 8
     resumed = tmp_path / "resumed"
-    results = build_pipeline(compose(overrides(tiny_model_dir, resumed, "dpo", *four,
+    results = build_pipeline(compose(overrides(tiny_model_dir, resumed, train, *four,
                                                f"resume={checkpoint}"))).run(resumed)
     assert results["train"] == {**results["train"], "global_step": 4, "resumed_from_step": 2}
     assert [h["step"] for h in results["train_history"]] == [1, 2, 3, 4]
