@@ -7,6 +7,7 @@ and says whether its answers are numbers, text or math expressions.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -41,6 +42,10 @@ class QAData:
         train_size, test_size: rows kept per split (drawn with ``seed``); null keeps all. With a single file,
             ``test_size`` rows of it are held out (default a tenth, at most 500).
         seed: seed of those draws.
+        columns: further row columns and the record fields they come from (dotted paths), e.g. a preference
+            dataset's ``{chosen: chosen, rejected: rejected}`` (or ``{completion: output, label: is_good}`` for
+            KTO), which ``train.preferences=dataset`` trains on and ``eval=pairwise`` scores; a record lacking
+            one is skipped and counted.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class QAData:
         train_size: int | None = None,
         test_size: int | None = None,
         seed: int = 0,
+        columns: dict[str, str] = {},  # noqa: B006
     ):
         check_sizes(train_size, test_size)
         try:
@@ -75,6 +81,11 @@ class QAData:
         self.question_field, self.answer_field, self.answer_type = question_field, answer_field, answer_type
         self.rel_tol, self.task = rel_tol, task
         self.train_size, self.test_size, self.seed = train_size, test_size, seed
+        taken = {"prompt", "question", "answer", "task", "entry"} & set(columns)
+        if taken:
+            raise ConfigError(f"data.columns: {', '.join(sorted(taken))} is a column of every row already; "
+                              "give the extra column another name.")
+        self.columns = dict(columns)
 
     @property
     def verifier(self) -> Verifier:
@@ -92,6 +103,8 @@ class QAData:
             if m is None or not (m.group(1) or "").strip():
                 raise BadRow(self.answer_field, "does not match answer_pattern")
             gold = m.group(1).strip()
+        for path in self.columns.values():
+            get_field(record, path)  # present and not empty, or the record is skipped and counted
         return question, self._check_gold(gold), record
 
     def _check_gold(self, gold: str) -> str:
@@ -109,5 +122,15 @@ class QAData:
         """Both splits as rows; malformed records are skipped and counted in the stats."""
         train, test = load_records(path=self.path, hub_id=self.hub_id, hub_config=self.hub_config,
                                    splits=self.splits, test_size=self.test_size, seed=self.seed)
-        return build_splits(train, test, self.parse, prompt, task=self.task, train_size=self.train_size,
-                            test_size=self.test_size, seed=self.seed)
+        splits = build_splits(train, test, self.parse, prompt, task=self.task, train_size=self.train_size,
+                              test_size=self.test_size, seed=self.seed)
+        if self.columns:
+            splits.train, splits.test = self._with_columns(splits.train), self._with_columns(splits.test)
+        return splits
+
+    def _with_columns(self, rows: Any) -> Any:
+        """``rows`` with a column per ``self.columns`` entry, read from each row's source record."""
+        entries = [json.loads(e) for e in rows["entry"]]
+        for name, path in self.columns.items():
+            rows = rows.add_column(name, [get_field(e, path) for e in entries])
+        return rows

@@ -1,7 +1,8 @@
-"""Evaluation: held-out accuracy and completion statistics, with the training scorer; the regression gate that
-compares two evaluations."""
+"""Evaluation: held-out accuracy and completion statistics, with the training scorer; pairwise accuracy of a
+reward model; the regression gate that compares two evaluations."""
 
 from rlvr.evaluation.evaluator import Evaluator
 from rlvr.evaluation.gate import RegressionGate
+from rlvr.evaluation.pairwise import PairwiseEvaluator
 
-__all__ = ["Evaluator", "RegressionGate"]
+__all__ = ["Evaluator", "PairwiseEvaluator", "RegressionGate"]

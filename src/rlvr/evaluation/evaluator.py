@@ -19,6 +19,7 @@ from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
 from rlvr.interfaces import EvalResult
+from rlvr.model.reward_head import is_reward_model
 from rlvr.scoring import Scorer, is_well_formatted
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,9 @@ class Evaluator:
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Scorer, name: str,
                  step: int | None = None) -> EvalResult:
         """Evaluate ``model`` on ``dataset`` (rows with ``prompt``, ``answer``, ``task``); see :class:`EvalResult`."""
+        if is_reward_model(model):
+            raise ConfigError("The model to evaluate is a reward model (train=reward_model): it scores text and does "
+                              "not generate. Evaluate it with eval=pairwise.")
         rows = dataset if self.num_examples is None else dataset.select(range(min(self.num_examples, len(dataset))))
         rows = rows.to_list()
         if not rows:

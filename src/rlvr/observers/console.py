@@ -75,6 +75,10 @@ class ConsoleObserver:
 
     def on_evaluation(self, result: Any, **_: Any) -> None:
         where = f" (step {result.step})" if result.step is not None else ""
+        if "pairwise_margin" in result.extra:  # a reward model, on held-out preference pairs
+            log.info(f"[rlvr] eval {result.name}{where}: pairwise accuracy {result.accuracy:.1%} on n={result.n} "
+                     f"pairs | mean margin {result.extra['pairwise_margin']:.3f}")
+            return
         log.info(
             f"[rlvr] eval {result.name}{where}: accuracy {result.accuracy:.1%} on n={result.n} | format "
             f"{result.format_rate:.0%} | parsed {result.parse_rate:.0%} | {result.mean_completion_tokens:.1f} tokens "
@@ -136,7 +140,13 @@ def summary_line(m: dict[str, float]) -> str:
         parts.append(f"flat groups {m['frac_reward_zero_std']:.0%}")
     if "loss" in m:
         parts.append(f"loss {m['loss']:.4f}")
-    if "mean_token_accuracy" in m:  # supervised fine-tuning
+    margin = next((m[k] for k in ("rewards/margins", "margin") if k in m), None)  # preference training
+    if margin is not None:
+        parts.append(f"margin {margin:.3f}")
+    ranked = next((m[k] for k in ("rewards/accuracies", "accuracy") if k in m), None)
+    if ranked is not None:
+        parts.append(f"pref acc {ranked:.0%}")
+    elif "mean_token_accuracy" in m:  # supervised fine-tuning
         parts.append(f"token acc {m['mean_token_accuracy']:.0%}")
     if "step_time" in m:
         parts.append(f"{m['step_time']:.1f}s")

@@ -64,8 +64,9 @@ def training_curves_figure(records: list[dict[str, Any]], final_step: int | None
       ``reward_range`` when the caller knows it, else [0, 1] (a verifiable reward scores an answer from wrong to
       right) widened to any per-step mean outside it (weighted sums, penalties). Unclipped, a 0/1 reward's band
       reaches -0.2 and 1.2, rewards no completion got.
-    - Without a reward (supervised fine-tuning): the training loss, and token accuracy in place of rollout
-      accuracy.
+    - Without a reward: the training loss; preference training adds the reward margin (chosen minus rejected)
+      and shows preference accuracy (training pairs ranked right) in place of rollout accuracy; supervised
+      fine-tuning shows token accuracy there.
     - Accuracy: rollout accuracy per step (sampled completions), faint, under its moving average over
       ``SMOOTHING`` steps; held-out accuracy (greedy) as markers where evaluations happened (baseline at step 0,
       final at ``final_step`` or the last step), joined by a line only when there were evaluations during training.
@@ -93,18 +94,24 @@ def training_curves_figure(records: list[dict[str, Any]], final_step: int | None
         ax_r.legend(fontsize=8)
         ax_r.set(title="Reward", xlabel="step", ylabel="reward")
     elif losses := [(r["step"], r["loss"]) for r in train if r.get("loss") is not None]:
-        ax_r.plot(*zip(*losses), marker="." if len(losses) < 50 else None, label="training loss")  # SFT: no reward
+        ax_r.plot(*zip(*losses), marker="." if len(losses) < 50 else None, label="training loss")  # no reward
+        margins = [(r["step"], v) for r in train if (v := _first(r, PREFERENCE_MARGIN)) is not None]
+        if margins:  # preference training: how far chosen completions score above rejected ones
+            ax_r.plot(*zip(*margins), marker="." if len(margins) < 50 else None, label="reward margin")
         ax_r.legend(fontsize=8)
-        ax_r.set(title="Loss", xlabel="step", ylabel="loss")
+        ax_r.set(title="Loss and reward margin" if margins else "Loss", xlabel="step",
+                 ylabel="loss, margin" if margins else "loss")
     else:
         ax_r.text(0.5, 0.5, "no training steps logged", ha="center", va="center", transform=ax_r.transAxes)
         ax_r.set(title="Reward", xlabel="step", ylabel="reward")
     rollout = [(r["step"], r["score/accuracy"]) for r in train if r.get("score/accuracy") is not None]
+    rollout_label = "rollout accuracy (sampled)"
+    if not rollout:  # preference training: the share of training pairs ranked right
+        rollout = [(r["step"], v) for r in train if (v := _first(r, PREFERENCE_ACCURACY)) is not None]
+        rollout_label = "preference accuracy (training pairs)"
     if not rollout:  # supervised fine-tuning: how much of the gold completion the model predicts
         rollout = [(r["step"], r["mean_token_accuracy"]) for r in train if r.get("mean_token_accuracy") is not None]
         rollout_label = "token accuracy (training batch)"
-    else:
-        rollout_label = "rollout accuracy (sampled)"
     if rollout:
         xs, ys = zip(*rollout)
         smooth = len(ys) > SMOOTHING
@@ -131,6 +138,12 @@ def training_curves_figure(records: list[dict[str, Any]], final_step: int | None
 
 
 SMOOTHING = 5  # steps in the moving average of rollout accuracy
+# A preference trainer's metrics under TRL's names (DPO, KTO, CPO/SimPO: rewards/*; RewardTrainer: margin, accuracy).
+PREFERENCE_MARGIN, PREFERENCE_ACCURACY = ("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")
+
+
+def _first(record: dict[str, Any], keys: tuple[str, ...]) -> float | None:
+    return next((record[k] for k in keys if record.get(k) is not None), None)
 
 
 def moving_average(values: list[float] | tuple[float, ...], window: int) -> list[float]:

@@ -1,6 +1,11 @@
 """Training loops. Each takes the model, tokenizer, dataset and reward functions and returns a TrainResult."""
 
+from rlvr.train.dpo import DPOLoop
 from rlvr.train.grpo import GRPOLoop
+from rlvr.train.kto import KTOLoop
+from rlvr.train.reward_model import RewardModelLoop
+from rlvr.train.rloo import RLOOLoop
 from rlvr.train.sft import SFTLoop
+from rlvr.train.simpo import SimPOLoop
 
-__all__ = ["GRPOLoop", "SFTLoop"]
+__all__ = ["DPOLoop", "GRPOLoop", "KTOLoop", "RLOOLoop", "RewardModelLoop", "SFTLoop", "SimPOLoop"]

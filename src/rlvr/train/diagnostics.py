@@ -1,6 +1,8 @@
-"""Plain-words diagnosis of GRPO training: the failure modes that make a run learn nothing while the loss
-looks fine. Checks read the metrics TRL and the reward suite log, averaged over the last few logging steps
-(one flat group in one step is normal; five in a row is not), and say what to change. A run shorter than the
+"""Plain-words diagnosis of training: the failure modes that make a run learn nothing while the loss looks
+fine (GRPO and RLOO: cut-off completions, flat reward groups, unreadable answers; preference training: a reward
+margin that does not grow; SFT logs none of these, so it is quiet). Checks read the metrics TRL and the reward
+suite log, averaged over the last few logging steps (one flat group in one step is normal; five in a row is not),
+and say what to change. A run shorter than the
 window is judged at its last step, honestly: its rates (truncation, parse failures) are measured over every
 completion, but a couple of steps are too few to say that it cannot learn.
 
@@ -14,7 +16,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-KEYS = ("completions/clipped_ratio", "frac_reward_zero_std", "reward", "score/parse_rate", "score/bad_gold_rate")
+KEYS = ("completions/clipped_ratio", "frac_reward_zero_std", "reward", "score/parse_rate", "score/bad_gold_rate",
+        "rewards/margins", "rewards/accuracies", "margin", "accuracy")
+# A preference trainer's reward margin (chosen minus rejected) and preference accuracy (share of pairs ranked
+# right), under TRL's names: DPO, KTO and CPO/SimPO log ``rewards/*``; RewardTrainer logs ``margin`` and ``accuracy``.
+MARGIN, PREFERENCE_ACCURACY = ("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")
 
 
 class Diagnoser:
@@ -74,6 +80,15 @@ def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None 
         out.append(
             f"Only {parse:.0%} of completions{over} contained an answer the extractor could read: the prompt "
             "(prompts.*) and the answer format disagree. This is a configuration problem, not a learning one."
+        )
+    margin = next((metrics[k] for k in MARGIN if k in metrics), None)
+    accuracy = next((metrics[k] for k in PREFERENCE_ACCURACY if k in metrics), None)
+    if margin is not None and margin <= 0 and (accuracy is None or accuracy <= 0.5) and steps >= min_steps:
+        ranked = f", preference accuracy {accuracy:.0%}" if accuracy is not None else ""
+        out.append(
+            f"The chosen completions are not gaining on the rejected ones{over} (reward margin {margin:.3g}{ranked}): "
+            "the preferences are not being learnt. Raise train.learning_rate, or check that the pairs differ in "
+            "what the verifier rewards (train.preferences, data.columns)."
         )
     bad_gold = metrics.get("score/bad_gold_rate")
     if bad_gold:

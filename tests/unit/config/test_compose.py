@@ -14,7 +14,9 @@ from tests.conftest import REPO, compose
 
 CONF = files(CONFIG_MODULE)
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra", "__pycache__"))
-NEEDS_VALUE = {"model/hf": ["model.name_or_path=some/model"], "data/jsonl": [f"data.path={REPO}/tests/fixtures/gsm8k/test.jsonl"]}
+GSM8K_FILE = f"data.path={REPO}/tests/fixtures/gsm8k/test.jsonl"
+NEEDS_VALUE = {"model/hf": ["model.name_or_path=some/model"], "data/jsonl": [GSM8K_FILE],
+               "data/preferences_jsonl": [GSM8K_FILE]}
 
 
 def group_options() -> list[tuple[str, str]]:

@@ -21,7 +21,8 @@ def test_help_says_what_it_does_lists_groups_and_gives_examples(tmp_path):
         assert line[len(group):].strip()  # its options
     assert "observers: default, none, wandb" in lines
     (experiments,) = [x for x in lines if x.startswith("experiment: ")]
-    assert {"smoke", "sft_then_grpo"} <= set(experiments.removeprefix("experiment: ").split(", "))
+    assert {"smoke", "sft_then_grpo", "dpo_from_samples", "gsm8k_qwen_grpo_lora"} <= set(
+        experiments.removeprefix("experiment: ").split(", "))
     assert not any(x.startswith("hydra/") for x in lines)  # Hydra's own groups are under --hydra-help
     for example in ("train.max_steps=100", "data.task=letter_counting", "-m train.learning_rate=1e-5,2e-5"):
         assert any(x.strip().startswith(f"python run_pipeline.py {example}") for x in lines), example

@@ -267,3 +267,23 @@ def test_summary_line_shows_token_accuracy_for_supervised_steps():
     from rlvr.observers.console import summary_line
 
     assert summary_line({"loss": 0.5, "mean_token_accuracy": 0.875}) == "loss 0.5000 | token acc 88%"
+
+
+@pytest.mark.parametrize(("metrics", "expected"), [
+    ({"loss": 0.6, "rewards/margins": 0.25, "rewards/accuracies": 0.75, "mean_token_accuracy": 0.1},
+     "loss 0.6000 | margin 0.250 | pref acc 75%"),   # dpo, simpo
+    ({"loss": 0.5, "rewards/margins": -0.1}, "loss 0.5000 | margin -0.100"),  # kto: no accuracy
+    ({"loss": 0.6, "margin": 1.5, "accuracy": 1.0}, "loss 0.6000 | margin 1.500 | pref acc 100%"),  # reward_model
+])
+def test_summary_line_shows_margin_and_preference_accuracy(metrics, expected):
+    from rlvr.observers.console import summary_line
+
+    assert summary_line(metrics) == expected
+
+
+def test_console_shows_a_reward_models_pairwise_evaluation(rlvr_logs):
+    r = result("final")
+    r.extra = {"pairwise_margin": 0.5}
+    ConsoleObserver().on_evaluation(result=r)
+    assert "eval final: pairwise accuracy" in rlvr_logs.text and "mean margin 0.500" in rlvr_logs.text
+    assert "format" not in rlvr_logs.text

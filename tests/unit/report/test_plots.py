@@ -88,3 +88,13 @@ def test_a_supervised_run_plots_its_loss_and_token_accuracy():
     assert left.get_title() == "Loss" and list(left.lines[0].get_ydata()) == [1.0 / s for s in range(1, 8)]
     labels = [line.get_label() for line in right.lines]
     assert "token accuracy (training batch)" in labels and "token accuracy, 5-step average" in labels
+
+
+@pytest.mark.parametrize(("margin", "accuracy"), [("rewards/margins", "rewards/accuracies"), ("margin", "accuracy")])
+def test_a_preference_run_plots_loss_margin_and_preference_accuracy(margin, accuracy):
+    records = [{"event": "train", "step": s, "loss": 0.7 - s / 20, margin: s / 10, accuracy: 0.5 + s / 20,
+                "mean_token_accuracy": 0.1} for s in range(1, 4)]
+    left, right = training_curves_figure(records).axes
+    assert left.get_title() == "Loss and reward margin"
+    assert list(_line(left, "reward margin").get_ydata()) == [0.1, 0.2, 0.3]
+    assert list(_line(right, "preference accuracy (training pairs)").get_ydata()) == [0.55, 0.6, 0.65]

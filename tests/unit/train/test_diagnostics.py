@@ -80,3 +80,14 @@ def test_rate_warnings_hold_over_the_window_and_in_a_short_run():
     short = Diagnoser(window=5, max_completion_length=40)
     short.update(broken)
     assert [w.split(" ")[0] for w in short.update(broken, final=True)] == ["All", "Only", "25%"]
+
+
+@pytest.mark.parametrize("names", [("rewards/margins", "rewards/accuracies"), ("margin", "accuracy")])
+def test_preferences_that_are_not_learnt_are_named_after_a_full_window(names):
+    margin, accuracy = names
+    stuck, learning = {margin: -0.01, accuracy: 0.4}, {margin: 0.3, accuracy: 0.8}
+    d = Diagnoser(window=3)
+    out = [d.update(stuck) for _ in range(3)]
+    assert out[:2] == [[], []] and "not gaining on the rejected ones over the last 3 steps" in out[2][0]
+    assert diagnose(learning, steps=3, min_steps=3) == []
+    assert Diagnoser(window=5).update(stuck, final=True) == []  # one step is too few to say
