@@ -105,9 +105,10 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
 def test_sigkill_after_the_first_checkpoint_then_resume(tiny_model_dir, tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     step = random.Random().randint(2, 5)  # any step after the first checkpoint (step 2)
+    first = run_dir / "checkpoints" / "checkpoint-2" / "rlvr_state.json"  # step 2 is logged before it is saved
     proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: logged_step(run_dir, step), proc)
+    wait_for(lambda: first.exists() and logged_step(run_dir, step), proc)
     proc.kill()
     proc.wait()
     assert (run_dir / "checkpoints" / "checkpoint-2").is_dir()
