@@ -47,7 +47,7 @@ def command(model_dir: Path, run_dir: Path) -> list[str]:
 
 
 def env(extra_path: Path | None = None) -> dict[str, str]:
-    paths = [str(p) for p in (extra_path, REPO) if p is not None]
+    paths = [str(p) for p in (extra_path, REPO / "src", REPO) if p is not None]  # this checkout's code
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
