@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlvr import distributed
+from rlvr import devices, distributed
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, Stopped
-from rlvr.orchestration import build_pipeline
+from rlvr.orchestration import build_pipeline, record_failure
+from rlvr.report import sweep as sweep_summary
 
 HYDRA_FILES = {".hydra", "run_pipeline.log"}
 _config_errors: list[str] = []  # one line per job that stopped on a config mistake (Hydra would print more)
@@ -29,9 +30,12 @@ def run(cfg: Any) -> dict[str, Any] | None:
     """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory.
 
     A ConfigError, found while building or while loading (a missing data file), ends the job quietly and is
-    reported by :func:`main` as one line; anything else is a bug and keeps its traceback.
+    reported by :func:`main` as one line; anything else is a bug and keeps its traceback. In a sweep (``-m``) a
+    job that fails, for whatever reason, is recorded in its ``results.json`` and the others go on; the sweep's
+    summary lists it and the command exits 1.
     """
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     logging.captureWarnings(True)  # library warnings go to run_pipeline.log too, and through the progress bar
     _quiet_library_progress_bars()
@@ -41,8 +45,21 @@ def run(cfg: Any) -> dict[str, Any] | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]
     command = " ".join([Path(sys.argv[0]).name, *(a.removeprefix("++") for a in sys.argv[1:])])
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if sweep and "joblib" in str(hydra_cfg.launcher.get("_target_", "")):
+        devices.claim(int(hydra_cfg.launcher.n_jobs), Path(hydra_cfg.sweep.dir) / ".devices")
     try:
-        return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
+        try:
+            return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
+        except Stopped:
+            raise
+        except Exception as e:
+            if not sweep:
+                raise
+            # One job of a sweep failed (a config mistake in its values too): its results.json says why, the
+            # summary lists it, the other jobs go on, and the command exits 1 naming it.
+            logging.getLogger("rlvr").error("[rlvr] job %s FAILED: %s", run_dir, record_failure(run_dir, e))
+            return None
     except ConfigError as e:
         _discard_if_empty(run_dir)
         _config_errors.append(str(e))
@@ -110,6 +127,10 @@ def main() -> None:
             distributed.shutdown()
     if _config_errors:
         fail(_config_errors[0])
+    if sweep_summary.failed:
+        print(f"[rlvr] {len(sweep_summary.failed)} job(s) of the sweep failed (see summary.md):",
+              *sweep_summary.failed, sep="\n  ", file=sys.stderr)
+        sys.exit(1)
     if _stopped:
         stop, again = _stopped[0]
         print(f"[rlvr] Stopped by {stop.signal_name} at step {stop.step} after saving a checkpoint. "

@@ -22,7 +22,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rlvr"
 LAYERS = {
-    "errors": 0, "interfaces": 0, "distributed": 0,
+    "errors": 0, "interfaces": 0, "distributed": 0, "devices": 0,
     "scoring": 1,
     "config": 2, "data": 2, "rewards": 2, "model": 2,
     "train": 3, "evaluation": 3, "observers": 3, "report": 3,
@@ -85,7 +85,8 @@ def test_imports_only_go_down(module, path):
 def test_config_validation_imports_no_component():
     for module, path in modules():
         if package(module) == "config":
-            assert all(package(m) in ("errors", "interfaces", "scoring", "config") for m, _ in rlvr_imports(path))
+            assert all(package(m) in ("errors", "interfaces", "scoring", "config", "devices")
+                       for m, _ in rlvr_imports(path))
 
 
 def test_a_violation_is_caught(tmp_path):

@@ -16,10 +16,8 @@ failed``, ``run.error``) and in the summary; the others run, and the command exi
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,8 @@ from omegaconf import DictConfig
 from rlvr.benchmark.jobs import Model, Task, find, job_config, models, tasks
 from rlvr.config import CONFIG_PATH, exit_on_config_error, load_config, open_overrides, register_resolvers
 from rlvr.errors import ConfigError
-from rlvr.orchestration import build_pipeline, write_atomic
+from rlvr.orchestration import build_pipeline, record_failure
+from rlvr.report import sweep as sweep_summary
 
 log = logging.getLogger(__name__)
 # Flags after which Hydra only prints (help, the config): passed through as they are, nothing runs.
@@ -73,12 +72,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def _record_failure(job_dir: Path, model: Model, task: Task, error: Exception) -> None:
-    line = (str(error).strip().splitlines() or [""])[0]
-    line = f"{type(error).__name__}: {line}" if line else type(error).__name__
-    path = job_dir / "results.json"
-    results = json.loads(path.read_text()) if path.is_file() else {}  # the pipeline writes what it measured
-    results.setdefault("run", {}).update(status="failed", error=line, traceback=traceback.format_exc())
-    write_atomic(path, json.dumps(results, indent=2, default=str))
+    line = record_failure(job_dir, error)
     _failed.append(f"{model.label} x {task.label}: {line}")
     log.error("[benchmark] %s x %s FAILED: %s", model.label, task.label, line)
 
@@ -119,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
         app()
 
     exit_on_config_error(sweep)
-    if _failed:
-        print(f"[benchmark] {len(_failed)} job(s) failed (see summary.md):", *_failed, sep="\n  ", file=sys.stderr)
+    failed = _failed or sweep_summary.failed  # jobs under a parallel launcher fail in other processes
+    if failed:
+        print(f"[benchmark] {len(failed)} job(s) failed (see summary.md):", *failed, sep="\n  ", file=sys.stderr)
         sys.exit(1)
 

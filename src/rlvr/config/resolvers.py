@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from rlvr.devices import gpus_per_job, parallel_jobs
 from rlvr.scoring.formats import MARKER_NAMES, MARKER_STYLES
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -99,6 +100,10 @@ def first(*values: Any) -> Any:
 
 
 def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("rlvr_jobs"):  # hydra/launcher=local: parallel jobs, one per visible GPU
+        OmegaConf.register_new_resolver("rlvr_jobs", parallel_jobs)
+    if not OmegaConf.has_resolver("rlvr_gpus"):  # hydra/launcher=ray_cluster: GPUs per job, 0 without GPUs
+        OmegaConf.register_new_resolver("rlvr_gpus", lambda n=1: gpus_per_job(int(n)))
     if not OmegaConf.has_resolver("eval"):
         OmegaConf.register_new_resolver("eval", safe_eval)
     if not OmegaConf.has_resolver("first"):

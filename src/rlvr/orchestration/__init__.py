@@ -1,7 +1,7 @@
 """Orchestration: the PipelineOrchestrator, its run context, lifecycle and stages."""
 
-from rlvr.orchestration.context import RunContext, write_atomic
+from rlvr.orchestration.context import RunContext, record_failure, write_atomic
 from rlvr.orchestration.orchestrator import PipelineOrchestrator, build_pipeline
 from rlvr.orchestration.stages import StagePlan
 
-__all__ = ["PipelineOrchestrator", "RunContext", "StagePlan", "build_pipeline", "write_atomic"]
+__all__ = ["PipelineOrchestrator", "RunContext", "StagePlan", "build_pipeline", "record_failure", "write_atomic"]

@@ -57,6 +57,21 @@ class RunContext:
         return path
 
 
+def record_failure(run_dir: Path, error: BaseException) -> str:
+    """Mark a job that raised as failed in its ``results.json`` (keeping what the pipeline measured), with its
+    error line and traceback; returns the error line. A sweep records a failed job this way and goes on."""
+    import traceback
+
+    line = (str(error).strip().splitlines() or [""])[0]
+    line = f"{type(error).__name__}: {line}" if line else type(error).__name__
+    path = run_dir / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.setdefault("run", {}).update(status="failed", error=line, traceback="".join(
+        traceback.format_exception(type(error), error, error.__traceback__)))
+    write_atomic(path, json.dumps(results, indent=2, default=str))
+    return line
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)

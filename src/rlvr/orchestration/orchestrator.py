@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -137,7 +138,8 @@ class PipelineOrchestrator:
                                           if resume_step is not None and (e.get("step") or 0) <= resume_step]
         ctx.results["run"] = {"command": command, "overrides": list(overrides or []), "run_dir": str(run_dir),
                               "resumed_from": str(checkpoint) if checkpoint else None,
-                              "world_size": distributed.world_size()}
+                              "world_size": distributed.world_size(),
+                              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
         run_dir.mkdir(parents=True, exist_ok=True)
         ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir), resume_step=resume_step)
         status, error = "failed", None

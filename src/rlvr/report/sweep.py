@@ -25,6 +25,9 @@ from rlvr.report.plots import plot_benchmark
 
 log = logging.getLogger(__name__)
 
+# The jobs of the last sweep that did not succeed ("<job dir>: <error line>"), for the command's exit status: under
+# a parallel launcher they fail in other processes, and only their results.json tells.
+failed: list[str] = []
 _METRICS = ("n", "accuracy", "format_rate", "parse_rate", "mean_completion_tokens", "truncation_rate")
 _TIMING = ("generation_s", "generated_tokens_per_s", "sampling_s", "k")
 
@@ -43,7 +46,10 @@ class SweepSummary(Callback):
         self.keys, self.title = dict(keys) if keys else None, title
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        paths = write_summary(Path(config.hydra.sweep.dir), self.keys, self.title)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        paths = write_summary(sweep_dir, self.keys, self.title)
+        failed.clear()
+        failed.extend(f"{r['job']}: {r['error']}" for r in sweep_rows(sweep_dir, self.keys) if r["status"] != "success")
         log.info("Summary of the sweep: %s", paths["markdown"])
 
 

@@ -132,7 +132,7 @@ def test_config_mistakes_exit_2_with_one_line_before_any_job(tmp_path, monkeypat
     assert not (tmp_path / "out").exists() and not (tmp_path / "benchmarks").exists()
 
 
-def test_report_and_benchmark_do_not_import_each_other():
-    for package, other in (("report", "rlvr.benchmark"), ("benchmark", "rlvr.report")):
-        for path in (REPO / "src" / "rlvr" / package).rglob("*.py"):
-            assert other not in path.read_text(), f"{path} mentions {other}"
+def test_the_report_knows_nothing_of_the_benchmark():
+    """The sweep summary is generic (any -m sweep); the benchmark only reads which of its jobs failed from it."""
+    for path in (REPO / "src" / "rlvr" / "report").rglob("*.py"):
+        assert "rlvr.benchmark" not in path.read_text(), f"{path} mentions rlvr.benchmark"
