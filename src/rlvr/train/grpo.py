@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.interfaces import TrainInputs, TrainResult
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
+from rlvr.train.dynamic_sampling import dynamic_sampling
 from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
@@ -32,12 +34,23 @@ class GRPOLoop:
         num_generations: completions sampled per prompt (the "group").
         max_completion_length: tokens per completion; answers beyond it are cut off.
         temperature, top_p: sampling for rollouts.
-        beta: KL coefficient against the reference model; 0 skips the reference model entirely.
-        loss_type: TRL loss aggregation (``grpo``, ``dr_grpo``, ``dapo``, ``bnpo``).
+        beta: KL coefficient against the reference model (a frozen copy of the starting policy; k3 estimator
+            weighted by the importance ratio, TRL's default); 0 skips the reference model entirely.
+        loss_type: how the clipped per-token objective is aggregated: ``grpo`` (mean over each completion's
+            tokens, then over completions; DeepSeekMath), ``dr_grpo`` (sum over tokens / (completions x
+            max_completion_length): no length bias; Dr. GRPO), ``dapo`` (mean over every token of the batch; DAPO),
+            ``bnpo`` (mean over the tokens of the micro-batch), ``gspo`` (GSPO: one importance ratio per
+            completion, the geometric mean of its token ratios, clipped per sequence; pair it with a small
+            ``epsilon`` such as 3e-4 and ``epsilon_high`` 4e-4, as the paper does).
         scale_rewards: normalise advantages by the group (``group``), the batch (``batch``) std, or not (``none``).
-        epsilon: PPO clip range.
+        epsilon: PPO clip range (lower bound: the ratio is clipped at 1 - epsilon).
+        epsilon_high: upper clip bound 1 + epsilon_high ("clip-higher", DAPO: 0.28 with epsilon 0.2); null:
+            epsilon.
         num_iterations: policy updates per generation batch (mu in the GRPO paper).
         mask_truncated_completions: drop cut-off completions from the loss.
+        dynamic_sampling: drop groups whose completions all got the same reward and refill the batch with groups
+            of further prompts (DAPO; :mod:`rlvr.train.dynamic_sampling`); the dropped count is logged per step.
+        max_resample_rounds: extra generation rounds per step at most, when dynamic sampling refills a batch.
         max_grad_norm, weight_decay, optim: optimizer settings.
         logging_steps: log (and diagnose) every N steps.
         save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume). Each holds
@@ -59,11 +72,14 @@ class GRPOLoop:
         temperature: float = 1.0,
         top_p: float = 1.0,
         beta: float = 0.0,
-        loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo",
+        loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "gspo"] = "dapo",
         scale_rewards: Literal["group", "batch", "none"] = "group",
         epsilon: float = 0.2,
+        epsilon_high: float | None = None,
         num_iterations: int = 1,
         mask_truncated_completions: bool = False,
+        dynamic_sampling: bool = False,
+        max_resample_rounds: int = 3,
         max_grad_norm: float = 1.0,
         weight_decay: float = 0.0,
         optim: str = "adamw_torch",
@@ -88,6 +104,11 @@ class GRPOLoop:
                               f"got {save_steps} and {keep_checkpoints}.")
         if not 0 < temperature:
             raise ConfigError(f"train.temperature must be > 0 for sampling rollouts, got {temperature}.")
+        if epsilon_high is not None and epsilon_high < epsilon:
+            raise ConfigError(f"train.epsilon_high ({epsilon_high}) is the upper clip bound: it must be >= "
+                              f"train.epsilon ({epsilon}), or null for the same.")
+        if max_resample_rounds < 0:
+            raise ConfigError(f"train.max_resample_rounds must be >= 0, got {max_resample_rounds}.")
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra", "total")}
         self.extra = dict(extra)
         self._check_extra()
@@ -110,7 +131,10 @@ class GRPOLoop:
 
         s = dict(self.settings)
         save_steps = s.pop("save_steps")
-        s.pop("keep_checkpoints")
+        for ours in ("keep_checkpoints", "dynamic_sampling", "max_resample_rounds"):
+            s.pop(ours)
+        if s["loss_type"] == "gspo":  # TRL: sequence-level importance ratios, aggregated per sequence
+            s.update(loss_type="grpo", importance_sampling_level="sequence")
         return GRPOConfig(
             output_dir=output_dir,
             seed=seed,
@@ -130,6 +154,11 @@ class GRPOLoop:
         s = self.settings
         prompts_per_step = s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] // s["num_generations"]
         trainer_cls = atomic_checkpoints(GRPOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step)
+        if s["dynamic_sampling"]:
+            if distributed.world_size() > 1:
+                raise ConfigError("train.dynamic_sampling runs in one process for now (a group's completions may "
+                                  "be split across ranks); turn it off under a launcher.")
+            trainer_cls = dynamic_sampling(trainer_cls, s["max_resample_rounds"])
         trainer = trainer_cls(
             model=inputs.model,
             reward_funcs=inputs.reward_functions,
