@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlvr.config.secrets import scrub
 from rlvr.interfaces import EvalResult
 from rlvr.observers import Observers
 
@@ -26,15 +27,16 @@ class RunContext:
     results: dict[str, Any] = field(default_factory=lambda: {"during_training": [], "artifacts": {}})
     started: float = field(default_factory=time.time)
     main: bool = True
+    secrets: list[str] = field(default_factory=list)  # never written: replaced by <redacted> (rlvr.config.secrets)
 
     def emit(self, event: str, **payload: Any) -> None:
         if self.main:
             self.observers.notify(event, **payload)
 
     def write(self, path: Path, text: str) -> None:
-        """Write a file of the run (atomically), on the main rank only."""
+        """Write a file of the run (atomically, secrets scrubbed), on the main rank only."""
         if self.main:
-            write_atomic(path, text)
+            write_atomic(path, scrub(text, self.secrets))
 
     def record_evaluation(self, result: EvalResult, stage_dir: Path | None = None) -> None:
         """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers. A

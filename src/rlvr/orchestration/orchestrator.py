@@ -24,7 +24,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr import distributed
-from rlvr.config import build, validate, with_defaults
+from rlvr.config import build, secrets, validate, with_defaults
 from rlvr.data import PromptTemplate
 from rlvr.errors import ConfigError, Stopped
 from rlvr.evaluation import RegressionGate
@@ -58,7 +58,9 @@ def build_pipeline(cfg: DictConfig) -> "PipelineOrchestrator":
     if not isinstance(pipeline, PipelineOrchestrator):
         raise ConfigError(f"The config's root _target_ must be rlvr.orchestration.PipelineOrchestrator, got "
                           f"{type(pipeline).__name__}.")
-    pipeline.config = OmegaConf.to_container(cfg, resolve=True)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    secrets.warn_if_any(config)
+    pipeline.config, pipeline.secrets = secrets.redact(config), secrets.known_values(config)
     return pipeline
 
 
@@ -118,7 +120,8 @@ class PipelineOrchestrator:
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})
         self.seed, self.output_dir, self.save_model, self.resume = seed, output_dir, save_model, resume
-        self.config: dict[str, Any] = {}
+        self.config: dict[str, Any] = {}  # as written to config.yaml and given to observers: secrets redacted
+        self.secrets: list[str] = secrets.known_values()  # strings scrubbed from every file the run writes
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def run(self, run_dir: str | Path | None = None, overrides: list[str] | None = None,
@@ -126,7 +129,8 @@ class PipelineOrchestrator:
         """Run every stage; returns what ``results.json`` holds. An exception reaches observers as a failed
         end, after ``results.json`` is written with whatever was measured."""
         run_dir = Path(run_dir or self.output_dir or "outputs/run")
-        ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())), main=distributed.is_main())
+        ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())), main=distributed.is_main(),
+                         secrets=self.secrets)
         stages = self.stages(run_dir)
         checkpoint, previous, resume_step = self._resume_point(run_dir, stages)
         distributed.barrier()  # every rank has read the run directory before the main one writes to it
@@ -136,11 +140,15 @@ class PipelineOrchestrator:
         ctx.results.update({k: v for k, v in previous.items() if k in ("baseline", "data", "model", "artifacts")})
         ctx.results["during_training"] = [e for e in previous.get("during_training", [])
                                           if resume_step is not None and (e.get("step") or 0) <= resume_step]
-        ctx.results["run"] = {"command": command, "overrides": list(overrides or []), "run_dir": str(run_dir),
+        hide = lambda text: secrets.scrub(text, self.secrets)  # noqa: E731 - a key typed on the command line
+        ctx.results["run"] = {"command": hide(command) if command else command,
+                              "overrides": [hide(o) for o in overrides or []], "run_dir": str(run_dir),
                               "resumed_from": str(checkpoint) if checkpoint else None,
                               "world_size": distributed.world_size(),
                               "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
         run_dir.mkdir(parents=True, exist_ok=True)
+        if ctx.main:  # Hydra wrote the command line and the config as given before we ran
+            secrets.scrub_files([*run_dir.glob(".hydra/*.yaml"), *run_dir.parent.glob("multirun.yaml")], self.secrets)
         ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir), resume_step=resume_step)
         status, error = "failed", None
         try:
