@@ -8,12 +8,49 @@ passed as arguments, never through a global or the root config.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
 Status = Literal["correct", "wrong", "unparseable", "bad_gold"]
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid range of a numeric setting, declared once, in its component's signature:
+    ``learning_rate: Annotated[float, Range(gt=0)]`` (or one of the aliases below). The config check
+    (:func:`rlvr.config.validate`) enforces it before anything loads."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    why: str | None = None  # said after the range: "GRPO compares completions within a group"
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is out of range (``must be > 0``), or None."""
+        ok = ((self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
+              and (self.lt is None or value < self.lt) and (self.le is None or value <= self.le))
+        return None if ok else f"must be {self.describe()}" + (f" ({self.why})" if self.why else "")
+
+    def describe(self) -> str:
+        low = f"> {self.gt:g}" if self.gt is not None else f">= {self.ge:g}" if self.ge is not None else None
+        high = f"< {self.lt:g}" if self.lt is not None else f"<= {self.le:g}" if self.le is not None else None
+        if low and high:
+            left = "(" if self.gt is not None else "["
+            right = ")" if self.lt is not None else "]"
+            lo = self.gt if self.gt is not None else self.ge
+            hi = self.lt if self.lt is not None else self.le
+            return f"in {left}{lo:g}, {hi:g}{right}"
+        return low or high or "any number"
+
+
+Positive = Annotated[float, Range(gt=0)]  # learning rates, temperatures, clip ranges
+NonNegative = Annotated[float, Range(ge=0)]  # KL coefficients, weight decay, warm-up
+Probability = Annotated[float, Range(gt=0, le=1)]  # top_p
+AtLeastOne = Annotated[int, Range(ge=1)]  # steps, batch sizes, lengths
+Count = Annotated[int, Range(ge=0)]  # 0 meaning "none" or "off"
 
 
 @dataclass(frozen=True)

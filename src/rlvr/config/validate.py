@@ -31,6 +31,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rlvr.errors import ConfigError
+from rlvr.interfaces import Range
 
 _EMPTY = inspect.Parameter.empty
 
@@ -51,7 +52,7 @@ def parameters(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any
               if k != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     var_kw = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception:  # noqa: BLE001 - an annotation we cannot resolve is not checked
         hints = {}
     return params, hints, var_kw
@@ -134,7 +135,12 @@ def _mismatch(value: Any, tp: Any, where: str) -> str | None:
         return None
     origin, args = get_origin(tp), get_args(tp)
     if origin is typing.Annotated:
-        return _mismatch(value, args[0], where)
+        problem = _mismatch(value, args[0], where)
+        if problem is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            for bound in (a for a in args[1:] if isinstance(a, Range)):
+                if (why := bound.problem(value)) is not None:
+                    return f"'{where}' {why}, got {value!r}."
+        return problem
     if origin is Literal:
         if value in args:
             return None
@@ -146,9 +152,8 @@ def _mismatch(value: Any, tp: Any, where: str) -> str | None:
         problems = [_mismatch(value, a, where) for a in args if a is not type(None)]
         if any(p is None for p in problems):
             return None
-        choices = [p for p in problems if p and p.startswith("Invalid value")]
-        if choices and len(problems) == 1:
-            return choices[0]
+        if len(problems) == 1:  # X | None: X's own message
+            return problems[0]
         return f"'{where}' got {value!r}, which is not {_describe(tp)}."
     if value is None:
         return f"'{where}' must not be null; expected {_describe(tp)}."
@@ -163,7 +168,7 @@ def _mismatch(value: Any, tp: Any, where: str) -> str | None:
         if not isinstance(value, dict):
             return f"'{where}' must be a mapping of {', '.join(f.name for f in dataclasses.fields(tp))}."
         fields = {f.name: f for f in dataclasses.fields(tp)}
-        hints = typing.get_type_hints(tp)
+        hints = typing.get_type_hints(tp, include_extras=True)
         for k, v in value.items():
             if k not in fields:
                 return f"Unknown key '{where}.{k}'." + (suggest(str(k), list(fields)) or f" Valid keys: {', '.join(fields)}.")
@@ -187,6 +192,8 @@ def _mismatch(value: Any, tp: Any, where: str) -> str | None:
 
 def _describe(tp: Any) -> str:
     origin, args = get_origin(tp), get_args(tp)
+    if origin is typing.Annotated:
+        return _describe(args[0])
     if origin in (Union, types.UnionType):
         return " or ".join(_describe(a) for a in args)
     if tp is type(None):

@@ -13,7 +13,7 @@ from typing import Any
 
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
-from rlvr.interfaces import DataSplits
+from rlvr.interfaces import AtLeastOne, DataSplits
 from rlvr.scoring.extract import canonical_number
 from rlvr.scoring.verifiers import YES_NO, FinQAVerifier
 
@@ -90,8 +90,8 @@ class FinQAData:
         test_split: str = "test",
         include_text: bool = True,
         rel_tol: float = 0.01,
-        train_size: int | None = None,
-        test_size: int | None = None,
+        train_size: AtLeastOne | None = None,
+        test_size: AtLeastOne | None = None,
         seed: int = 0,
     ):
         check_sizes(train_size, test_size)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
 from rlvr.errors import ConfigError
-from rlvr.interfaces import DataSplits, Verifier
+from rlvr.interfaces import AtLeastOne, DataSplits, Verifier
 from rlvr.scoring.extract import canonical_number
 from rlvr.scoring.verifiers import (
     MathVerifier,
@@ -61,8 +61,8 @@ class QAData:
         answer_type: Literal["number", "text", "math"] = "number",
         rel_tol: float = 1e-6,
         task: str = "qa",
-        train_size: int | None = None,
-        test_size: int | None = None,
+        train_size: AtLeastOne | None = None,
+        test_size: AtLeastOne | None = None,
         seed: int = 0,
         columns: dict[str, str] = {},  # noqa: B006
     ):

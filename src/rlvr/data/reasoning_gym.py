@@ -13,7 +13,7 @@ from typing import Any
 
 from rlvr.data.prompts import PromptTemplate
 from rlvr.errors import ConfigError
-from rlvr.interfaces import DataSplits
+from rlvr.interfaces import AtLeastOne, DataSplits
 from rlvr.scoring.verifiers import ReasoningGymVerifier
 
 
@@ -38,8 +38,8 @@ class ReasoningGymData:
         task: str | None = None,
         params: dict[str, dict[str, Any]] = {},  # noqa: B006 - never mutated
         mixture: dict[str, Any] = {},  # noqa: B006
-        train_size: int = 1000,
-        test_size: int = 96,
+        train_size: AtLeastOne = 1000,
+        test_size: AtLeastOne = 96,
         train_seed: int = 1,
         test_seed: int = 2,
     ):

@@ -18,7 +18,7 @@ from typing import Any
 from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
-from rlvr.interfaces import EvalResult
+from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive, Probability
 from rlvr.model.reward_head import is_reward_model
 from rlvr.scoring import Scorer, is_well_formatted
 
@@ -46,15 +46,15 @@ class Evaluator:
 
     def __init__(
         self,
-        num_examples: int | None = None,
-        batch_size: int = 32,
-        max_new_tokens: int = 40,
-        eval_steps: int = 0,
-        num_samples_saved: int | None = None,
+        num_examples: AtLeastOne | None = None,
+        batch_size: AtLeastOne = 32,
+        max_new_tokens: AtLeastOne = 40,
+        eval_steps: Count = 0,
+        num_samples_saved: Count | None = None,
         baseline: bool = True,
-        k: int = 0,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
+        k: Count = 0,
+        temperature: Positive = 1.0,
+        top_p: Probability = 1.0,
         seed: int = 0,
         progress: bool = True,
     ):

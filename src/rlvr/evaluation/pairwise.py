@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from rlvr.data.preferences import dataset_pairs, sample_pairs
 from rlvr.errors import ConfigError
-from rlvr.interfaces import EvalResult
+from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive
 from rlvr.model.reward_head import is_reward_model, reward_model_from
 
 
@@ -37,13 +37,13 @@ class PairwiseEvaluator:
     def __init__(
         self,
         pairs: Literal["dataset", "samples"] = "dataset",
-        num_examples: int | None = None,
-        batch_size: int = 16,
-        eval_steps: int = 0,
+        num_examples: AtLeastOne | None = None,
+        batch_size: AtLeastOne = 16,
+        eval_steps: Count = 0,
         baseline: bool = True,
-        samples_per_prompt: int = 4,
-        max_new_tokens: int = 40,
-        temperature: float = 1.0,
+        samples_per_prompt: AtLeastOne = 4,
+        max_new_tokens: AtLeastOne = 40,
+        temperature: Positive = 1.0,
         seed: int = 0,
     ):
         if batch_size < 1 or eval_steps < 0:

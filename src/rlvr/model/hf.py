@@ -9,11 +9,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from omegaconf import OmegaConf
 
 from rlvr.errors import ConfigError
+from rlvr.interfaces import AtLeastOne, Range
 from rlvr.model import embedded
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,9 @@ class LoraSettings:
     """LoRA through PEFT. ``enabled: false`` trains all weights."""
 
     enabled: bool = False
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
+    r: AtLeastOne = 16
+    alpha: AtLeastOne = 32
+    dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0
     # "all-linear" or a list of module names such as [q_proj, v_proj]
     target_modules: Any = "all-linear"
 

@@ -27,7 +27,7 @@ from collections import Counter
 from typing import Any, Callable, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import Score
+from rlvr.interfaces import Positive, Score
 from rlvr.scoring import Scorer
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class RewardSuite:
         functions: dict[str, Callable[..., list[float | None]] | None],
         weights: dict[str, float] = {},  # noqa: B006 - never mutated
         conversational: list[str] = [],  # noqa: B006
-        timeout_s: float = 10.0,
+        timeout_s: Positive = 10.0,
         on_error: Literal["mask", "zero"] = "mask",
     ):
         self.functions = {name: fn for name, fn in functions.items() if fn is not None}

@@ -8,11 +8,11 @@ per-step diagnostics in plain words, and the hook for evaluation during training
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
-from rlvr.interfaces import TrainInputs, TrainResult
+from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
 from rlvr.train.dynamic_sampling import dynamic_sampling
@@ -61,31 +61,31 @@ class GRPOLoop:
 
     def __init__(
         self,
-        max_steps: int = 30,
-        learning_rate: float = 2e-5,
+        max_steps: AtLeastOne = 30,
+        learning_rate: Positive = 2e-5,
         lr_scheduler_type: str = "constant",
-        warmup_steps: float = 0,
-        per_device_train_batch_size: int = 16,
-        gradient_accumulation_steps: int = 1,
-        num_generations: int = 16,
-        max_completion_length: int = 40,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        beta: float = 0.0,
+        warmup_steps: NonNegative = 0,
+        per_device_train_batch_size: AtLeastOne = 16,
+        gradient_accumulation_steps: AtLeastOne = 1,
+        num_generations: Annotated[int, Range(ge=2, why="the advantage compares completions within a group")] = 16,
+        max_completion_length: AtLeastOne = 40,
+        temperature: Positive = 1.0,
+        top_p: Probability = 1.0,
+        beta: NonNegative = 0.0,
         loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "gspo"] = "dapo",
         scale_rewards: Literal["group", "batch", "none"] = "group",
-        epsilon: float = 0.2,
-        epsilon_high: float | None = None,
-        num_iterations: int = 1,
+        epsilon: Positive = 0.2,
+        epsilon_high: Positive | None = None,
+        num_iterations: AtLeastOne = 1,
         mask_truncated_completions: bool = False,
         dynamic_sampling: bool = False,
-        max_resample_rounds: int = 3,
-        max_grad_norm: float = 1.0,
-        weight_decay: float = 0.0,
+        max_resample_rounds: Count = 3,
+        max_grad_norm: Positive = 1.0,
+        weight_decay: NonNegative = 0.0,
         optim: str = "adamw_torch",
-        logging_steps: int = 1,
-        save_steps: int = 10,
-        keep_checkpoints: int = 2,
+        logging_steps: AtLeastOne = 1,
+        save_steps: Count = 10,
+        keep_checkpoints: AtLeastOne = 2,
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:

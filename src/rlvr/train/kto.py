@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from rlvr.interfaces import TrainInputs, TrainResult
+from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInputs, TrainResult
 from rlvr.train.preference import OURS, Source, check_settings, train_with, training_rows, trl_config
 from rlvr.train.trl_bridge import check_extra, checkpointing, model_args
 
@@ -36,27 +36,27 @@ class KTOLoop:
 
     def __init__(
         self,
-        max_steps: int = 20,
-        learning_rate: float = 1e-6,
+        max_steps: AtLeastOne = 20,
+        learning_rate: Positive = 1e-6,
         lr_scheduler_type: str = "constant",
-        warmup_steps: float = 0,
-        per_device_train_batch_size: int = 8,
-        gradient_accumulation_steps: int = 1,
-        beta: float = 0.1,
+        warmup_steps: NonNegative = 0,
+        per_device_train_batch_size: AtLeastOne = 8,
+        gradient_accumulation_steps: AtLeastOne = 1,
+        beta: NonNegative = 0.1,
         loss_type: Literal["kto", "apo_zero_unpaired"] = "kto",
         desirable_weight: float = 1.0,
         undesirable_weight: float = 1.0,
         reference: Literal["model", "precomputed"] = "model",
-        max_length: int | None = 512,
+        max_length: AtLeastOne | None = 512,
         preferences: Source = "samples",
-        samples_per_prompt: int = 4,
-        sample_prompts: int | None = 128,
-        sample_temperature: float = 1.0,
-        sample_batch_size: int = 32,
-        max_completion_length: int = 40,
-        logging_steps: int = 1,
-        save_steps: int = 10,
-        keep_checkpoints: int = 2,
+        samples_per_prompt: AtLeastOne = 4,
+        sample_prompts: AtLeastOne | None = 128,
+        sample_temperature: Positive = 1.0,
+        sample_batch_size: AtLeastOne = 32,
+        max_completion_length: AtLeastOne = 40,
+        logging_steps: AtLeastOne = 1,
+        save_steps: Count = 10,
+        keep_checkpoints: AtLeastOne = 2,
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra")}

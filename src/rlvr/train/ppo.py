@@ -27,13 +27,13 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
-from rlvr.interfaces import TrainInputs, TrainResult
+from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
 from rlvr.model.weights import restore, trainable_state
 from rlvr.train import ppo_math
 from rlvr.train.checkpoints import STATE_FILE, StopOnSignal, checkpoints, fsync_dir, fsync_tree
@@ -86,26 +86,26 @@ class PPOLoop:
 
     def __init__(
         self,
-        max_steps: int = 20,
-        learning_rate: float = 1e-6,
-        critic_learning_rate: float = 1e-5,
-        prompts_per_step: int = 16,
-        mini_batch_size: int = 8,
-        ppo_epochs: int = 2,
-        max_completion_length: int = 40,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        kl_coef: float = 0.05,
+        max_steps: AtLeastOne = 20,
+        learning_rate: Positive = 1e-6,
+        critic_learning_rate: Positive = 1e-5,
+        prompts_per_step: AtLeastOne = 16,
+        mini_batch_size: AtLeastOne = 8,
+        ppo_epochs: AtLeastOne = 2,
+        max_completion_length: AtLeastOne = 40,
+        temperature: Positive = 1.0,
+        top_p: Probability = 1.0,
+        kl_coef: NonNegative = 0.05,
         kl_estimator: Literal["k1", "k3"] = "k1",
-        gamma: float = 1.0,
-        lam: float = 0.95,
-        clip_range: float = 0.2,
-        clip_range_value: float = 0.2,
+        gamma: Annotated[float, Range(ge=0, le=1)] = 1.0,
+        lam: Annotated[float, Range(ge=0, le=1)] = 0.95,
+        clip_range: Positive = 0.2,
+        clip_range_value: Positive = 0.2,
         whiten_advantages: bool = True,
-        max_grad_norm: float = 1.0,
-        logging_steps: int = 1,
-        save_steps: int = 10,
-        keep_checkpoints: int = 2,
+        max_grad_norm: Positive = 1.0,
+        logging_steps: AtLeastOne = 1,
+        save_steps: Count = 10,
+        keep_checkpoints: AtLeastOne = 2,
     ):
         if min(max_steps, prompts_per_step, mini_batch_size, ppo_epochs, max_completion_length, logging_steps) < 1:
             raise ConfigError("train.max_steps, prompts_per_step, mini_batch_size, ppo_epochs, "

@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import TrainInputs, TrainResult
+from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInputs, TrainResult
 from rlvr.scoring.completions import gold_completion
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
@@ -54,20 +54,20 @@ class SFTLoop:
 
     def __init__(
         self,
-        max_steps: int = 20,
-        learning_rate: float = 2e-5,
+        max_steps: AtLeastOne = 20,
+        learning_rate: Positive = 2e-5,
         lr_scheduler_type: str = "constant",
-        warmup_steps: float = 0,
-        per_device_train_batch_size: int = 8,
-        gradient_accumulation_steps: int = 1,
-        max_length: int | None = 512,
-        max_completion_length: int = 40,
+        warmup_steps: NonNegative = 0,
+        per_device_train_batch_size: AtLeastOne = 8,
+        gradient_accumulation_steps: AtLeastOne = 1,
+        max_length: AtLeastOne | None = 512,
+        max_completion_length: AtLeastOne = 40,
         completion_only_loss: bool = True,
         packing: bool = False,
         completion_field: str | None = None,
-        logging_steps: int = 1,
-        save_steps: int = 10,
-        keep_checkpoints: int = 2,
+        logging_steps: AtLeastOne = 1,
+        save_steps: Count = 10,
+        keep_checkpoints: AtLeastOne = 2,
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:

@@ -60,7 +60,7 @@ def test_sft_then_grpo_builds_two_stages_with_their_own_settings():
     (["pipeline.gate.on_regression=halt"], "Valid choices: continue, stop"),
     (["pipeline.gate.metric=loss"], "Valid choices: accuracy, format_rate, parse_rate"),
     (["+pipeline.gate.max_increase.length=5"], "Valid choices: repetition_rate, mean_completion_tokens"),
-    (["pipeline.gate.max_drop=lots"], "'pipeline.gate.max_drop' got 'lots'"),
+    (["pipeline.gate.max_drop=lots"], "'pipeline.gate.max_drop' must be a number, got 'lots'"),
     (["pipeline.stages.grpo.max_stesp=3"], "Did you mean 'max_steps'?"),
     (["train.max_steps=5"], "pipeline.stages replaces train"),
     (["+train@pipeline.stages.final=grpo"], "not baseline, final or eval"),
