@@ -65,7 +65,7 @@ def test_console_script_config_error_is_one_line(venv, tmp_path):
     proc = run(venv, ["train.loss_type=bogus"], tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "Config error: Invalid value 'bogus' for 'train.loss_type'. Valid choices: grpo, dr_grpo, dapo, bnpo."]
+        "Config error: Invalid value 'bogus' for 'train.loss_type'. Valid choices: grpo, dr_grpo, dapo, bnpo, gspo."]
     assert not (tmp_path / "outputs").exists()
 
 
