@@ -105,6 +105,8 @@ class HFModel:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         source = locate(self.name_or_path)
+        if not Path(source.weights).exists():
+            check_hub_id(source.weights, self.revision)
         common = {"trust_remote_code": self.trust_remote_code, "revision": self.revision}
         tokenizer = AutoTokenizer.from_pretrained(source.tokenizer, **common)
         tokenizer.padding_side = "left"
@@ -202,13 +204,14 @@ def locate(name_or_path: str) -> Checkpoint:
     A run directory's weights are its ``model/``. A directory with ``adapter_config.json`` (a run trained with
     LoRA saves only the adapter) is loaded on its base: the run's own ``model.name_or_path`` from its
     ``config.yaml``, else the adapter's ``base_model_name_or_path``. Anything else is passed to transformers
-    as it is (a hub id, a local checkpoint); a local path that does not exist raises FileNotFoundError.
+    as it is (a hub id, a local checkpoint); a local path that does not exist raises a ConfigError.
     """
     if embedded.is_embedded(name_or_path):
         path = embedded.resolve(name_or_path)
         return Checkpoint(path, path)
     if name_or_path.startswith(("/", "./", "../", "~")) and not Path(name_or_path).expanduser().exists():
-        raise FileNotFoundError(f"{name_or_path} does not exist (a local path; a hub id has the form org/name).")
+        raise ConfigError(f"model.name_or_path={name_or_path}: no such directory (a local checkpoint or run "
+                          "directory; a hub id has the form org/name).")
     config = run_config(name_or_path)
     weights = Path(name_or_path).expanduser() / "model" if config else Path(name_or_path).expanduser()
     if not (weights / "adapter_config.json").is_file():
@@ -220,6 +223,33 @@ def locate(name_or_path: str) -> Checkpoint:
                           "one first (one adapter at a time).")
     tokenizer = str(weights) if (weights / "tokenizer_config.json").is_file() else base.tokenizer
     return Checkpoint(base.weights, tokenizer, str(weights))
+
+
+def check_hub_id(repo_id: str, revision: str | None = None, timeout_s: float = 2.0) -> None:
+    """Fail in seconds, with one line, for a hub id that cannot load: not in the local cache and the hub
+    unreachable (offline: HF_HUB_OFFLINE=1, or no answer within ``timeout_s``), or no such model on the hub.
+    transformers would retry for close to a minute and end in a traceback."""
+    import huggingface_hub
+    import requests
+    from huggingface_hub import constants
+
+    if isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "config.json", revision=revision), str):
+        return  # downloaded before: transformers loads it from the cache
+    where = f"model.name_or_path={repo_id}"
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(f"{where}: not in the local Hugging Face cache and HF_HUB_OFFLINE is set; download it "
+                          "first, or give a local directory or embedded://smollm2-135m-instruct.")
+    token = huggingface_hub.get_token()
+    try:
+        answer = requests.head(f"{constants.ENDPOINT}/api/models/{repo_id}", timeout=timeout_s, allow_redirects=True,
+                               headers={"authorization": f"Bearer {token}"} if token else {})
+    except requests.RequestException:
+        raise ConfigError(f"{where}: not in the local Hugging Face cache, and the hub did not answer within "
+                          f"{timeout_s:g} s (offline?); give a local directory or embedded://smollm2-135m-instruct.") \
+            from None
+    if answer.status_code in (401, 403, 404):
+        raise ConfigError(f"{where}: no such model on the hub (or a gated/private one: set HF_TOKEN); check the "
+                          "id, which has the form org/name.")
 
 
 def adapter_base(adapter_dir: Path, run_config: Path | None = None) -> str:

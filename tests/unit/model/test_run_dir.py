@@ -100,5 +100,37 @@ def test_adapter_without_a_base_is_a_clear_error(tmp_path):
 
 
 def test_a_local_path_that_does_not_exist_says_so(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ConfigError, match="no-such-run: no such directory"):
         locate(str(tmp_path / "no-such-run"))
+
+
+class _Answer:
+    def __init__(self, status_code):
+        self.status_code = status_code
+
+
+@pytest.mark.parametrize("offline, answer, message", [
+    (True, None, "not in the local Hugging Face cache and HF_HUB_OFFLINE is set"),
+    (False, "unreachable", "the hub did not answer within 2 s"),
+    (False, 404, "no such model on the hub"),
+])
+def test_a_hub_id_that_cannot_load_fails_in_one_line_without_retrying(monkeypatch, offline, answer, message):
+    import time
+
+    import requests
+    from huggingface_hub import constants
+
+    from rlvr.model.hf import check_hub_id
+
+    def head(url, timeout, **_):
+        assert timeout <= 2 and url.endswith("/api/models/nobody/no-such-model")
+        if answer == "unreachable":
+            raise requests.ConnectionError("no network")
+        return _Answer(answer)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(requests, "head", head)
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=message):
+        check_hub_id("nobody/no-such-model")
+    assert time.monotonic() - start < 2
