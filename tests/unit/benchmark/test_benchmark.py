@@ -75,7 +75,7 @@ def test_a_missing_model_is_recorded_as_failed_while_the_others_complete(sweep):
         status = {(r["model"], r["task"]): (r["status"], r["error"]) for r in csv.DictReader(f)}
     failed = {k: v for k, v in status.items() if v[0] != "success"}
     assert set(failed) == {("missing", "chain_sum"), ("missing", "legs")}
-    assert all("no-such-model does not exist" in error for _, error in failed.values())
+    assert all("no-such-model: no such directory" in error for _, error in failed.values())
     assert results(out, "missing", "legs")["run"]["status"] == "failed"
     assert "| missing | failed | failed | - |" in (out / "summary.md").read_text()
 
