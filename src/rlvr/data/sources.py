@@ -65,19 +65,22 @@ def resolve_path(path: str | Path, key: str = "data.path") -> Path:
 
 
 def read_file(path: Path) -> list[Any]:
-    """Every record of a jsonl/json/parquet file; a jsonl line that is not JSON becomes ``None`` (counted)."""
+    """Every record of a jsonl/json/parquet file; a jsonl line that is not JSON, or not UTF-8, becomes ``None``
+    (skipped and counted by the caller) instead of failing the whole file."""
     if path.suffix == ".jsonl":
         out: list[Any] = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
+        for raw in path.read_bytes().splitlines():
+            if raw.strip():
                 try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
+                    out.append(json.loads(raw.decode("utf-8")))
+                except (UnicodeDecodeError, json.JSONDecodeError):
                     out.append(None)
         return out
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}): re-encode it as UTF-8.") from None
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path} is not valid JSON: {e}") from None
         if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}: the one list inside

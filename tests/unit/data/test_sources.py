@@ -171,3 +171,16 @@ def test_neither_path_nor_hub():
     with pytest.raises(ConfigError, match="Set data.path"):
         load_records(path=None, hub_id=None, hub_config=None, splits=("train", "test"), test_size=None, seed=0)
 
+
+
+def test_a_row_that_is_not_utf8_is_skipped_not_fatal(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b'{"q": "a"}\n\xff\xfe{"q": "b"}\n{"q": "\xc3\xa9"}\n')
+    assert read_file(path) == [{"q": "a"}, None, {"q": "é"}]  # the bad line is counted as a broken row
+
+
+def test_a_json_file_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "rows.json"
+    path.write_bytes(b'[{"q": "\xff"}]')
+    with pytest.raises(ConfigError, match="rows.json is not UTF-8 text"):
+        read_file(path)
