@@ -122,6 +122,8 @@ def load_records(
         root = resolve_path(path)
         if root.is_file():
             records = read_file(root)
+            if not records:
+                raise ConfigError(f"data.path: {root} holds no records (an empty file).")
             n_test = test_size if test_size is not None else min(500, max(1, len(records) // 10))
             if n_test >= len(records):
                 raise ConfigError(

@@ -184,3 +184,12 @@ def test_a_json_file_that_is_not_utf8_names_the_file(tmp_path):
     path.write_bytes(b'[{"q": "\xff"}]')
     with pytest.raises(ConfigError, match="rows.json is not UTF-8 text"):
         read_file(path)
+
+
+def test_an_empty_file_is_blamed_on_the_file_not_on_test_size(tmp_path):
+    from rlvr.data.sources import load_records
+
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ConfigError, match="empty.jsonl holds no records"):
+        load_records(path=str(tmp_path / "empty.jsonl"), hub_id=None, hub_config=None, splits=("train", "test"),
+                     test_size=None, seed=0)
