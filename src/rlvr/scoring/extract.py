@@ -17,10 +17,15 @@ from decimal import Decimal, InvalidOperation, localcontext
 from rlvr.scoring.formats import AnswerFormat
 
 # A number as people write it: optional sign or accounting parentheses, optional currency, thousands
-# separators only in groups of three, optional decimals, optional percent.
+# separators only in groups of three, optional decimals, optional scientific exponent (2e5, 1.5E-3) or
+# superscript power (10², 2⁻³), optional percent. The exponent belongs to the number: reading "2e5" as 2 or "10²"
+# as 10 would score a right answer wrong (and a wrong one right).
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 _NUMBER = re.compile(
     r"(?<![\w.])(?P<neg>[-\u2212])?\+?\s?[$€£¥₹]?\s?(?P<neg2>[-\u2212])?(?P<paren>\()?\s?[$€£¥₹]?"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\d)(?P<close>\))?\s?(?P<pct>%)?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\d)"
+    r"(?:[eE](?P<exp>[-+]?\d{1,3})(?![\w.])|(?P<sup>⁻?[⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2}))?"
+    r"(?P<close>\))?\s?(?P<pct>%)?"
 )
 
 
@@ -41,7 +46,9 @@ def canonical_number(text: str) -> str | None:
     A percent sign is dropped (``"12.5%" -> "12.5"``); numbers of any size are kept exactly.
 
     >>> [canonical_number(s) for s in ["18.0", "-5", "$80,000", "(12)", "12.5%", "+3", "$-5", "1e5", "seven"]]
-    ['18', '-5', '80000', '-12', '12.5', '3', '-5', None, None]
+    ['18', '-5', '80000', '-12', '12.5', '3', '-5', '100000', None]
+    >>> [canonical_number(s) for s in ["2e5", "1.5E-3", "10²", "2⁻¹"]]
+    ['200000', '0.0015', '100', '0.5']
     """
     s = _ascii_digits(text).strip().rstrip(".").strip()
     m = _NUMBER.fullmatch(s)
@@ -56,14 +63,21 @@ def _format(m: re.Match) -> str | None:
         ctx.prec = len(digits) + 2  # exact for any length: a 40-digit answer must not overflow the default 28
         try:
             value = Decimal(digits)
-        except InvalidOperation:
+            if m.group("exp"):
+                ctx.prec += 4 + abs(int(m.group("exp")))
+                value = value.scaleb(int(m.group("exp")))
+            elif m.group("sup"):
+                power = int(m.group("sup").translate(_SUPERSCRIPTS))
+                ctx.prec = max(ctx.prec, 4 + len(digits) * abs(power))
+                value = value ** power
+        except (InvalidOperation, ZeroDivisionError, OverflowError):
             return None
         if value == 0:
             return "0"
         if m.group("neg") or m.group("neg2") or m.group("paren"):
             value = -value
         if value == value.to_integral_value():
-            return str(value.to_integral_value())
+            return format(value.to_integral_value(), "f")
         return format(value.normalize(), "f")
 
 

@@ -56,6 +56,8 @@ def compare_numbers(
     True
     >>> round(compare_numbers("80", "100")[1], 3)
     0.2
+    >>> compare_numbers("1000000.5", "1000000")[0], compare_numbers("0.3333333", "0.33333333")[0]
+    (False, True)
     """
     g = to_decimal(gold)
     if g is None:
@@ -72,8 +74,11 @@ def compare_numbers(
                 err = 0.0 if c == 0 else float("inf")
             else:
                 err = float(abs(c - g) / abs(g))
-            if c == c.to_integral_value() and g == g.to_integral_value():
-                equal = c == g  # two integers: no tolerance, 1000001 is not 1000000
+            if g == g.to_integral_value() and not rounding and rel_tol < 1e-3:
+                # An integer gold needs that integer, up to float noise (72.00000001 is 72): the default relative
+                # tolerance (float noise in worked-out decimals such as 1/3) would let 1000000.5 or 1000001 pass
+                # for 1000000. A deliberate tolerance (rel_tol >= 0.1%, e.g. FinQA's 1%) applies to integers too.
+                equal = abs(c - g) <= Decimal("1e-6")
             else:
                 equal = err <= rel_tol
             if equal and rounding:

@@ -109,21 +109,29 @@ def math_parse(text: str) -> list:
 YES_NO = ("yes", "no")
 
 class FinQAVerifier:
-    """Yes/no answers by text; numbers within ``rel_tol`` and equal at the coarser precision, read as a
-    percentage where that is closer (``14.3%`` = ``0.143``), with accounting formats canonicalised.
+    """Yes/no answers by text; numbers within ``rel_tol`` and equal at the coarser precision, with accounting
+    formats canonicalised. Only where the question asks for a percentage (or the gold or the prediction is
+    written as one) may the prediction be read in percent of the gold (``14.3`` or ``14.3%`` for ``0.143``): everywhere else a factor of
+    100 is a wrong answer, so a gold of 5 does not accept 500 or 0.05.
 
     >>> v = FinQAVerifier()
-    >>> [v(a, {"answer": "0.14286"}) for a in ["0.14286", "14.3", "14.29%", "14.2", "0.2"]]
+    >>> share = {"question": "what percentage of revenue was services?", "answer": "0.14286"}
+    >>> [v(a, share) for a in ["0.14286", "14.3", "14.29%", "14.2", "0.2"]]
     [1.0, 1.0, 1.0, 0.0, 0.0]
+    >>> [v(a, {"question": "how many stores opened?", "answer": "5"}) for a in ["5", "500", "0.05"]]
+    [1.0, 0.0, 0.0]
     """
 
     def __init__(self, rel_tol: float = 0.01):
-        self.numbers = NumberVerifier(rel_tol=rel_tol, rounding=True, percent=True)
+        self.lenient = NumberVerifier(rel_tol=rel_tol, rounding=True, percent=True)
+        self.strict = NumberVerifier(rel_tol=rel_tol, rounding=True)
 
     def __call__(self, answer: str, row: dict[str, Any]) -> float:
         if str(row["answer"]).casefold() in YES_NO:
             return TextVerifier()(answer, row)
-        return self.numbers(answer, row)
+        percentage = ("%" in str(row["answer"]) or "%" in answer
+                      or re.search(r"%|percent", str(row.get("question", "")), re.I))
+        return (self.lenient if percentage else self.strict)(answer, row)
 
 
 class ReasoningGymVerifier:

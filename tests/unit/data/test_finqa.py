@@ -111,8 +111,17 @@ def test_without_text_only_table_and_question(finqa_dir):
 )
 def test_finqa_verifier_through_the_scorer(answer, gold, status):
     fmt = PromptTemplate(answer_tag="answer", fallback_last_number=False).answer_format
-    score = Scorer(fmt, FinQAData().verifier)(f"<answer>{answer}</answer>", {"answer": gold})
+    row = {"answer": gold, "question": "what was the percentage change in net revenue?"}
+    score = Scorer(fmt, FinQAData().verifier)(f"<answer>{answer}</answer>", row)
     assert score.status == status
+
+
+@pytest.mark.parametrize(("answer", "status"), [("5", "correct"), ("500", "wrong"), ("0.05", "wrong"),
+                                                ("5.0", "correct")])
+def test_finqa_reads_percent_or_fraction_only_for_a_percentage_question(answer, status):
+    fmt = PromptTemplate(answer_tag="answer", fallback_last_number=False).answer_format
+    row = {"answer": "5", "question": "how many stores did the company open in 2019?"}
+    assert Scorer(fmt, FinQAData().verifier)(f"<answer>{answer}</answer>", row).status == status
 
 
 def test_no_usable_row_names_the_file(tmp_path):

@@ -44,8 +44,9 @@ PLAIN = AnswerFormat()
         ("9" * 60, "9" * 60),  # more digits than Decimal's default precision
         ("-0", "0"),
         ("1,2345", None),  # not a thousands grouping
-        ("1e5", None),
-        ("10\u00b2", None),  # a superscript is not a digit
+        ("1e5", "100000"),  # scientific notation is the number it writes, not its mantissa
+        ("2.5e-3", "0.0025"),
+        ("10²", "100"),  # a superscript is a power, not a digit dropped
         ("(12", None),
         ("seven", None),
         ("", None),
@@ -63,7 +64,7 @@ def test_canonical_number(text, expected):
         ("It fell to -5 degrees.", ["-5"]),
         ("Paid $80,000 for 2 cars", ["80000", "2"]),
         ("x1 and v2.0", []),  # digits inside words are not numbers
-        ("10\u00b2 = 100", ["10", "100"]),
+        ("10\u00b2 = 100", ["100", "100"]),
         ("", []),
     ],
 )

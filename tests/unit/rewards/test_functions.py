@@ -25,11 +25,11 @@ ANSWER_ONLY = AnswerFormat(answer_tag="answer", fallback_last_number=False)
 PLAIN = AnswerFormat()
 
 
-def run(reward, completions, fmt, gold, verifier=None):
+def run(reward, completions, fmt, gold, verifier=None, question=None):
     """Call a reward the way the suite does: shared scores, the answer format and the gold column."""
     golds = gold if isinstance(gold, list) else [gold] * len(completions)
     scorer = Scorer(fmt, verifier or NumberVerifier())
-    scores = [scorer(c, {"answer": g}) for c, g in zip(completions, golds)]
+    scores = [scorer(c, {"answer": g, "question": question}) for c, g in zip(completions, golds)]
     return reward(completions, scores=scores, answer_format=fmt, answer=golds, task=["t"] * len(completions))
 
 
@@ -129,7 +129,8 @@ def test_answer_check_finqa_values(text, gold, expected):
     from rlvr.scoring import FinQAVerifier
 
     reward = AnswerCheck(exact=3.0, equivalent=3.0, close=[[0.01, 1.0]], wrong=-1.0, unparseable=-1.0, percent=True)
-    assert run(reward, [text], ANSWER_ONLY, gold, verifier=FinQAVerifier()) == [expected]
+    question = "what percentage of revenue came from services?"  # FinQA reads percent/fraction only here
+    assert run(reward, [text], ANSWER_ONLY, gold, verifier=FinQAVerifier(), question=question) == [expected]
 
 
 def test_answer_check_text_answers_have_no_closeness():

@@ -60,7 +60,7 @@ def test_compare_numbers(pred, gold, kwargs, equal, err):
     ("72", "", ValueError),
     ("seventy-two", "72", UnparseableAnswer),  # the prediction is the model's
     ("", "72", UnparseableAnswer),
-    ("1e5", "100000", UnparseableAnswer),
+    ("1e5x", "100000", UnparseableAnswer),  # (1e5 itself is 100000: scientific notation reads whole)
 ])
 def test_compare_numbers_tells_bad_gold_from_unreadable_prediction(pred, gold, error):
     with pytest.raises(error):

@@ -154,7 +154,8 @@ def test_finqa_reward_config_values():
     assert "numbers" not in suite.functions  # switched off by `numbers: null`
     texts = [w("", "14.3%"), w("", "14.28"), w("", "$(1,234)"), w("", "12"), w("", "")]
     golds = ["0.14286", "0.14286", "-1234", "0.14286", "0.14286"]
-    out, _, _ = call_like_trl(suite, Scorer(SEEDS, FinQAVerifier()), texts, answer=golds)
+    questions = ["what percentage of revenue came from services?"] * len(texts)  # percent readings allowed here
+    out, _, _ = call_like_trl(suite, Scorer(SEEDS, FinQAVerifier()), texts, answer=golds, question=questions)
     assert out["answer"] == [3.0, 1.0, 3.0, -1.0, -1.0]
 
 
