@@ -111,8 +111,8 @@ YES_NO = ("yes", "no")
 class FinQAVerifier:
     """Yes/no answers by text; numbers within ``rel_tol`` and equal at the coarser precision, with accounting
     formats canonicalised. Only where the question asks for a percentage (or the gold or the prediction is
-    written as one) may the prediction be read in percent of the gold (``14.3`` or ``14.3%`` for ``0.143``): everywhere else a factor of
-    100 is a wrong answer, so a gold of 5 does not accept 500 or 0.05.
+    written as one) may the prediction be read in percent of the gold (``14.3`` or ``14.3%`` for ``0.143``):
+    everywhere else a factor of 100 is a wrong answer, so a gold of 5 does not accept 500 or 0.05.
 
     >>> v = FinQAVerifier()
     >>> share = {"question": "what percentage of revenue was services?", "answer": "0.14286"}
