@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Mapping
 
 KEYS = ("completions/clipped_ratio", "frac_reward_zero_std", "reward", "score/parse_rate", "score/bad_gold_rate",
-        "rewards/margins", "rewards/accuracies", "margin", "accuracy")
+        "rewards/margins", "rewards/accuracies", "margin", "accuracy", "dynamic_sampling/unfilled_groups")
 # A preference trainer's reward margin (chosen minus rejected) and preference accuracy (share of pairs ranked
 # right), under TRL's names: DPO, KTO and CPO/SimPO log ``rewards/*``; RewardTrainer logs ``margin`` and ``accuracy``.
 MARGIN, PREFERENCE_ACCURACY = ("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")
@@ -75,6 +75,13 @@ def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None 
                 "learn from and the loss is ~0 by construction. The task is too easy or too hard for this model: "
                 "change its difficulty (data.params), or raise train.num_generations or train.temperature."
             )
+    unfilled = metrics.get("dynamic_sampling/unfilled_groups")
+    if unfilled:
+        out.append(
+            f"Dynamic sampling could not fill the batch{over}: {unfilled:.3g} group(s) per step still had identical "
+            "rewards after train.max_resample_rounds extra generation rounds and were trained on anyway (they teach "
+            "nothing). Raise train.max_resample_rounds, or give the model tasks it sometimes solves (data.params)."
+        )
     parse = metrics.get("score/parse_rate")
     if parse is not None and parse < 0.1:
         out.append(
@@ -92,5 +99,6 @@ def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None 
         )
     bad_gold = metrics.get("score/bad_gold_rate")
     if bad_gold:
-        out.append(f"{bad_gold:.0%} of rows have a gold answer that cannot be parsed: check the dataset's answer field.")
+        out.append(f"{bad_gold:.0%} of rows have a gold answer that cannot be parsed: check the dataset's answer "
+                   "field.")
     return out

@@ -4,31 +4,70 @@ A group of completions whose rewards are all equal has zero advantage for every 
 generation and a backward pass and teaches nothing, and as a policy gets good (or stays hopeless) on a task most
 groups become such. With ``train.dynamic_sampling=true`` the trainer drops those groups from each generation batch
 and refills it with groups of further prompts, sampled and scored the same way, until the batch is full of groups
-that carry a signal or ``max_resample_rounds`` is reached; a batch still short is completed with dropped groups
-(zero advantage, so they change nothing but the loss's normaliser) and said so in the logs.
+that carry a signal or ``max_resample_rounds`` extra rounds are spent; a batch still short is completed with
+dropped groups (zero advantage: they change nothing but the loss's normaliser), and the diagnostics say so in
+plain words.
+
+A group is flat when its total rewards (weighted as TRL weights them; unscorable completions left out) are equal,
+read from the rewards themselves: TRL's advantages of such a group are not always exactly zero (a group mean of
+3.7 x 16 rounds), so testing them for zero would keep some flat groups.
 
 Metrics per step: ``dynamic_sampling/dropped_groups`` (flat groups generated), ``dynamic_sampling/rounds``
-(extra generation rounds) and ``dynamic_sampling/unfilled_groups`` (flat groups left in the batch).
+(extra generation rounds) and ``dynamic_sampling/unfilled_groups`` (flat groups left in the batch). TRL's own
+``reward``, ``frac_reward_zero_std`` and completion metrics count every round's completions.
 
-The extra prompts are drawn from the training rows with a generator seeded by the run's seed and the step, so a
-resumed run draws the same ones (the data position of the main sampler is TRL's and is not touched).
+Where the extra prompts come from, and resume: TRL's sampler, whose position a checkpoint records, is not
+touched: each step still consumes exactly the prompts it would without dynamic sampling. The extra prompts are
+drawn from the whole training set, leaving out those already generated for this step, by a generator seeded
+with the run's seed, the step and the round; so a resumed run draws the same extra prompts, and a prompt drawn
+as an extra may come again later from the sampler in its turn (it is not marked consumed). With
+``scale_rewards=batch`` each round's advantages are scaled by the spread of that round's own batch.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+from rlvr import distributed
+from rlvr.errors import ConfigError
 
 _BATCHED = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages", "old_per_token_logps",
             "ref_per_token_logps", "sampling_per_token_logps", "tool_mask", "importance_sampling_ratio")
 
 
-def flat_groups(advantages: torch.Tensor, group: int) -> torch.Tensor:
-    """A boolean per group of ``group`` consecutive completions: True when every advantage in it is zero (its
-    rewards were all equal; centring by the group mean makes them exactly zero)."""
-    return (advantages.reshape(-1, group) == 0).all(dim=1)
+def check_settings(extra: dict[str, Any]) -> None:
+    """Reject, before anything loads, what dynamic sampling cannot do (``extra``: the loop's ``train.extra``)."""
+    if distributed.launched():
+        raise ConfigError("train.dynamic_sampling runs in one process for now (a group's completions may be split "
+                          "across ranks); turn it off under a launcher.")
+    if extra.get("multi_objective_aggregation") == "normalize_then_sum":
+        raise ConfigError("train.dynamic_sampling drops groups whose total rewards are equal, but with "
+                          "train.extra.multi_objective_aggregation=normalize_then_sum such a group can still carry "
+                          "a signal; use one of them, not both.")
+
+
+def total_rewards(rewards_per_func: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Each completion's weighted reward, as TRL sums it; NaN for a completion no reward function scored."""
+    total = (rewards_per_func * weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
+    return total.masked_fill(torch.isnan(rewards_per_func).all(dim=1), float("nan"))
+
+
+def flat_groups(rewards: torch.Tensor, group: int) -> torch.Tensor:
+    """A boolean per group of ``group`` consecutive completions: True when its scored rewards are all equal (or
+    fewer than two were scored), so that every advantage in it is zero.
+
+    >>> flat_groups(torch.tensor([3.7, 3.7, 3.7, 3.7, 1.0, 0.0, 1.0, 1.0, 2.0, float("nan"), 2.0, 2.0]), 4).tolist()
+    [True, False, True]
+    """
+    r = rewards.reshape(-1, group)
+    unscored = torch.isnan(r)
+    highest = r.masked_fill(unscored, -torch.inf).amax(dim=1)
+    lowest = r.masked_fill(unscored, torch.inf).amin(dim=1)
+    return ~(highest > lowest)
 
 
 def concat(parts: list[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
@@ -63,47 +102,71 @@ def _pad(t: torch.Tensor, width: int, fill: float, left: bool) -> torch.Tensor:
     return torch.cat([pad, t] if left else [t, pad], dim=1)
 
 
+def _prompt_key(row: dict[str, Any]) -> str:
+    return repr(row["prompt"])
+
+
+def _random_order(rng: random.Random, n: int) -> Iterator[int]:
+    """0..n-1 in a random order, drawn lazily (a refill usually needs a few rows of a large set)."""
+    drawn: set[int] = set()
+    while len(drawn) < n:
+        i = rng.randrange(n)
+        if i not in drawn:
+            drawn.add(i)
+            yield i
+
+
 def dynamic_sampling(trainer_cls: type, max_rounds: int) -> type:
     """``trainer_cls`` (TRL's GRPOTrainer or a subclass) with DAPO's dynamic sampling."""
 
     class DynamicSampling(trainer_cls):  # type: ignore[misc, valid-type]
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            self._last_rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            return self._last_rewards
+
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             output = super()._generate_and_score_completions(inputs)
             if not self.model.training:
                 return output
             group = self.num_generations
             wanted = output["advantages"].numel() // group
-            kept, flat, dropped, rounds = [], [], 0, 0
-            part = output
+            seen = {_prompt_key(row) for row in inputs}
+            kept, flat, rounds, part = [], [], 0, output
             while True:
-                is_flat = flat_groups(part["advantages"], group)
-                dropped += int(is_flat.sum())
+                is_flat = flat_groups(total_rewards(self._last_rewards, self.reward_weights), group)
                 for g, f in enumerate(is_flat.tolist()):
                     (flat if f else kept).append((part, g))
                 if len(kept) >= wanted or rounds >= max_rounds:
                     break
+                more = self._more_prompts(wanted - len(kept), rounds + 1, seen)
+                if not more:  # every training prompt was generated for this step already
+                    break
                 rounds += 1
-                part = super()._generate_and_score_completions(self._more_prompts(wanted - len(kept), rounds))
+                part = super()._generate_and_score_completions(more)
             chosen = (kept + flat)[:wanted]
             parts = []
             for source in dict.fromkeys(id(p) for p, _ in chosen):  # each generation round's chosen groups
                 src = next(p for p, _ in chosen if id(p) == source)
                 rows = torch.tensor([g * group + i for p, g in chosen if id(p) == source for i in range(group)])
                 parts.append(select(src, rows))
-            merged = {**output, **concat(parts, self.processing_class.pad_token_id)}
-            unfilled = max(0, wanted - len(kept))
             metrics = self._metrics["train"]
-            metrics["dynamic_sampling/dropped_groups"].append(float(dropped))
+            metrics["dynamic_sampling/dropped_groups"].append(float(len(flat)))
             metrics["dynamic_sampling/rounds"].append(float(rounds))
-            metrics["dynamic_sampling/unfilled_groups"].append(float(unfilled))
-            return merged
+            metrics["dynamic_sampling/unfilled_groups"].append(float(max(0, wanted - len(kept))))
+            return {**output, **concat(parts, self.processing_class.pad_token_id)}
 
-        def _more_prompts(self, groups: int, round_: int) -> list[dict[str, Any]]:
-            """``groups`` training rows not chosen by TRL's sampler for this step, each repeated once per
-            completion of its group; seeded by the run's seed, the step and the round (a resume draws the same)."""
-            rng = random.Random(hash((self.args.seed, self.state.global_step, round_)))
-            picked = rng.sample(range(len(self.train_dataset)), min(groups, len(self.train_dataset)))
-            rows = [self.train_dataset[i] for i in picked]
+        def _more_prompts(self, groups: int, round_: int, seen: set[str]) -> list[dict[str, Any]]:
+            """``groups`` training rows whose prompts are not in ``seen`` (this step's so far; added to it), each
+            repeated once per completion of its group; seeded by the run's seed, the step and the round."""
+            rng = random.Random(f"{self.args.seed}:{self.state.global_step}:{round_}")
+            rows = []
+            for i in _random_order(rng, len(self.train_dataset)):
+                row = self.train_dataset[i]
+                if _prompt_key(row) not in seen:
+                    seen.add(_prompt_key(row))
+                    rows.append(row)
+                    if len(rows) == groups:
+                        break
             return [row for row in rows for _ in range(self.num_generations)]
 
     DynamicSampling.__name__ = DynamicSampling.__qualname__ = trainer_cls.__name__

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
+from rlvr.train import dynamic_sampling as dynamic
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
-from rlvr.train.dynamic_sampling import dynamic_sampling
 from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
@@ -43,20 +42,22 @@ class GRPOLoop:
             completion, the geometric mean of its token ratios, clipped per sequence; pair it with a small
             ``epsilon`` such as 3e-4 and ``epsilon_high`` 4e-4, as the paper does).
         scale_rewards: normalise advantages by the group (``group``), the batch (``batch``) std, or not (``none``).
-        epsilon: PPO clip range (lower bound: the ratio is clipped at 1 - epsilon).
+        epsilon: PPO clip range (lower bound: the ratio is clipped at 1 - epsilon, so below 1).
         epsilon_high: upper clip bound 1 + epsilon_high ("clip-higher", DAPO: 0.28 with epsilon 0.2); null:
             epsilon.
         num_iterations: policy updates per generation batch (mu in the GRPO paper).
         mask_truncated_completions: drop cut-off completions from the loss.
         dynamic_sampling: drop groups whose completions all got the same reward and refill the batch with groups
             of further prompts (DAPO; :mod:`rlvr.train.dynamic_sampling`); the dropped count is logged per step.
-        max_resample_rounds: extra generation rounds per step at most, when dynamic sampling refills a batch.
+        max_resample_rounds: extra generation rounds per step at most, when dynamic sampling refills a batch
+            (read only with ``dynamic_sampling``); a batch still short after them is said so in the diagnostics.
         max_grad_norm, weight_decay, optim: optimizer settings.
         logging_steps: log (and diagnose) every N steps.
         save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume). Each holds
             the model (or adapter), optimizer, scheduler, RNG states and data position; written atomically.
         keep_checkpoints: the newest checkpoints kept; older ones are deleted once a newer one is complete.
-        extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig).
+        extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig);
+            not ``importance_sampling_level``, which ``loss_type`` sets (``gspo``: sequence, otherwise token).
     """
 
     def __init__(
@@ -74,12 +75,12 @@ class GRPOLoop:
         beta: NonNegative = 0.0,
         loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "gspo"] = "dapo",
         scale_rewards: Literal["group", "batch", "none"] = "group",
-        epsilon: Positive = 0.2,
+        epsilon: Annotated[float, Range(gt=0, lt=1, why="the ratio is clipped below at 1 - epsilon")] = 0.2,
         epsilon_high: Positive | None = None,
         num_iterations: AtLeastOne = 1,
         mask_truncated_completions: bool = False,
         dynamic_sampling: bool = False,
-        max_resample_rounds: Count = 3,
+        max_resample_rounds: Annotated[int, Range(ge=1, why="0 refills nothing")] = 3,
         max_grad_norm: Positive = 1.0,
         weight_decay: NonNegative = 0.0,
         optim: str = "adamw_torch",
@@ -107,8 +108,14 @@ class GRPOLoop:
         if epsilon_high is not None and epsilon_high < epsilon:
             raise ConfigError(f"train.epsilon_high ({epsilon_high}) is the upper clip bound: it must be >= "
                               f"train.epsilon ({epsilon}), or null for the same.")
-        if max_resample_rounds < 0:
-            raise ConfigError(f"train.max_resample_rounds must be >= 0, got {max_resample_rounds}.")
+        if not 0 < epsilon < 1:
+            raise ConfigError(f"train.epsilon must be in (0, 1): the ratio is clipped below at 1 - epsilon; got "
+                              f"{epsilon}.")
+        if "importance_sampling_level" in extra:
+            raise ConfigError("train.extra.importance_sampling_level: set by train.loss_type (gspo: sequence-level "
+                              "ratios, aggregated per sequence as in the GSPO paper; the others: token-level).")
+        if dynamic_sampling:
+            dynamic.check_settings(extra)
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra", "total")}
         self.extra = dict(extra)
         self._check_extra()
@@ -155,10 +162,7 @@ class GRPOLoop:
         prompts_per_step = s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] // s["num_generations"]
         trainer_cls = atomic_checkpoints(GRPOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step)
         if s["dynamic_sampling"]:
-            if distributed.world_size() > 1:
-                raise ConfigError("train.dynamic_sampling runs in one process for now (a group's completions may "
-                                  "be split across ranks); turn it off under a launcher.")
-            trainer_cls = dynamic_sampling(trainer_cls, s["max_resample_rounds"])
+            trainer_cls = dynamic.dynamic_sampling(trainer_cls, s["max_resample_rounds"])
         trainer = trainer_cls(
             model=inputs.model,
             reward_funcs=inputs.reward_functions,

@@ -14,6 +14,7 @@ from rlvr.train.diagnostics import Diagnoser, diagnose
         ({"frac_reward_zero_std": 1.0, "reward": 0.0}, "no advantage to learn from"),
         ({"score/parse_rate": 0.02}, "the prompt (prompts.*) and the answer format disagree"),
         ({"score/bad_gold_rate": 0.5}, "gold answer that cannot be parsed"),
+        ({"dynamic_sampling/unfilled_groups": 2.0}, "Dynamic sampling could not fill the batch: 2 group(s)"),
     ],
 )
 def test_each_failure_mode_is_explained(metrics, expected):
@@ -23,7 +24,7 @@ def test_each_failure_mode_is_explained(metrics, expected):
 
 def test_healthy_step_has_no_warning():
     healthy = {"completions/clipped_ratio": 0.2, "frac_reward_zero_std": 0.3, "score/parse_rate": 0.95,
-               "score/bad_gold_rate": 0.0, "reward": 0.4}
+               "score/bad_gold_rate": 0.0, "reward": 0.4, "dynamic_sampling/unfilled_groups": 0.0}
     assert diagnose(healthy) == []
 
 

@@ -5,14 +5,18 @@ groups that carry a signal and logs how many it dropped."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from types import SimpleNamespace
+
 import pytest
 import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from rlvr.errors import ConfigError
 from rlvr.interfaces import TrainInputs
 from rlvr.train import GRPOLoop
-from rlvr.train.dynamic_sampling import concat, flat_groups
+from rlvr.train.dynamic_sampling import concat, dynamic_sampling, flat_groups, total_rewards
 from rlvr.train.trl_bridge import model_args
 
 G = 4  # completions per prompt
@@ -29,15 +33,21 @@ def variety(completions, **_):
 def flat_for_odd(completions, prompts, **_):
     """All-equal rewards for prompts with an odd first number (a flat group), distinct characters otherwise."""
     text = lambda p: p if isinstance(p, str) else p[-1]["content"]  # noqa: E731
-    return [0.0 if int(text(p).split()[1]) % 2 else float(len(set(str(c)))) for c, p in zip(completions, prompts)]
+    return [3.7 if int(text(p).split()[1]) % 2 else float(len(set(str(c)))) for c, p in zip(completions, prompts)]
+
+
+def flat_for_all(completions, **_):
+    return [1.0] * len(completions)
 
 
 class Events:
     def __init__(self):
         self.logs: list[dict] = []
+        self.warnings: dict[int, list[str]] = {}
 
     def log(self, step, metrics, warnings):
         self.logs.append({"step": step, **metrics})
+        self.warnings[step] = warnings
 
     def step_end(self, step, model):
         pass
@@ -102,50 +112,164 @@ def reference_loss(logps, old, ref, adv, mask, loss_type, eps, eps_high, beta, m
     return (per_token * mask).sum() / n_items  # dapo: every token of the generation batch
 
 
-@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo", "bnpo", "gspo"])
-@pytest.mark.parametrize("beta, eps_high", [(0.0, None), (0.04, 0.28)])
-def test_loss_matches_the_formula(tiny_model_dir, tmp_path, loss_type, beta, eps_high):
+LOSS_TYPES = ["grpo", "dr_grpo", "dapo", "bnpo", "gspo"]
+
+
+def loss_case(tiny_model_dir, tmp_path, **settings):
+    """TRL's trainer for our ``settings``, and fixed random inputs: 4 completions of 6 tokens (two cut short by
+    their mask), old and reference log-probs drawn away from the current policy so that clipping happens, random
+    advantages."""
     from trl import GRPOTrainer
 
     torch.manual_seed(1)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir, padding_side="left")
-    loop = GRPOLoop(loss_type=loss_type, beta=beta, epsilon=0.2, epsilon_high=eps_high, num_generations=G,
-                    per_device_train_batch_size=G, max_completion_length=6, save_steps=0)
+    loop = GRPOLoop(**{"epsilon": 0.2, "num_generations": G, "per_device_train_batch_size": G,
+                       "max_completion_length": 6, "save_steps": 0, **settings})
     trainer = GRPOTrainer(model=model, reward_funcs=[variety], train_dataset=prompts(4), processing_class=tokenizer,
                           args=loop.grpo_config(str(tmp_path), 0, None, **model_args(model)))
-    model.eval()  # eval mode: no gradient-accumulation scaling of the loss
-    batch, plen, clen = 4, 5, 6
-    vocab = model.config.vocab_size
-    prompt_ids, completion_ids = torch.randint(4, vocab, (batch, plen)), torch.randint(4, vocab, (batch, clen))
-    mask = torch.ones(batch, clen, dtype=torch.long)
-    mask[1, 4:] = 0
-    mask[3, 2:] = 0
+    batch, plen, clen, vocab = 4, 5, 6, model.config.vocab_size
+    inputs = {"prompt_ids": torch.randint(4, vocab, (batch, plen)),
+              "completion_ids": torch.randint(4, vocab, (batch, clen)),
+              "completion_mask": torch.ones(batch, clen, dtype=torch.long), "advantages": torch.randn(batch)}
+    inputs["prompt_mask"] = torch.ones_like(inputs["prompt_ids"])
+    inputs["completion_mask"][1, 4:] = 0
+    inputs["completion_mask"][3, 2:] = 0
+    inputs["num_items_in_batch"] = inputs["completion_mask"].sum().float()
     with torch.no_grad():
-        logits = model(torch.cat([prompt_ids, completion_ids], 1)).logits[:, plen - 1:-1]
-        logps = torch.log_softmax(logits.float(), -1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
-    old = logps + 0.3 * torch.randn_like(logps)  # far enough from the current policy that clipping happens
+        logps = policy_logps(model, inputs)
+    inputs["old_per_token_logps"] = logps + 0.3 * torch.randn_like(logps)
     ref = logps + 0.2 * torch.randn_like(logps)
-    adv = torch.randn(batch)
-    n_items = mask.sum().float()
-    inputs = {"prompt_ids": prompt_ids, "prompt_mask": torch.ones_like(prompt_ids), "completion_ids": completion_ids,
-              "completion_mask": mask, "advantages": adv, "old_per_token_logps": old, "num_items_in_batch": n_items}
-    if beta:
+    if settings.get("beta"):
         inputs["ref_per_token_logps"] = ref
-    with torch.no_grad():
-        ours = trainer._compute_loss(model, inputs)
-    expected = reference_loss(logps, old, ref, adv, mask.float(), loss_type, 0.2, eps_high or 0.2, beta, 6, n_items)
+    ratio = torch.exp(logps - inputs["old_per_token_logps"])
+    assert ((ratio < 0.8) | (ratio > 1 + (settings.get("epsilon_high") or 0.2))).any()  # the clip is exercised
+    return trainer, model, inputs, ref
+
+
+def policy_logps(model, inputs):
+    """Each completion token's log-probability under ``model``, computed here, apart from TRL."""
+    plen = inputs["prompt_ids"].size(1)
+    logits = model(torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)).logits[:, plen - 1:-1]
+    return torch.log_softmax(logits.float(), -1).gather(-1, inputs["completion_ids"].unsqueeze(-1)).squeeze(-1)
+
+
+def gradient(model, loss):
+    model.zero_grad()
+    loss.backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+@pytest.mark.parametrize("loss_type", LOSS_TYPES)
+@pytest.mark.parametrize("beta, eps_high", [(0.0, None), (0.04, 0.28)])
+def test_loss_and_gradient_match_the_formula(tiny_model_dir, tmp_path, loss_type, beta, eps_high):
+    trainer, model, inputs, ref = loss_case(tiny_model_dir, tmp_path, loss_type=loss_type, beta=beta,
+                                            epsilon_high=eps_high)
+    model.eval()  # one batch, no gradient-accumulation scaling
+    ours = trainer._compute_loss(model, inputs)
+    ours_grad = gradient(model, ours)
+    expected = reference_loss(policy_logps(model, inputs), inputs["old_per_token_logps"], ref, inputs["advantages"],
+                              inputs["completion_mask"].float(), loss_type, 0.2, eps_high or 0.2, beta, 6,
+                              inputs["num_items_in_batch"])
+    expected_grad = gradient(model, expected)
     assert ours.item() == pytest.approx(expected.item(), abs=1e-6)
-    clipped = torch.exp(logps - old)
-    assert ((clipped < 0.8) | (clipped > 1 + (eps_high or 0.2))).any()  # the clip is exercised
+    assert (ours_grad - expected_grad).abs().max().item() <= 1e-6 and expected_grad.abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("loss_type", LOSS_TYPES)
+def test_accumulated_micro_batches_add_up_to_the_formula_over_the_step(tiny_model_dir, tmp_path, loss_type):
+    """In training TRL splits a step's batch into gradient_accumulation_steps micro-batches and scales each one's
+    loss; their sum is the formula over the whole batch (bnpo's normaliser is, by definition, per micro-batch)."""
+    trainer, model, inputs, ref = loss_case(tiny_model_dir, tmp_path, loss_type=loss_type, beta=0.04,
+                                            epsilon_high=0.28, per_device_train_batch_size=2,
+                                            gradient_accumulation_steps=2)
+    model.train()
+    trainer.current_gradient_accumulation_steps = 2
+    halves = [slice(0, 2), slice(2, 4)]
+    batched = [k for k in inputs if k != "num_items_in_batch"]  # the count spans the whole generation batch
+    with torch.no_grad():
+        ours = sum(trainer._compute_loss(model, {**inputs, **{k: inputs[k][h] for k in batched}}) for h in halves)
+        logps = policy_logps(model, inputs)
+
+    def formula(rows):
+        return reference_loss(logps[rows], inputs["old_per_token_logps"][rows], ref[rows], inputs["advantages"][rows],
+                              inputs["completion_mask"][rows].float(), loss_type, 0.2, 0.28, 0.04, 6,
+                              inputs["num_items_in_batch"])
+
+    expected = sum(formula(h) for h in halves) / 2 if loss_type == "bnpo" else formula(slice(0, 4))
+    assert ours.item() == pytest.approx(expected.item(), abs=1e-6)
 
 
 # --- dynamic sampling ---------------------------------------------------------------------------------------
 
 
-def test_flat_groups_are_the_ones_with_all_zero_advantages():
-    adv = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0])
-    assert flat_groups(adv, 4).tolist() == [True, False]
+def test_flat_groups_are_read_from_the_rewards_not_the_advantages():
+    rewards = torch.tensor([3.7] * G + [1.0, 0.0, 1.0, 1.0] + [2.0, float("nan"), 2.0, 2.0] + [float("nan")] * G)
+    assert flat_groups(rewards, G).tolist() == [True, False, True, True]  # unscorable completions left out
+    sixteen = torch.full((16,), 3.7)
+    assert (sixteen - sixteen.mean() != 0).any()  # why not advantages == 0: a flat group's mean is not exact
+    assert flat_groups(sixteen, 16).tolist() == [True]
+
+
+def test_total_rewards_weight_each_function_and_leave_unscorable_completions_out():
+    per_func = torch.tensor([[1.0, 0.5], [float("nan"), 1.0], [float("nan"), float("nan")]])
+    total = total_rewards(per_func, torch.tensor([1.0, 0.2]))
+    assert total[:2].tolist() == pytest.approx([1.1, 0.2]) and total[2].isnan()
+
+
+class FakeGRPO:
+    """Stands in for GRPOTrainer's generation and scoring: the prompt "p<i>" gets the rewards 0, 1, 0, 1 when i
+    is even and 3.7 for all four completions when i is odd (a flat group). Its rows' prompt_ids hold i."""
+
+    def __init__(self, n_prompts: int, step: int = 0):
+        self.train_dataset = [{"prompt": f"p{i}"} for i in range(n_prompts)]
+        self.num_generations, self.reward_weights = G, torch.ones(1)
+        self.model, self.processing_class = SimpleNamespace(training=True), SimpleNamespace(pad_token_id=0)
+        self.args, self.state = SimpleNamespace(seed=0), SimpleNamespace(global_step=step)
+        self._metrics = {"train": defaultdict(list)}
+        self.generated: list[str] = []
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        return torch.tensor([[3.7 if int(p[1:]) % 2 else float(j % 2)] for j, p in enumerate(prompts)])
+
+    def _generate_and_score_completions(self, inputs):
+        prompts = [row["prompt"] for row in inputs]
+        self.generated += prompts[::G]
+        rewards = self._calculate_rewards(inputs, prompts, None, None)[:, 0]
+        ids = torch.tensor([[int(p[1:])] for p in prompts])
+        return {"prompt_ids": ids, "prompt_mask": torch.ones_like(ids), "completion_ids": ids + 100,
+                "completion_mask": torch.ones_like(ids), "num_items_in_batch": torch.tensor(float(len(ids))),
+                "advantages": rewards - rewards.view(-1, G).mean(1).repeat_interleave(G)}
+
+
+def generation_batch(*indices: int) -> list[dict]:
+    return [{"prompt": f"p{i}"} for i in indices for _ in range(G)]
+
+
+def test_dynamic_sampling_keeps_only_groups_with_a_signal_from_unseen_prompts():
+    trainer = dynamic_sampling(FakeGRPO, max_rounds=5)(n_prompts=40)
+    out = trainer._generate_and_score_completions(generation_batch(0, 1, 2, 3))
+    groups = out["prompt_ids"][:, 0].view(-1, G)
+    assert (groups == groups[:, :1]).all() and len(groups) == 4  # whole groups, as many as TRL asked for
+    assert {0, 2} <= set(groups[:, 0].tolist()) and all(i % 2 == 0 for i in groups[:, 0].tolist())
+    assert len(set(trainer.generated)) == len(trainer.generated)  # no prompt generated twice in a step
+    flat = sum(int(p[1:]) % 2 for p in trainer.generated)
+    metrics = trainer._metrics["train"]
+    assert metrics["dynamic_sampling/dropped_groups"] == [flat] and flat >= 2
+    assert metrics["dynamic_sampling/unfilled_groups"] == [0.0] and metrics["dynamic_sampling/rounds"][0] >= 1
+    assert out["num_items_in_batch"].item() == 4 * G and (out["advantages"] != 0).all()
+    again = dynamic_sampling(FakeGRPO, max_rounds=5)(n_prompts=40)
+    again._generate_and_score_completions(generation_batch(0, 1, 2, 3))
+    assert again.generated == trainer.generated  # seeded by seed, step and round: a resumed run draws the same
+
+
+def test_a_batch_that_cannot_be_filled_is_completed_with_flat_groups():
+    trainer = dynamic_sampling(FakeGRPO, max_rounds=2)(n_prompts=5)  # p0..p4: only p4 is left to draw
+    out = trainer._generate_and_score_completions(generation_batch(0, 1, 2, 3))
+    assert trainer.generated == ["p0", "p1", "p2", "p3", "p4"]  # the training set ran out after one round
+    assert sorted(out["prompt_ids"][::G, 0].tolist()) == [0, 1, 2, 4]  # 3 with a signal, then the first flat one
+    metrics = trainer._metrics["train"]
+    assert (metrics["dynamic_sampling/rounds"], metrics["dynamic_sampling/unfilled_groups"]) == ([1.0], [1.0])
 
 
 def test_batches_of_different_widths_are_joined_with_the_right_padding():
@@ -163,12 +287,56 @@ def test_batches_of_different_widths_are_joined_with_the_right_padding():
 
 def test_dynamic_sampling_drops_flat_groups_refills_the_batch_and_logs_it(tiny_model_dir, tmp_path):
     events, _ = train(tiny_model_dir, tmp_path, reward=flat_for_odd, dynamic_sampling=True, max_resample_rounds=4)
+    assert sum(log["dynamic_sampling/dropped_groups"] for log in events.logs) >= 1  # half the prompts are flat
     for log in events.logs:
-        assert log["dynamic_sampling/dropped_groups"] >= 1  # half the prompts give flat groups
-        assert log["dynamic_sampling/rounds"] >= 1 and log["dynamic_sampling/unfilled_groups"] == 0
-        assert log["frac_reward_zero_std"] > 0  # TRL's own count, over everything generated
+        assert log["dynamic_sampling/unfilled_groups"] == 0
+        assert (log["dynamic_sampling/rounds"] >= 1) == (log["dynamic_sampling/dropped_groups"] >= 1)
+    assert not any("could not fill" in w for ws in events.warnings.values() for w in ws)
+
+
+def test_a_batch_dynamic_sampling_cannot_fill_is_said_in_plain_words(tiny_model_dir, tmp_path):
+    events, _ = train(tiny_model_dir, tmp_path, reward=flat_for_all, dynamic_sampling=True, max_resample_rounds=1)
+    assert [log["dynamic_sampling/unfilled_groups"] for log in events.logs] == [2.0, 2.0]
+    assert [log["dynamic_sampling/dropped_groups"] for log in events.logs] == [4.0, 4.0]  # 2 + 2 refilled, flat
+    assert any(w.startswith("Dynamic sampling could not fill the batch over the last 2 steps: 2 group(s)")
+               for w in events.warnings[2])
 
 
 def test_without_dynamic_sampling_flat_groups_stay_in_the_batch(tiny_model_dir, tmp_path):
     events, _ = train(tiny_model_dir, tmp_path, reward=flat_for_odd)
     assert all("dynamic_sampling/dropped_groups" not in log for log in events.logs)
+
+
+# --- combinations rejected before anything loads -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"epsilon": 1.0}, "train.epsilon must be in (0, 1)"),
+    ({"epsilon": 0.2, "epsilon_high": 0.1}, "train.epsilon_high (0.1) is the upper clip bound"),
+    ({"loss_type": "dapo", "extra": {"importance_sampling_level": "sequence"}},
+     "train.extra.importance_sampling_level: set by train.loss_type (gspo"),
+    ({"dynamic_sampling": True, "extra": {"multi_objective_aggregation": "normalize_then_sum"}},
+     "train.dynamic_sampling drops groups whose total rewards are equal"),
+])
+def test_invalid_combinations_are_one_line_config_errors(settings, message):
+    with pytest.raises(ConfigError) as e:
+        GRPOLoop(**settings)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_dynamic_sampling_under_a_launcher_is_refused_at_construction(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="runs in one process for now"):
+        GRPOLoop(dynamic_sampling=True)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.epsilon=1.5", "'train.epsilon' must be in (0, 1) (the ratio is clipped below at 1 - epsilon)"),
+    ("train.max_resample_rounds=0", "'train.max_resample_rounds' must be >= 1 (0 refills nothing)"),
+])
+def test_ranges_are_checked_by_the_config_validation(override, message):
+    from tests.conftest import build_group, compose
+
+    with pytest.raises(ConfigError) as e:
+        build_group(compose([override]), "train")
+    assert message in str(e.value)
