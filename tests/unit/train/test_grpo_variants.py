@@ -86,8 +86,12 @@ VARIANTS = {
 def test_each_variant_trains_two_steps(tiny_model_dir, tmp_path, variant):
     events, result = train(tiny_model_dir, tmp_path, **VARIANTS[variant])
     assert all(torch.isfinite(torch.tensor(e["loss"])) for e in events.logs)
+    start = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    assert any(not torch.equal(w, start[k]) for k, w in result.model.state_dict().items())  # the policy moved
     if variant == "kl_to_reference":
         assert "kl" in events.logs[-1]
+    if variant == "two_iterations":  # step 2 updates on step 1's completions, now off-policy: the clip acts
+        assert "completions/clipped_ratio" not in events.logs[1] and events.logs[1]["clip_ratio/region_mean"] > 0
 
 
 # --- the loss of each variant against its formula -------------------------------------------------------------
@@ -340,3 +344,36 @@ def test_ranges_are_checked_by_the_config_validation(override, message):
     with pytest.raises(ConfigError) as e:
         build_group(compose([override]), "train")
     assert message in str(e.value)
+
+
+# --- through the pipeline: metrics.jsonl and resume ----------------------------------------------------------
+
+
+def test_dynamic_sampling_through_the_pipeline_logs_to_metrics_jsonl_and_resumes_exactly(tiny_model_dir, tmp_path):
+    """A tiny random model's groups are mostly flat (it rarely answers): steps draw extra prompts, some cannot
+    fill their batch (one group of 4 here), and the run says so. A run resumed from checkpoint-2 draws the same
+    extras and ends with the weights of the uninterrupted run; metrics.jsonl holds the counts and the warning."""
+    from safetensors.torch import load_file
+
+    from rlvr.orchestration import build_pipeline
+    from tests.conftest import compose, read_jsonl, tiny_overrides
+
+    settings = ["train.max_steps=4", "train.save_steps=2", "train.dynamic_sampling=true", "train.max_resample_rounds=1",
+                "+observers.jsonl={_target_: rlvr.observers.JsonlObserver}"]
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    build_pipeline(compose(tiny_overrides(tiny_model_dir, full) + settings)).run(full)
+    checkpoint = f"resume={full / 'checkpoints' / 'checkpoint-2'}"
+    results = build_pipeline(compose(tiny_overrides(tiny_model_dir, resumed) + settings + [checkpoint])).run(resumed)
+    assert results["train"]["resumed_from_step"] == 2
+
+    def counts(run_dir):
+        return [{k: v for k, v in r.items() if k.startswith("dynamic_sampling/")}
+                for r in read_jsonl(run_dir / "metrics.jsonl") if r["event"] == "train"]
+
+    assert len(counts(full)) == 4 and counts(resumed) == counts(full)[2:]  # steps 3 and 4 drew the same extras
+    assert sum(c["dynamic_sampling/rounds"] for c in counts(full)) >= 1
+    assert any(c["dynamic_sampling/unfilled_groups"] > 0 for c in counts(full))
+    last = [r for r in read_jsonl(full / "metrics.jsonl") if r["event"] == "train"][-1]
+    assert any(w.startswith("Dynamic sampling could not fill the batch") for w in last["warnings"])
+    a, b = (load_file(d / "model" / "model.safetensors") for d in (full, resumed))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
