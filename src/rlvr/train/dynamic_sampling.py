@@ -124,16 +124,25 @@ def dynamic_sampling(trainer_cls: type, max_rounds: int) -> type:
             self._last_rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
             return self._last_rewards
 
-        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        def _generate_and_score(self, inputs: list[dict[str, Any]]) -> tuple[dict[str, Any], torch.Tensor]:
+            """TRL's generation and scoring of ``inputs``, and the completions' total rewards."""
+            self._last_rewards = None
             output = super()._generate_and_score_completions(inputs)
+            if self._last_rewards is None:
+                raise RuntimeError("dynamic sampling reads the rewards from _calculate_rewards, which this trainer's "
+                                   "generation step did not call")
+            return output, total_rewards(self._last_rewards, self.reward_weights)
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             if not self.model.training:
-                return output
+                return super()._generate_and_score_completions(inputs)
+            output, rewards = self._generate_and_score(inputs)
             group = self.num_generations
             wanted = output["advantages"].numel() // group
             seen = {_prompt_key(row) for row in inputs}
             kept, flat, rounds, part = [], [], 0, output
             while True:
-                is_flat = flat_groups(total_rewards(self._last_rewards, self.reward_weights), group)
+                is_flat = flat_groups(rewards, group)
                 for g, f in enumerate(is_flat.tolist()):
                     (flat if f else kept).append((part, g))
                 if len(kept) >= wanted or rounds >= max_rounds:
@@ -142,13 +151,11 @@ def dynamic_sampling(trainer_cls: type, max_rounds: int) -> type:
                 if not more:  # every training prompt was generated for this step already
                     break
                 rounds += 1
-                part = super()._generate_and_score_completions(more)
-            chosen = (kept + flat)[:wanted]
-            parts = []
-            for source in dict.fromkeys(id(p) for p, _ in chosen):  # each generation round's chosen groups
-                src = next(p for p, _ in chosen if id(p) == source)
-                rows = torch.tensor([g * group + i for p, g in chosen if id(p) == source for i in range(group)])
-                parts.append(select(src, rows))
+                part, rewards = self._generate_and_score(more)
+            rows_of: dict[int, tuple[dict[str, Any], list[int]]] = {}  # each round's output and its chosen rows
+            for p, g in (kept + flat)[:wanted]:
+                rows_of.setdefault(id(p), (p, []))[1].extend(range(g * group, (g + 1) * group))
+            parts = [select(p, torch.tensor(rows)) for p, rows in rows_of.values()]
             metrics = self._metrics["train"]
             metrics["dynamic_sampling/dropped_groups"].append(float(len(flat)))
             metrics["dynamic_sampling/rounds"].append(float(rounds))

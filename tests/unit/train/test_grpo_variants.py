@@ -236,10 +236,13 @@ class FakeGRPO:
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         return torch.tensor([[3.7 if int(p[1:]) % 2 else float(j % 2)] for j, p in enumerate(prompts)])
 
+    def _score(self, inputs, prompts):
+        return self._calculate_rewards(inputs, prompts, None, None)
+
     def _generate_and_score_completions(self, inputs):
         prompts = [row["prompt"] for row in inputs]
         self.generated += prompts[::G]
-        rewards = self._calculate_rewards(inputs, prompts, None, None)[:, 0]
+        rewards = self._score(inputs, prompts)[:, 0]
         ids = torch.tensor([[int(p[1:])] for p in prompts])
         return {"prompt_ids": ids, "prompt_mask": torch.ones_like(ids), "completion_ids": ids + 100,
                 "completion_mask": torch.ones_like(ids), "num_items_in_batch": torch.tensor(float(len(ids))),
@@ -265,6 +268,16 @@ def test_dynamic_sampling_keeps_only_groups_with_a_signal_from_unseen_prompts():
     again = dynamic_sampling(FakeGRPO, max_rounds=5)(n_prompts=40)
     again._generate_and_score_completions(generation_batch(0, 1, 2, 3))
     assert again.generated == trainer.generated  # seeded by seed, step and round: a resumed run draws the same
+
+
+def test_a_generation_step_that_does_not_score_through_calculate_rewards_is_an_error():
+    class Unscored(FakeGRPO):
+        def _score(self, inputs, prompts):  # rewards computed without _calculate_rewards
+            return FakeGRPO._calculate_rewards(self, inputs, prompts, None, None)
+
+    trainer = dynamic_sampling(Unscored, max_rounds=1)(n_prompts=4)
+    with pytest.raises(RuntimeError, match="did not call"):
+        trainer._generate_and_score_completions(generation_batch(0))
 
 
 def test_a_batch_that_cannot_be_filled_is_completed_with_flat_groups():
