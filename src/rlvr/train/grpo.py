@@ -15,6 +15,9 @@ from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probabilit
 from rlvr.train import dynamic_sampling as dynamic
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
+from rlvr.train.rollout import RolloutEngine, Sampling
+from rlvr.train.rollout.trainer import with_engine
+from rlvr.train.shared_prefix import shared_prefix
 from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,16 @@ class GRPOLoop:
         save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume). Each holds
             the model (or adapter), optimizer, scheduler, RNG states and data position; written atomically.
         keep_checkpoints: the newest checkpoints kept; older ones are deleted once a newer one is complete.
+        rollout: what samples the completions: ``engine`` (ours, :mod:`rlvr.train.rollout`: one prefill per
+            group, finished completions leave the batch; the same sampling as TRL's), ``trl`` (TRL's
+            ``model.generate``), or ``vllm`` (TRL's vLLM integration; needs ``pip install "rlvr[vllm]"``).
+        rollout_compile: with ``rollout=engine``, a static KV cache and the decoding step compiled
+            (``torch.compile``, CUDA graphs on a GPU); the first step pays the compilation.
+        shared_prefix: in the training pass, run each group's prompt once and the group's completions on its KV
+            cache (:mod:`rlvr.train.shared_prefix`): the same log-probabilities and gradients as TRL's pass, which
+            runs the prompt once per completion.
+        vllm_mode: with ``rollout=vllm``: ``colocate`` (vLLM in the training process, sharing the GPU) or
+            ``server`` (a separate ``trl vllm-serve`` process; set ``extra.vllm_server_base_url``).
         extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig);
             not ``importance_sampling_level``, which ``loss_type`` sets (``gspo``: sequence, otherwise token).
     """
@@ -87,6 +100,10 @@ class GRPOLoop:
         logging_steps: AtLeastOne = 1,
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
+        rollout: Literal["engine", "trl", "vllm"] = "engine",
+        rollout_compile: bool = False,
+        shared_prefix: bool = True,
+        vllm_mode: Literal["colocate", "server"] = "colocate",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:
@@ -116,6 +133,7 @@ class GRPOLoop:
                               "ratios, aggregated per sequence as in the GSPO paper; the others: token-level).")
         if dynamic_sampling:
             dynamic.check_settings(extra)
+        check_rollout(rollout, rollout_compile, extra)
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra", "total")}
         self.extra = dict(extra)
         self._check_extra()
@@ -138,8 +156,10 @@ class GRPOLoop:
 
         s = dict(self.settings)
         save_steps = s.pop("save_steps")
-        for ours in ("keep_checkpoints", "dynamic_sampling", "max_resample_rounds"):
+        for ours in ("keep_checkpoints", "dynamic_sampling", "max_resample_rounds", "rollout", "rollout_compile",
+                     "shared_prefix"):
             s.pop(ours)
+        s["use_vllm"] = self.settings["rollout"] == "vllm"
         if s["loss_type"] == "gspo":  # TRL: sequence-level importance ratios, aggregated per sequence
             s.update(loss_type="grpo", importance_sampling_level="sequence")
         return GRPOConfig(
@@ -161,6 +181,10 @@ class GRPOLoop:
         s = self.settings
         prompts_per_step = s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] // s["num_generations"]
         trainer_cls = atomic_checkpoints(GRPOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step)
+        if s["rollout"] == "engine":
+            trainer_cls = with_engine(trainer_cls, RolloutEngine(compile=s["rollout_compile"]))
+        if s["shared_prefix"]:
+            trainer_cls = shared_prefix(trainer_cls)
         if s["dynamic_sampling"]:
             trainer_cls = dynamic.dynamic_sampling(trainer_cls, s["max_resample_rounds"])
         trainer = trainer_cls(
@@ -173,3 +197,26 @@ class GRPOLoop:
         diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])
         return run_trainer(trainer, inputs.events, diagnoser, resume_from=inputs.resume_from,
                            save_at_end=bool(s["save_steps"]))
+
+
+def check_rollout(rollout: str, compile: bool, extra: dict[str, Any]) -> None:
+    """Refuse, before anything loads, a rollout backend that cannot run here or settings it cannot honour."""
+    import importlib.util
+
+    if "use_vllm" in extra:
+        raise ConfigError("train.extra.use_vllm: set train.rollout=vllm instead.")
+    if compile and rollout != "engine":
+        raise ConfigError(f"train.rollout_compile compiles our rollout engine; train.rollout={rollout} does not "
+                          f"use it (set train.rollout=engine, or train.rollout_compile=false).")
+    if rollout == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ConfigError('train.rollout=vllm needs vLLM, which is not installed: pip install "rlvr[vllm]" (a GPU '
+                          'machine), or use train.rollout=engine.')
+    if rollout == "engine" and extra.get("generation_kwargs"):
+        from transformers import GenerationConfig
+
+        try:
+            Sampling.from_generation_config(GenerationConfig(do_sample=True, max_new_tokens=1,
+                                                             **extra["generation_kwargs"]))
+        except ConfigError as e:
+            raise ConfigError(f"train.extra.generation_kwargs: {str(e).removeprefix('rollout: ')}") from None
+
