@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from rlvr.train.kv_cache import base_model, cache_kwargs, new_cache, repeat_rows
+from rlvr.train.trl_bridge import is_checkpointing
 
 
 def shared_prefix(trainer_cls: type) -> type:
@@ -78,6 +79,4 @@ def score(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, com
 
 
 def _checkpointing(model: Any) -> bool:
-    from rlvr.train.trl_bridge import is_checkpointing
-
     return is_checkpointing(base_model(model))
