@@ -150,7 +150,7 @@ class RolloutEngine:
         if self.compile and self._decode is None:
             self._decode = torch.compile(_decode_step, mode="reduce-overhead", fullgraph=False)
         step = self._decode if self.compile else _decode_step
-        return step(model, token, mask, positions, cache)
+        return step(model, token, mask, positions, cache_kwargs(model, cache))
 
     def _select(self, cache: Any, keep: torch.Tensor) -> Any:
         """``cache`` with only the rows ``keep``. The static cache kept for the next rollout is left whole: the
@@ -183,6 +183,5 @@ class RolloutEngine:
         return cache
 
 
-def _decode_step(model, token, mask, positions, cache) -> torch.Tensor:
-    return model(input_ids=token, attention_mask=mask, position_ids=positions, use_cache=True,
-                 **cache_kwargs(model, cache)).logits[:, -1]
+def _decode_step(model, token, mask, positions, cache: dict[str, Any]) -> torch.Tensor:
+    return model(input_ids=token, attention_mask=mask, position_ids=positions, use_cache=True, **cache).logits[:, -1]
