@@ -59,7 +59,8 @@ class RewardSuite:
             (``completion[0]["content"]``, like ``trl.rewards.think_format_reward``): they get the completions as
             TRL has them instead of texts.
         timeout_s: seconds one call (a batch of a reward function, or the scoring of a batch) may take before
-            its samples are treated as failed.
+            its samples are treated as failed. A new worker's first call also pays for the imports the functions
+            and the verifier make then (reasoning-gym: about 1.5 s), so keep it well above that.
         on_error: ``mask`` drops a failed sample from that reward (TRL's ``None``); ``zero`` scores it 0.
         isolation: ``process`` runs reward functions and scoring in worker processes, where a call over
             ``timeout_s`` is killed; ``thread`` runs them in threads of the training process (a call over
