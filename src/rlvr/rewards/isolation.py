@@ -27,11 +27,12 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import pickle
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -155,7 +156,7 @@ class Processes:
         """The task's result; raises what it raised, or TimeoutError after ``timeout_s`` (the call is killed)."""
         if self._executor is None:
             return self.fallback.run(task, timeout_s)
-        future = self._executor.submit(_work, *task)
+        future = self._submit(task)
         try:
             value, records = future.result(timeout_s)
         except BrokenProcessPool:
@@ -177,13 +178,20 @@ class Processes:
         if self._executor is None:
             return self.fallback.run_each(tasks, timeout_s)
         deadline = time.monotonic() + timeout_s
-        futures = [self._executor.submit(_work, *task) for task in tasks]
-        wait(futures, timeout_s)
+        futures: list[Future | Exception] = []
+        for task in tasks:
+            try:
+                futures.append(self._submit(task))
+            except Exception as e:  # noqa: BLE001 - no workers to run it: that task fails
+                futures.append(e)
+        wait([f for f in futures if isinstance(f, Future)], timeout_s)
         out: list[Any] = []
         again: list[int] = []
         overran = False
         for i, future in enumerate(futures):
-            if not future.done():
+            if isinstance(future, Exception):
+                out.append(future)
+            elif not future.done():
                 overran = True
                 out.append(TimeoutError(f"not done within reward.timeout_s={timeout_s}; killed"))
             elif isinstance(future.exception(), BrokenProcessPool):
@@ -207,6 +215,19 @@ class Processes:
             except Exception as e:  # noqa: BLE001 - handed back to the caller, which counts it
                 out[i] = e
         return out
+
+    def _submit(self, task: Task) -> Future:
+        """Hand ``task`` to the pool; a pool broken while idle (a worker killed from outside, by the kernel's
+        out-of-memory killer say) is replaced first."""
+        if self._executor is None:
+            raise RuntimeError("the worker processes could not be started again")
+        try:
+            return self._executor.submit(_work, *task)
+        except BrokenProcessPool:
+            self._replace("a worker process died between calls")
+            if self._executor is None:
+                raise RuntimeError("the worker processes could not be started again") from None
+            return self._executor.submit(_work, *task)
 
     def _replace(self, why: str) -> None:
         """Kill every worker and start fresh ones; if that fails, calls run in threads from then on."""
@@ -255,12 +276,20 @@ class _Collect(logging.Handler):
 
 def _init_worker(payload: bytes) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a training process killed outright (SIGKILL, out of memory) must not leave us behind
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
     logging.getLogger().addHandler(_Collect(logging.WARNING))
     for key, blob in pickle.loads(payload).items():
         try:
             _OBJECTS[key] = pickle.loads(blob)
         except Exception as e:  # noqa: BLE001 - e.g. a function defined in an interactive __main__
             _UNLOADABLE[key] = f"{type(e).__name__}: {e}"
+
+
+def _exit_with(parent: Any) -> None:
+    parent.join()  # returns when the training process is gone
+    os._exit(0)
 
 
 def _ready() -> dict[tuple[str, str], str]:

@@ -9,6 +9,9 @@ import functools
 import logging
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -203,3 +206,55 @@ def test_worker_warnings_are_logged_by_the_training_process(suites, caplog):
         out, _, metrics = call_like_trl(suite, Scorer(TAGS, BuggyVerifier()), ["<answer>1</answer>"], answer=["1"])
     assert out["c"] == [None] and metrics["score/bad_gold_rate"] == 1.0  # a verifier bug: no reward
     assert "verifier BuggyVerifier raised KeyError" in caplog.text and "(in a reward worker)" in caplog.text
+
+
+def test_worker_killed_between_calls_is_replaced(suites):
+    """A worker that dies while idle (the kernel's out-of-memory killer, say) is replaced at the next call."""
+    suite = make(suites, {"pid": fn("process_id")}, workers=1)
+    pid = int(call_like_trl(suite, SCORER, ["a"], answer=["1"])[0]["pid"][0])
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)  # the pool notices its dead worker
+    out, _, metrics = call_like_trl(suite, SCORER, ["a", "b"], answer=["1"] * 2)
+    assert out["pid"][0] not in (pid, os.getpid()) and metrics["reward_failures/pid"] == 0
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, and not a zombie waiting for a parent that does not reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+TRAINING = """
+import functools, time
+from rlvr.rewards import RewardSuite
+from rlvr.scoring import NumberVerifier, Scorer
+from rlvr.scoring.formats import AnswerFormat
+from tests.unit.rewards.test_isolation import process_id
+
+if __name__ == "__main__":
+    suite = RewardSuite({"pid": functools.partial(process_id)})
+    functions, _ = suite.trl_functions(Scorer(AnswerFormat(), NumberVerifier()))
+    print(int(functions[0](prompts=["q"], completions=["1"], answer=["1"])[0]), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_exit_when_the_training_process_is_killed_outright(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(TRAINING)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        pid = int(proc.stdout.readline())
+        assert pid != proc.pid and _alive(pid)
+    finally:
+        proc.kill()  # SIGKILL: no teardown, no atexit
+        proc.wait()
+    deadline = time.monotonic() + GENEROUS_S
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
