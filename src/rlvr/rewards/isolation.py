@@ -8,7 +8,10 @@
   or is stuck in C code stops all the same), and a fresh pool replaces them before the call returns.
 - Workers are started by a ``forkserver`` (``spawn`` where there is none), never forked from the training
   process: they hold no model, no CUDA state and none of its threads. A worker ignores Ctrl-C (the training
-  process stops it) and the training process logs its warnings.
+  process stops it), exits when the training process is gone (even killed outright), and the training process
+  logs its warnings.
+- A worker that dies (a crash in C code, the out-of-memory killer) is replaced like one that was killed; only
+  the call it was running fails.
 - A worker holds a copy of each function: state a function keeps between calls stays in the worker, is not seen
   by the training process, and is lost when the worker is replaced.
 - If the pool cannot be started again after a kill, calls run in threads (:class:`Threads`) from then on, with a
@@ -134,8 +137,7 @@ class Processes:
         self.workers, self.fallback, self.start_timeout_s = workers, fallback, start_timeout_s
         methods = multiprocessing.get_all_start_methods()
         self._context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        self._executor: ProcessPoolExecutor | None = None
-        self._lost: str | None = None  # why the pool could not be started again: calls go to the fallback
+        self._executor: ProcessPoolExecutor | None = None  # None once it cannot be started again: the fallback runs
 
     def start(self) -> dict[tuple[str, str], str]:
         """Start the workers and wait until each has loaded the objects. Returns ``{key: why}`` for each object
@@ -238,10 +240,9 @@ class Processes:
         try:
             self.start()
         except Exception as e:  # noqa: BLE001 - training goes on in threads
-            self._lost = f"{type(e).__name__}: {e}"
-            log.warning("reward workers could not be started again (%s): reward functions and scoring run in "
+            log.warning("reward workers could not be started again (%s: %s): reward functions and scoring run in "
                         "threads of the training process from now on, where a call that hangs holding the "
-                        "interpreter lock cannot be stopped", self._lost)
+                        "interpreter lock cannot be stopped", type(e).__name__, e)
 
     def close(self) -> None:
         """Stop the workers (killed: none holds anything worth waiting for) and wait until they are gone."""
