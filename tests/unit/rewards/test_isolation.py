@@ -9,6 +9,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -258,3 +259,15 @@ def test_workers_exit_when_the_training_process_is_killed_outright(tmp_path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+
+
+def test_reasoning_gym_verifier_is_unpickled_with_reasoning_gym_imported():
+    """So a new worker pays for the import when it starts, not in its first timed call."""
+    from rlvr.scoring import ReasoningGymVerifier
+
+    code = ("import pickle, sys; v = pickle.loads(sys.stdin.buffer.read()); "
+            "print(type(v).__name__, 'reasoning_gym' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(ReasoningGymVerifier()), capture_output=True,
+                         env=env, timeout=120)
+    assert out.stdout.split() == [b"ReasoningGymVerifier", b"True"], out.stderr[-2000:]
