@@ -379,7 +379,10 @@ class PipelineOrchestrator:
         return path, {"model": path}
 
     def teardown(self, ctx: RunContext) -> None:
-        """Always runs: write whatever results exist, even after a failure (nothing is lost)."""
+        """Always runs: stop the reward worker processes, and write whatever results exist, even after a failure
+        (nothing is lost)."""
+        if self.reward is not None:
+            self.reward.close()
         try:
             ctx.results["artifacts"]["results"] = str(ctx.write_results())
         except OSError as e:  # the disk may be why we failed; do not mask the original error

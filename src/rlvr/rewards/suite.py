@@ -2,17 +2,31 @@
 
 Each function becomes one TRL reward function (so TRL logs ``rewards/<name>/mean`` and applies the weight).
 The suite scores each batch once (shared extraction + verifier), logs parse/wrong/unparseable rates and
-reward failures per step, and isolates failures: a function that raises, returns garbage or exceeds
-``timeout_s`` is retried sample by sample (concurrently, under one more ``timeout_s``) and the failing samples
-are masked (``None``) or scored 0, as ``on_error`` says; each failure is logged and counted.
+reward failures per step, and isolates failures. The rules, in plain words:
+
+- Reward functions and the shared scoring run in worker processes (``isolation: process``, see
+  :mod:`rlvr.rewards.isolation`): each batch is one call, and a call that takes longer than ``timeout_s`` is
+  killed with its worker, which is replaced, so a verifier stuck in a huge symbolic expression cannot hang
+  training. ``isolation: thread`` runs them in threads of the training process instead, where a call that
+  computes past ``timeout_s`` holding the interpreter lock cannot be stopped.
+- A function (or the scorer) that cannot be sent to a worker (a lambda, a closure, a class defined inside a
+  function: only what pickle can name travels) runs in the training process, in a thread, with one warning
+  naming it. It still works; only a hang holding the interpreter lock is not cut off.
+- A function that raises, returns garbage or exceeds ``timeout_s`` on a batch is retried sample by sample
+  (concurrently on the workers, under one more ``timeout_s`` shared by the batch; with more hung samples than
+  workers, samples waiting behind them fail too). The failing samples are masked (``None``) or scored 0, as
+  ``on_error`` says; each failure is logged and counted (``reward_failures/<name>``).
+- Scoring that exceeds ``timeout_s`` on a batch is retried the same way. A sample whose scoring still fails is
+  failed for every function (masked or 0), counted in each function's ``reward_failures/<name>`` and in
+  ``score/failed_rate``; the functions get a placeholder ``unparseable`` score for it.
 
 Any callable works by ``_target_``: ours (``reward(completions, *, scores, answer_format, **columns)``) and a
 plain TRL-style function ``f(completions, **kwargs)``. Every one gets the completion *texts*, the shared
 ``scores``, ``answer_format``, the dataset columns, ``prompts`` and ``completion_ids``; a function without
 ``**kwargs`` gets only the arguments it names. A function target is ``_partial_: true`` (bound with its
 parameters, called per batch). A function written for TRL's conversational format (``completion[0]["content"]``,
-like ``trl.rewards.think_format_reward``) is listed in ``reward.conversational`` and gets the completions as TRL
-has them.
+like ``trl.rewards.think_format_reward``) is listed in ``reward.conversational`` and gets the completions as
+TRL has them.
 """
 
 from __future__ import annotations
@@ -20,19 +34,18 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
-import threading
-import time
+import pickle
 from collections import Counter
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Collection, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import Positive, Score
+from rlvr.interfaces import AtLeastOne, Positive, Score
+from rlvr.rewards.isolation import FAILED, SCORER, Processes, Threads
 from rlvr.scoring import Scorer
 
 log = logging.getLogger(__name__)
 _RESERVED = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
-FAILED = "failed"
+SCORE_FAILED = Score(None, "unparseable", 0.0)  # what the functions see for a sample whose scoring failed
 
 
 class RewardSuite:
@@ -45,8 +58,16 @@ class RewardSuite:
         conversational: names of functions written for TRL's conversational format
             (``completion[0]["content"]``, like ``trl.rewards.think_format_reward``): they get the completions as
             TRL has them instead of texts.
-        timeout_s: seconds one call of a reward function may take before its samples are treated as failed.
+        timeout_s: seconds one call (a batch of a reward function, or the scoring of a batch) may take before
+            its samples are treated as failed. A new worker's first call also pays for the imports the functions
+            and the verifier make then (reasoning-gym: about 1.5 s), so keep it well above that.
         on_error: ``mask`` drops a failed sample from that reward (TRL's ``None``); ``zero`` scores it 0.
+        isolation: ``process`` runs reward functions and scoring in worker processes, where a call over
+            ``timeout_s`` is killed; ``thread`` runs them in threads of the training process (a call over
+            ``timeout_s`` is abandoned, which stops one that waits but not one that computes; the way to step
+            through a reward in a debugger).
+        workers: worker processes with ``isolation: process``. A batch takes one; a batch retried sample by
+            sample spreads over all of them.
     """
 
     def __init__(
@@ -56,6 +77,8 @@ class RewardSuite:
         conversational: list[str] = [],  # noqa: B006
         timeout_s: Positive = 10.0,
         on_error: Literal["mask", "zero"] = "mask",
+        isolation: Literal["process", "thread"] = "process",
+        workers: AtLeastOne = 2,
     ):
         self.functions = {name: fn for name, fn in functions.items() if fn is not None}
         if not self.functions:
@@ -71,12 +94,18 @@ class RewardSuite:
                                   f"`_partial_: true` (got {fn!r}).")
         if timeout_s <= 0:
             raise ConfigError(f"reward.timeout_s must be positive, got {timeout_s}.")
+        if workers < 1:
+            raise ConfigError(f"reward.workers must be at least 1, got {workers}.")
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
         self.conversational = set(conversational)
-        self.timeout_s, self.on_error = timeout_s, on_error
+        self.timeout_s, self.on_error, self.isolation, self.workers = timeout_s, on_error, isolation, workers
         self.failures: Counter[str] = Counter()
         self.timeouts: Counter[str] = Counter()
-        self._cache: tuple[Any, list[Score]] | None = None
+        self.score_failures = 0
+        self._cache: tuple[Any, list[Score], set[int]] | None = None
+        self._scorer: Scorer | None = None  # the scorer the runners below hold
+        self._runners: dict[tuple[str, str], Threads | Processes] = {}
+        self._pool: Processes | None = None
 
     def scores(self, batch: list[Any], texts: list[str], columns: dict[str, Any], scorer: Scorer) -> list[Score]:
         """Scores for this batch, computed once and shared by every function (and by the stats).
@@ -85,8 +114,36 @@ class RewardSuite:
         the cache (the cache holds a reference, so the identity cannot be reused while cached).
         """
         if self._cache is None or self._cache[0] is not batch:
-            self._cache = (batch, scorer.score_batch(texts, columns))
+            self._cache = (batch, *self._score(texts, columns, scorer))
         return self._cache[1]
+
+    def failed_scores(self, batch: list[Any]) -> set[int]:
+        """Indices of the samples of ``batch`` (the one last scored) whose scoring failed."""
+        return self._cache[2] if self._cache is not None and self._cache[0] is batch else set()
+
+    def _score(self, texts: list[str], columns: dict[str, Any], scorer: Scorer) -> tuple[list[Score], set[int]]:
+        runner = self._runner(SCORER, scorer)
+        try:
+            return runner.run(("score", "", texts, columns), self.timeout_s), set()
+        except Exception as e:  # noqa: BLE001 - a verifier that hangs or crashes must not stop training
+            log.warning("scoring failed on a batch of %d (%s: %s); retrying sample by sample",
+                        len(texts), type(e).__name__, e)
+        n = len(texts)
+        tasks = [("score", "", texts[i : i + 1], _sample(columns, i, n)) for i in range(n)]
+        scores: list[Score] = []
+        failed: set[int] = set()
+        for i, result in enumerate(runner.run_each(tasks, self.timeout_s)):
+            if isinstance(result, BaseException):
+                log.warning("scoring failed on sample %d (%s: %s)", i, type(result).__name__, result)
+                failed.add(i)
+                scores.append(SCORE_FAILED)
+            else:
+                scores.extend(result)
+        if failed:
+            self.score_failures += len(failed)
+            log.warning("scoring: %d of %d samples failed and are %s in every reward", len(failed), n,
+                        "masked" if self.on_error == "mask" else "scored 0")
+        return scores, failed
 
     def trl_functions(self, scorer: Scorer) -> tuple[list[Callable], list[float]]:
         """One TRL-compatible reward function per configured function, and their weights."""
@@ -103,11 +160,12 @@ class RewardSuite:
             log_metric = kwargs.get("log_metric")
             columns = {k: v for k, v in kwargs.items() if k not in _RESERVED}
             scores = suite.scores(completions, texts, columns, scorer)
+            failed = suite.failed_scores(completions)
             if log_stats and log_metric is not None:
-                for key, value in score_stats(scores).items():
+                for key, value in score_stats(scores, failed).items():
                     log_metric(key, value)
             trl_args = {"prompts": prompts, "completions": completions, "completion_ids": completion_ids}
-            values = suite.call(name, fn, texts, scores, scorer, columns, trl_args=trl_args)
+            values = suite.call(name, texts, scores, scorer, columns, trl_args=trl_args, failed=failed)
             if log_metric is not None:
                 log_metric(f"reward_failures/{name}", float(sum(v == FAILED for v in values)))
             return [None if v == FAILED and suite.on_error == "mask" else (0.0 if v == FAILED else v) for v in values]
@@ -116,87 +174,100 @@ class RewardSuite:
         reward.__name__ = name
         return reward
 
-    def call(self, name: str, fn: Callable, texts: list[str], scores: list[Score], scorer: Scorer,
-             columns: dict[str, Any], trl_args: dict[str, Any] | None = None) -> list[Any]:
-        """Run ``fn`` on the batch; on error or timeout, sample by sample. Failed samples read ``"failed"``."""
+    def call(self, name: str, texts: list[str], scores: list[Score], scorer: Scorer, columns: dict[str, Any],
+             trl_args: dict[str, Any] | None = None, failed: Collection[int] = ()) -> list[Any]:
+        """Run function ``name`` on the batch; on error or timeout, sample by sample. Failed samples, and those
+        in ``failed`` (their scoring failed), read ``"failed"``."""
+        fn = self.functions[name]
         kwargs = dict(columns, scores=scores, answer_format=scorer.fmt, **{
             k: v for k, v in (trl_args or {}).items() if k != "completions"})
         completions = trl_args["completions"] if trl_args and name in self.conversational else texts
         kwargs = _accepted(fn, kwargs)
-        deadline = time.monotonic() + self.timeout_s
+        runner = self._runner(("reward", name), scorer)
         try:
-            values = _Call(fn, completions, kwargs).result(deadline, self.timeout_s)
-            out = _check(values, len(texts))
+            out = runner.run(("reward", name, completions, kwargs), self.timeout_s)
         except Exception as e:  # noqa: BLE001 - any reward bug must not stop training
             log.warning("reward '%s' failed on a batch of %d (%s: %s); retrying sample by sample",
                         name, len(texts), type(e).__name__, e)
-            out = self._one_by_one(name, fn, completions, kwargs, len(texts))
-        failed = sum(v == FAILED for v in out)
-        if failed:
-            self.failures[name] += failed
-            log.warning("reward '%s': %d of %d samples failed and are %s", name, failed, len(out),
+            out = self._one_by_one(name, runner, completions, kwargs, len(texts))
+        out = [FAILED if i in failed else v for i, v in enumerate(out)]
+        n_failed = sum(v == FAILED for v in out)
+        if n_failed:
+            self.failures[name] += n_failed
+            log.warning("reward '%s': %d of %d samples failed and are %s", name, n_failed, len(out),
                         "masked" if self.on_error == "mask" else "scored 0")
         return out
 
-    def _one_by_one(self, name: str, fn: Callable, completions: list[Any], kwargs: dict[str, Any], n: int) -> list:
-        """Every sample in its own thread under one shared deadline, so one slow sample costs one timeout."""
-        deadline = time.monotonic() + self.timeout_s
-        calls = [_Call(fn, completions[i : i + 1], {k: (v[i : i + 1] if _per_sample(v, n) else v)
-                                                     for k, v in kwargs.items()})
-                 for i in range(n)]
+    def _one_by_one(self, name: str, runner: Threads | Processes, completions: list[Any], kwargs: dict[str, Any],
+                    n: int) -> list[Any]:
+        """Every sample in its own call, all under one shared deadline, so one slow sample costs one timeout."""
+        tasks = [("reward", name, completions[i : i + 1], _sample(kwargs, i, n)) for i in range(n)]
         out: list[Any] = []
-        for i, call in enumerate(calls):
-            try:
-                out.extend(_check(call.result(deadline, self.timeout_s), 1))
-            except Exception as e:  # noqa: BLE001
-                if isinstance(e, TimeoutError):
+        for i, result in enumerate(runner.run_each(tasks, self.timeout_s)):
+            if isinstance(result, BaseException):
+                if isinstance(result, TimeoutError):
                     self.timeouts[name] += 1
-                log.warning("reward '%s' failed on sample %d (%s: %s)", name, i, type(e).__name__, e)
+                log.warning("reward '%s' failed on sample %d (%s: %s)", name, i, type(result).__name__, result)
                 out.append(FAILED)
+            else:
+                out.extend(result)
         return out
 
+    def _runner(self, key: tuple[str, str], scorer: Scorer) -> Threads | Processes:
+        """Where the task ``key`` runs; the first call with a scorer starts the workers (and a new scorer,
+        new workers holding it)."""
+        if self._scorer is not scorer:
+            self.close()
+            self._start(scorer)
+        return self._runners[key]
 
-class _Call:
-    """One call of a reward function in a daemon thread: a call that never returns is abandoned (Python
-    cannot kill a thread) without holding up training or any later call."""
-
-    def __init__(self, fn: Callable, completions: list[Any], kwargs: dict[str, Any]):
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, completions, kwargs), daemon=True,
-                                        name="reward")
-        self._thread.start()
-
-    def _run(self, fn: Callable, completions: list[Any], kwargs: dict[str, Any]) -> None:
+    def _start(self, scorer: Scorer) -> None:
+        objects: dict[tuple[str, str], Any] = {("reward", n): fn for n, fn in self.functions.items()}
+        objects[SCORER] = scorer
+        threads = Threads(objects)
+        self._runners, self._scorer = dict.fromkeys(objects, threads), scorer
+        if self.isolation == "thread":
+            return
+        portable: dict[tuple[str, str], bytes] = {}
+        for key, obj in objects.items():
+            try:
+                portable[key] = pickle.dumps(obj)
+            except Exception as e:  # noqa: BLE001 - pickle raises several types
+                _in_process(key, f"it cannot be pickled ({type(e).__name__}: {e})")
+        if not portable:
+            return
+        pool = Processes(portable, self.workers, fallback=threads)
         try:
-            self._value = fn(completions, **kwargs)
-        except BaseException as e:  # noqa: BLE001 - even SystemExit from a user function is only a failure
-            self._error = e
+            unloadable = pool.start()
+        except Exception as e:  # noqa: BLE001 - e.g. no child processes allowed here
+            log.warning("reward worker processes could not be started (%s: %s): reward functions and scoring run "
+                        "in threads of the training process, where a call that hangs holding the interpreter lock "
+                        "cannot be stopped", type(e).__name__, e)
+            return
+        self._pool = pool
+        for key in portable:
+            if key in unloadable:
+                _in_process(key, f"a worker process cannot load it ({unloadable[key]})")
+            else:
+                self._runners[key] = pool
 
-    def result(self, deadline: float, timeout_s: float) -> Any:
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread.is_alive():
-            raise TimeoutError(f"took longer than reward.timeout_s={timeout_s}")
-        if self._error is not None:
-            if isinstance(self._error, Exception):
-                raise self._error
-            raise RuntimeError(f"{type(self._error).__name__}: {self._error}")
-        return self._value
+    def close(self) -> None:
+        """Stop the worker processes (and wait until they are gone); a later call starts new ones."""
+        if self._pool is not None:
+            self._pool.close()
+        self._pool, self._scorer, self._runners = None, None, {}
 
 
-def _check(values: Any, n: int) -> list[Any]:
-    """Floats or None, one per completion; a non-finite value marks that sample failed."""
-    values = list(values)
-    if len(values) != n:
-        raise ValueError(f"returned {len(values)} values for {n} completions")
-    out: list[Any] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        f = float(v)
-        out.append(f if math.isfinite(f) else FAILED)
-    return out
+def _in_process(key: tuple[str, str], why: str) -> None:
+    what = "the scorer (extraction + verifier)" if key == SCORER else f"reward '{key[1]}'"
+    log.warning("%s runs in the training process: %s. It works, but a call that hangs holding the interpreter "
+                "lock cannot be stopped by reward.timeout_s; define it at module level (a function or class "
+                "importable by name) to run it in a worker process.", what, why)
+
+
+def _sample(values: dict[str, Any], i: int, n: int) -> dict[str, Any]:
+    """Sample ``i``'s share of per-sample arguments (lists of length ``n``); the others as they are."""
+    return {k: (v[i : i + 1] if _per_sample(v, n) else v) for k, v in values.items()}
 
 
 def _per_sample(value: Any, n: int) -> bool:
@@ -214,16 +285,18 @@ def _accepted(fn: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def score_stats(scores: list[Score]) -> dict[str, float]:
-    """Per-batch rates: correct, wrong, unparseable (the prompt/extractor disagreement signal), bad gold."""
+def score_stats(scores: list[Score], failed: Collection[int] = ()) -> dict[str, float]:
+    """Per-batch rates: correct, wrong, unparseable (the prompt/extractor disagreement signal), bad gold, and
+    failed (scoring that hung or crashed, ``failed`` holds their indices: none of the others)."""
     n = max(len(scores), 1)
-    counts = Counter(s.status for s in scores)
+    counts = Counter(s.status for i, s in enumerate(scores) if i not in failed)
     return {
         "score/accuracy": counts["correct"] / n,
-        "score/parse_rate": 1 - counts["unparseable"] / n,
+        "score/parse_rate": 1 - (counts["unparseable"] + len(failed)) / n,
         "score/wrong_rate": counts["wrong"] / n,
         "score/unparseable_rate": counts["unparseable"] / n,
         "score/bad_gold_rate": counts["bad_gold"] / n,
+        "score/failed_rate": len(failed) / n,
     }
 
 

@@ -154,6 +154,17 @@ class ReasoningGymVerifier:
         except Exception as e:  # noqa: BLE001 - the task's own parser choked on the answer
             raise UnparseableAnswer(f"{source} could not score {answer!r}: {type(e).__name__}: {e}") from None
 
+    def __reduce__(self) -> tuple:
+        """Unpickled (in a reward worker process) with reasoning-gym imported then, when the worker starts: its
+        import takes over a second, which would otherwise count against the worker's first timed call."""
+        return _loaded_reasoning_gym_verifier, ()
+
+
+def _loaded_reasoning_gym_verifier() -> ReasoningGymVerifier:
+    import reasoning_gym  # noqa: F401
+
+    return ReasoningGymVerifier()
+
 
 @functools.lru_cache(maxsize=None)
 def _score_fn(task: str) -> Any:

@@ -4,6 +4,7 @@ failure that reaches observers as a failed end without losing what was already m
 from __future__ import annotations
 
 import json
+import multiprocessing
 
 import pytest
 import torch
@@ -51,7 +52,16 @@ def test_pipeline_runs_every_stage_and_writes_the_run_directory(orchestrator, tm
         return (result, summary), output
 
     orch.train = train
+    closed, original_close = [], orch.reward.close
+
+    def close():
+        closed.append(orch.reward._pool is not None)  # reward worker processes were running
+        original_close()
+
+    orch.reward.close = close
+    children = {p.pid for p in multiprocessing.active_children()}
     results = orch.run(tmp_path, overrides=["train.max_steps=2"], command="rlvr-train train.max_steps=2")
+    assert closed[-1] is True and not {p.pid for p in multiprocessing.active_children()} - children
 
     names = [e for e, _ in rec.events]
     stages = [kw["stage"] for e, kw in rec.events if e == "on_stage_start"]

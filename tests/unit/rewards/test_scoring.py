@@ -144,5 +144,8 @@ def test_score_batch_and_stats_count_each_status():
     assert [s.status for s in scores] == ["correct", "wrong", "unparseable", "bad_gold"]
     assert score_stats(scores) == {
         "score/accuracy": 0.25, "score/parse_rate": 0.75, "score/wrong_rate": 0.25,
-        "score/unparseable_rate": 0.25, "score/bad_gold_rate": 0.25,
+        "score/unparseable_rate": 0.25, "score/bad_gold_rate": 0.25, "score/failed_rate": 0.0,
     }
+    # a sample whose scoring failed (hung, crashed) is counted as failed, not as any status, and not as parsed
+    failed = score_stats(scores, failed={0})
+    assert (failed["score/failed_rate"], failed["score/accuracy"], failed["score/parse_rate"]) == (0.25, 0.0, 0.5)
