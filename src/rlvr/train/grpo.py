@@ -15,7 +15,7 @@ from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probabilit
 from rlvr.train import dynamic_sampling as dynamic
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
-from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
+from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ class GRPOLoop:
         save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume). Each holds
             the model (or adapter), optimizer, scheduler, RNG states and data position; written atomically.
         keep_checkpoints: the newest checkpoints kept; older ones are deleted once a newer one is complete.
+        on_nonfinite_loss: a step whose loss (or gradient) is NaN or inf never changes the weights; ``skip``
+            trains on (the step counted in ``nonfinite/skipped_steps`` and said in its warnings), ``stop`` saves
+            a checkpoint at that step and stops the run, saying the step and why
+            (:class:`rlvr.train.trl_bridge.NonFiniteGuard`).
         extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig);
             not ``importance_sampling_level``, which ``loss_type`` sets (``gspo``: sequence, otherwise token).
     """
@@ -87,6 +91,7 @@ class GRPOLoop:
         logging_steps: AtLeastOne = 1,
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
+        on_nonfinite_loss: OnNonFinite = "skip",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:
@@ -138,7 +143,7 @@ class GRPOLoop:
 
         s = dict(self.settings)
         save_steps = s.pop("save_steps")
-        for ours in ("keep_checkpoints", "dynamic_sampling", "max_resample_rounds"):
+        for ours in ("keep_checkpoints", "dynamic_sampling", "max_resample_rounds", "on_nonfinite_loss"):
             s.pop(ours)
         if s["loss_type"] == "gspo":  # TRL: sequence-level importance ratios, aggregated per sequence
             s.update(loss_type="grpo", importance_sampling_level="sequence")
@@ -172,4 +177,4 @@ class GRPOLoop:
         )
         diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])
         return run_trainer(trainer, inputs.events, diagnoser, resume_from=inputs.resume_from,
-                           save_at_end=bool(s["save_steps"]))
+                           save_at_end=bool(s["save_steps"]), on_nonfinite_loss=s["on_nonfinite_loss"])
