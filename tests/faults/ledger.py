@@ -5,10 +5,11 @@ command), and the records they lost.
 **Records lost** counts what a run under a fault (resumed if it stopped) lacks next to an uninterrupted run of the
 same config, in three kinds of record:
 
-- *metrics lines*: each training step 1..``max_steps`` whose ``train`` record in ``metrics.jsonl`` is missing or
-  written more than once (a repeated step no longer says which of its values is the run's);
-- *samples*: the lines of each ``samples_<name>.jsonl`` the uninterrupted run writes (baseline, during training,
-  final) that are missing;
+- *metrics lines*: each training step 1..``max_steps`` and each evaluation (baseline, during training, final)
+  whose record in ``metrics.jsonl`` is missing or written more than once (a repeated record no longer says which
+  of its values is the run's);
+- *samples*: the lines of each ``samples_<name>.jsonl`` the uninterrupted run writes (one per held-out question
+  and evaluation) that are missing;
 - *results rows*: the rows ``baseline``, ``train`` and ``final`` of ``results.json``, each of its
   ``during_training`` evaluations, and ``run.status == "success"``, each one missing counting 1.
 
@@ -31,48 +32,50 @@ ROWS = ("baseline", "train", "final")
 
 @dataclass
 class Expected:
-    """What an uninterrupted run writes: ``steps`` training steps, ``samples`` lines per samples file, and
-    ``evaluations`` during training."""
+    """What an uninterrupted run writes: ``steps`` training steps, and per evaluation (by name: ``baseline``,
+    ``step_<k>``, ``final``) the lines of its samples file."""
 
     steps: int
-    samples: dict[str, int]
-    evaluations: int = 0
+    evaluations: dict[str, int]
 
     @classmethod
     def of(cls, run_dir: Path) -> "Expected":
         """Read from an uninterrupted run's directory."""
         results = json.loads((run_dir / "results.json").read_text())
-        return cls(steps=results["train"]["global_step"], evaluations=len(results.get("during_training", [])),
-                   samples={p.name: _lines(p) for p in run_dir.glob("samples_*.jsonl")})
+        names = [r["name"] for r in _records(run_dir) if r.get("event") == "eval"]
+        return cls(steps=results["train"]["global_step"],
+                   evaluations={name: _lines(run_dir / f"samples_{name}.jsonl") for name in names})
 
     @classmethod
     def shaped(cls, steps: int, test_size: int, eval_steps: int = 0) -> "Expected":
         """Derived from the config: ``steps`` training steps, ``test_size`` held-out questions per evaluation
         (baseline, every ``eval_steps`` before the last step, final)."""
         during = [f"step_{k}" for k in range(eval_steps, steps, eval_steps)] if eval_steps else []
-        names = ["baseline", *during, "final"]
-        return cls(steps=steps, samples={f"samples_{name}.jsonl": test_size for name in names},
-                   evaluations=len(during))
+        return cls(steps=steps, evaluations={name: test_size for name in ["baseline", *during, "final"]})
 
 
 def lost_records(run_dir: Path, expected: Expected) -> int:
     """The records ``run_dir`` lacks next to ``expected`` (see the module's docstring)."""
-    logged = Counter()
-    if (run_dir / "metrics.jsonl").is_file():
-        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            if record.get("event") == "train":
-                logged[record["step"]] += 1
-    lost = sum(1 for step in range(1, expected.steps + 1) if logged[step] != 1)
-    for name, n in expected.samples.items():
-        path = run_dir / name
+    records = _records(run_dir)
+    steps = Counter(r["step"] for r in records if r.get("event") == "train")
+    evaluations = Counter(r["name"] for r in records if r.get("event") == "eval")
+    lost = sum(1 for step in range(1, expected.steps + 1) if steps[step] != 1)
+    lost += sum(1 for name in expected.evaluations if evaluations[name] != 1)
+    for name, n in expected.evaluations.items():
+        path = run_dir / f"samples_{name}.jsonl"
         lost += max(0, n - (_lines(path) if path.is_file() else 0))
     path = run_dir / "results.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     lost += sum(1 for row in ROWS if row not in results)
-    lost += max(0, expected.evaluations - len(results.get("during_training", [])))
+    during = sum(1 for name in expected.evaluations if name.startswith("step_"))
+    lost += max(0, during - len(results.get("during_training", [])))
     lost += results.get("run", {}).get("status") != "success"
     return lost
+
+
+def _records(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
 def _lines(path: Path) -> int:
