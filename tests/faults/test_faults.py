@@ -22,6 +22,8 @@ import json
 import logging
 import math
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,7 +34,7 @@ import torch
 from rlvr.errors import DiskFull, Stopped
 from rlvr.orchestration import build_pipeline
 from rlvr.train.checkpoints import latest_checkpoint
-from tests.conftest import compose, read_jsonl, tiny_overrides
+from tests.conftest import REPO, compose, read_jsonl, tiny_overrides
 from tests.faults.ledger import LEDGER, Expected
 
 JSONL = "+observers.jsonl={_target_: rlvr.observers.JsonlObserver}"
@@ -122,21 +124,23 @@ POISONS = {"nan": lambda loss: loss * math.nan,  # NaN gradients too
 
 @pytest.fixture
 def poison(monkeypatch):
-    """``poison(step, kind)``: GRPO's loss becomes NaN or inf in that optimizer step. Returns the weights each step
-    started from, by step."""
-    from trl import GRPOTrainer
+    """``poison(step, kind, trainer="GRPOTrainer")``: that TRL trainer's loss becomes NaN or inf in that optimizer
+    step. Returns the weights each step started from, by step."""
+    import trl
 
-    compute_loss = GRPOTrainer.compute_loss
     started: dict[int, dict[str, torch.Tensor]] = {}
 
-    def arm(at_step: int, kind: str) -> dict[int, dict[str, torch.Tensor]]:
+    def arm(at_step: int, kind: str, trainer: str = "GRPOTrainer") -> dict[int, dict[str, torch.Tensor]]:
+        cls = getattr(trl, trainer)
+        compute_loss = cls.compute_loss
+
         def poisoned(self, model, inputs, *args, **kwargs):
             step = self.state.global_step + 1
             started.setdefault(step, {k: v.detach().clone() for k, v in model.named_parameters()})
             loss = compute_loss(self, model, inputs, *args, **kwargs)
             return POISONS[kind](loss) if step == at_step else loss
 
-        monkeypatch.setattr(GRPOTrainer, "compute_loss", poisoned)
+        monkeypatch.setattr(cls, "compute_loss", poisoned)
         return started
 
     return arm
@@ -148,12 +152,16 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return all(torch.equal(a[k], b[k]) for k in common)
 
 
-@pytest.mark.parametrize("kind", ["nan", "inf"])
+SFT = ("train=sft", "~train.num_generations")  # every TRL loop runs through the same guard (trl_bridge)
+
+
+@pytest.mark.parametrize(("kind", "trainer", "loop"), [("nan", "GRPOTrainer", ()), ("inf", "GRPOTrainer", ()),
+                                                       ("nan", "SFTTrainer", SFT)])
 def test_skip_leaves_the_weights_unchanged_at_a_non_finite_step_and_counts_it(tiny_model_dir, tmp_path, poison,
-                                                                                kind):
-    started = poison(2, kind)
-    with LEDGER.trial(f"{kind} loss, skip") as trial:
-        results = run(tiny_model_dir, tmp_path, "train.max_steps=3")
+                                                                                kind, trainer, loop):
+    started = poison(2, kind, trainer)
+    with LEDGER.trial(f"{kind} loss, skip" + (" (sft)" if loop else "")) as trial:
+        results = run(tiny_model_dir, tmp_path, *loop, "train.max_steps=3")
         lost = trial.done(tmp_path, Expected.shaped(steps=3, test_size=TEST_SIZE), "step 2 skipped")
     assert results["run"]["status"] == "success" and results["train"]["global_step"] == 3
     assert not same(started[1], started[2])  # step 1 trained
@@ -312,3 +320,37 @@ def test_disk_full_while_writing_results_keeps_the_previous_results(tiny_model_d
                           "resumed, results whole")
     assert results["run"]["status"] == "success" and json.loads(path.read_text())["final"]["n"] == TEST_SIZE
     assert lost == 0
+
+
+FULL_DISK = '''
+import errno
+import os
+import tempfile
+
+_mkstemp = tempfile.mkstemp
+
+
+def mkstemp(*args, dir=None, **kwargs):
+    if dir is not None and str(dir).startswith(os.environ["FULL_DISK"]):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return _mkstemp(*args, dir=dir, **kwargs)
+
+
+tempfile.mkstemp = mkstemp
+'''
+
+
+def test_disk_full_is_one_line_on_the_command_line(tiny_model_dir, tmp_path):
+    """The command says it in one line, without a traceback, and exits 1 (here the disk is full from the start)."""
+    hooks, run_dir = tmp_path / "hooks", tmp_path / "run"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(FULL_DISK)
+    env = {**os.environ, "FULL_DISK": str(run_dir),
+           "PYTHONPATH": os.pathsep.join(str(p) for p in (hooks, REPO / "src", REPO))}
+    proc = subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), *tiny_overrides(tiny_model_dir, run_dir)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"[rlvr] The disk is full (No space left on device): config.yaml could not be written in {run_dir}; no "
+        "half-written file is left. Free some space and rerun the same command to resume.")

@@ -44,9 +44,10 @@ class RunContext:
         except OSError as e:
             if not no_space(e):
                 raise
+            kept = f"the previous {path.name} is intact" if path.exists() else "no half-written file is left"
             raise DiskFull(e.errno, f"The disk is full ({e.strerror}): {path.name} could not be written in "
-                                    f"{path.parent}; the previous {path.name} is intact. Free some space and rerun "
-                                    "the same command to resume.") from e
+                                    f"{path.parent}; {kept}. Free some space and rerun the same command to "
+                                    "resume.") from e
 
     def record_evaluation(self, result: EvalResult, stage_dir: Path | None = None) -> None:
         """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers. A
