@@ -94,11 +94,13 @@ class NonFiniteGuard:
     optimizer's state stay exactly as they were (the step still counts: the learning-rate schedule and the data
     move on). Then ``skip`` goes on training, the step counted in the metric ``nonfinite/skipped_steps`` and said
     in that step's warnings; ``stop`` saves a checkpoint at that step and ends training, ``stopped`` saying why.
-    Under a launcher every rank takes the same decision (a loss is per rank; the gradients are all-reduced)."""
+    Under a launcher every rank takes the same decision (a loss is per rank; the gradients are all-reduced). Under
+    DeepSpeed the engine applies the update inside the backward pass (``can_skip`` False): the step is still found,
+    counted and stopped at, but said to be applied."""
 
-    def __init__(self, policy: OnNonFinite = "skip"):
-        self.policy = policy
-        self.skipped: list[int] = []  # steps whose update was not applied
+    def __init__(self, policy: OnNonFinite = "skip", can_skip: bool = True):
+        self.policy, self.can_skip = policy, can_skip
+        self.skipped: list[int] = []  # steps found non-finite (their update not applied, where it can be withheld)
         self.stopped: str | None = None  # why training stopped (policy ``stop``)
         self.pending: list[str] = []  # warnings for the next logging step
         self._loss: float | None = None  # the first non-finite micro-batch loss of the current step
@@ -123,16 +125,21 @@ class NonFiniteGuard:
         found = next((f for f in distributed.gather(found) if f), None)
         if found is None:
             return
-        for p in model.parameters():  # the optimizer leaves a parameter without a gradient untouched
-            p.grad = None
+        if self.can_skip:
+            for p in model.parameters():  # the optimizer leaves a parameter without a gradient untouched
+                p.grad = None
         self.skipped.append(step)
+        update = ("its update is not applied" if self.can_skip else
+                  "its update could not be withheld (DeepSpeed's engine applies it in the backward pass)")
         if self.policy == "stop":
             self.stopped = f"a non-finite loss ({found}; train.on_nonfinite_loss=stop)"
-            log.error("[rlvr] step %d: %s; its update is not applied, and training stops after saving a checkpoint "
-                      "(train.on_nonfinite_loss=stop).", step, found)
-        else:
+            log.error("[rlvr] step %d: %s; %s, and training stops after saving a checkpoint "
+                      "(train.on_nonfinite_loss=stop).", step, found, update)
+        elif self.can_skip:
             self.pending.append(f"Step {step}: {found}, so its update was skipped and the weights left unchanged "
                                 f"(train.on_nonfinite_loss=skip); {len(self.skipped)} step(s) skipped so far.")
+        else:
+            self.pending.append(f"Step {step}: {found}; {update}. {len(self.skipped)} such step(s) so far.")
 
     def _finding(self, model: Any) -> str | None:
         """What was not finite in this step, in words, or None."""
@@ -143,7 +150,8 @@ class NonFiniteGuard:
         finite: dict[Any, list[Any]] = {}  # per device, so one synchronisation each
         for p in model.parameters():
             if p.grad is not None:
-                finite.setdefault(p.grad.device, []).append(torch.isfinite(p.grad).all())
+                grad = p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad  # FSDP: this rank's shard
+                finite.setdefault(grad.device, []).append(torch.isfinite(grad).all())
         if not all(bool(torch.stack(flags).all()) for flags in finite.values()):
             return "a gradient was not finite"
         return None
@@ -190,7 +198,7 @@ def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser, resume_
     or the non-finite loss."""
     from transformers import PrinterCallback
 
-    guard = NonFiniteGuard(on_nonfinite_loss)
+    guard = NonFiniteGuard(on_nonfinite_loss, can_skip=not getattr(trainer, "is_deepspeed_enabled", False))
     guard.watch(trainer)
     with StopOnSignal() as stop:
         trainer.add_callback(bridge(events, diagnoser, stop, save_at_end, guard))
