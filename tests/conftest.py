@@ -88,3 +88,13 @@ def tiny_overrides(model_dir: Path, run_dir: Path) -> list[str]:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault-injection suite's figures (``tests/faults/ledger.py``), when any of its runs took place."""
+    from tests.faults.ledger import LEDGER
+
+    if LEDGER.trials:
+        terminalreporter.section("fault injection")
+        for line in LEDGER.table():
+            terminalreporter.write_line(line)

@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from rlvr import devices, distributed
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
-from rlvr.errors import ConfigError, Stopped
+from rlvr.errors import ConfigError, DiskFull, Stopped
 from rlvr.orchestration import build_pipeline, record_failure
 from rlvr.report import sweep as sweep_summary
 
 HYDRA_FILES = {".hydra", "run_pipeline.log"}
 _config_errors: list[str] = []  # one line per job that stopped on a config mistake (Hydra would print more)
 _stopped: list[tuple[Stopped, str]] = []  # runs that saved a checkpoint and stopped on a signal, with how to resume
+_disk_full: list[str] = []  # runs that stopped on a full disk, one line each (what could not be written, what is kept)
 
 
 def run(cfg: Any) -> dict[str, Any] | None:
     """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory.
 
     A ConfigError, found while building or while loading (a missing data file), ends the job quietly and is
-    reported by :func:`main` as one line; anything else is a bug and keeps its traceback. In a sweep (``-m``) a
+    reported by :func:`main` as one line, and so is a full disk (:class:`rlvr.errors.DiskFull`, exit status 1);
+    anything else is a bug and keeps its traceback. In a sweep (``-m``) a
     job that fails, for whatever reason, is recorded in its ``results.json`` and the others go on; the sweep's
     summary lists it and the command exits 1.
     """
@@ -67,6 +68,9 @@ def run(cfg: Any) -> dict[str, Any] | None:
     except Stopped as e:
         again = [a for a in command.split() if not a.startswith(("output_dir=", "resume="))]
         _stopped.append((e, " ".join([*again, f"output_dir={run_dir}"])))
+        return None
+    except DiskFull as e:  # not a bug: said in one line, without a traceback
+        _disk_full.append(str(e))
         return None
 
 
@@ -131,11 +135,14 @@ def main() -> None:
         print(f"[rlvr] {len(sweep_summary.failed)} job(s) of the sweep failed (see summary.md):",
               *sweep_summary.failed, sep="\n  ", file=sys.stderr)
         sys.exit(1)
+    if _disk_full:
+        print(f"[rlvr] {_disk_full[0]}", file=sys.stderr)
+        sys.exit(1)
     if _stopped:
         stop, again = _stopped[0]
-        print(f"[rlvr] Stopped by {stop.signal_name} at step {stop.step} after saving a checkpoint. "
+        print(f"[rlvr] Stopped by {stop.reason} at step {stop.step} after saving a checkpoint. "
               f"Resume with: {again}", file=sys.stderr)
-        sys.exit(128 + int(signal.Signals[stop.signal_name]))
+        sys.exit(128 + stop.signal if stop.signal is not None else 1)
 
 
 

@@ -111,7 +111,7 @@ class TrainResult:
     global_step: int
     runtime_s: float
     history: list[dict[str, float]] = field(default_factory=list)
-    stopped_by: str | None = None  # a signal's name when the loop saved a checkpoint and stopped early
+    stopped_by: str | None = None  # what stopped the loop early after a checkpoint: a signal name, a non-finite loss
     state_dict: dict[str, Any] | None = None  # the full weights gathered on rank 0 when sharded (FSDP, ZeRO-3)
 
 

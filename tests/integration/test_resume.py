@@ -3,8 +3,13 @@
 
 - SIGKILL at a random step after the first checkpoint: the resumed run ends at the same step, with one metrics
   record per step, and its final weights and per-step rewards equal an uninterrupted run's (exactly, on CPU);
+- SIGKILL at random points of the whole run (loading, the baseline, any step or checkpoint, the final evaluation,
+  saving the model): the same;
 - SIGKILL while a checkpoint is being written: the previous checkpoint is intact and used;
 - SIGTERM (a spot machine's notice): a checkpoint at the current step, exit 143 and a line saying how to resume.
+
+Each killed run is counted in the fault-injection suite's ledger (:mod:`tests.faults.ledger`), its records
+checked against the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, read_jsonl, tiny_overrides
+from tests.faults.ledger import LEDGER, Expected
 
 VARIETY = "+reward.functions.variety={_target_: tests.unit.orchestration.test_orchestrator.variety, _partial_: true}"
 SLOW_SAVE = '''
@@ -69,12 +75,16 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.02)
 
 
-def logged_step(run_dir: Path, step: int) -> bool:
+def logged(run_dir: Path) -> list[dict]:
+    """The complete records of ``metrics.jsonl`` so far (a line being written is left out)."""
     path = run_dir / "metrics.jsonl"
     if not path.exists():
-        return False
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip().endswith("}")]
-    return any(r.get("event") == "train" and r.get("step") == step for r in records)
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip().endswith("}")]
+
+
+def logged_step(run_dir: Path, step: int) -> bool:
+    return any(r.get("event") == "train" and r.get("step") == step for r in logged(run_dir))
 
 
 def weights(run_dir: Path) -> dict:
@@ -106,15 +116,18 @@ def test_sigkill_after_the_first_checkpoint_then_resume(tiny_model_dir, tmp_path
     run_dir = tmp_path / "run"
     step = random.Random().randint(2, 5)  # any step after the first checkpoint (step 2)
     first = run_dir / "checkpoints" / "checkpoint-2" / "rlvr_state.json"  # step 2 is logged before it is saved
-    proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: first.exists() and logged_step(run_dir, step), proc)
-    proc.kill()
-    proc.wait()
-    assert (run_dir / "checkpoints" / "checkpoint-2").is_dir()
+    with LEDGER.trial("SIGKILL after a checkpoint") as trial:
+        proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: first.exists() and logged_step(run_dir, step), proc)
+        proc.kill()
+        proc.wait()
+        assert (run_dir / "checkpoints" / "checkpoint-2").is_dir()
 
-    run(command(tiny_model_dir, run_dir), env=env())  # the same command again
+        run(command(tiny_model_dir, run_dir), env=env())  # the same command again
+        lost = trial.done(run_dir, Expected.of(uninterrupted), f"killed at step {step}, resumed")
     assert_same_run(run_dir, uninterrupted)
+    assert lost == 0
     results = json.loads((run_dir / "results.json").read_text())
     assert results["train"]["resumed_from_step"] in (2, 4) and results["train"]["resumed_from_step"] <= step
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
@@ -125,34 +138,65 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tiny_model_dir
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(SLOW_SAVE)  # makes writing checkpoint-4 take 30 s
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(hooks), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    staging = run_dir / "checkpoints" / ".checkpoint-4.tmp" / "checkpoint-4" / "trainer_state.json"
-    wait_for(staging.exists, proc)  # checkpoint-4 is written but not yet fsynced and renamed
-    proc.kill()
-    proc.wait()
-    complete = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*"))
-    assert complete == ["checkpoint-2"] and (run_dir / "checkpoints" / "checkpoint-2" / "rlvr_state.json").is_file()
+    with LEDGER.trial("SIGKILL while saving a checkpoint") as trial:
+        proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(hooks), cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        staging = run_dir / "checkpoints" / ".checkpoint-4.tmp" / "checkpoint-4" / "trainer_state.json"
+        wait_for(staging.exists, proc)  # checkpoint-4 is written but not yet fsynced and renamed
+        proc.kill()
+        proc.wait()
+        complete = sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*"))
+        assert complete == ["checkpoint-2"]
+        assert (run_dir / "checkpoints" / "checkpoint-2" / "rlvr_state.json").is_file()
 
-    run(command(tiny_model_dir, run_dir), env=env())
+        run(command(tiny_model_dir, run_dir), env=env())
+        lost = trial.done(run_dir, Expected.of(uninterrupted), "resumed from checkpoint-2")
     assert_same_run(run_dir, uninterrupted)
+    assert lost == 0
     assert json.loads((run_dir / "results.json").read_text())["train"]["resumed_from_step"] == 2
     assert not (run_dir / "checkpoints" / ".checkpoint-4.tmp").exists()
 
 
 def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tiny_model_dir, tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: logged_step(run_dir, 3), proc)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
-    line = next(line for line in err.splitlines() if "Resume with:" in line)
-    assert "Stopped by SIGTERM at step" in line and f"output_dir={run_dir}" in line
-    stopped_at = int(line.split("at step ")[1].split()[0])
-    assert (run_dir / "checkpoints" / f"checkpoint-{stopped_at}" / "rlvr_state.json").is_file()
-    assert json.loads((run_dir / "results.json").read_text())["run"]["status"] == "stopped"
+    with LEDGER.trial("SIGTERM") as trial:
+        proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: logged_step(run_dir, 3), proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+        line = next(line for line in err.splitlines() if "Resume with:" in line)
+        assert "Stopped by SIGTERM at step" in line and f"output_dir={run_dir}" in line
+        stopped_at = int(line.split("at step ")[1].split()[0])
+        assert (run_dir / "checkpoints" / f"checkpoint-{stopped_at}" / "rlvr_state.json").is_file()
+        assert json.loads((run_dir / "results.json").read_text())["run"]["status"] == "stopped"
 
-    run(command(tiny_model_dir, run_dir), env=env())
+        run(command(tiny_model_dir, run_dir), env=env())
+        lost = trial.done(run_dir, Expected.of(uninterrupted), f"stopped at step {stopped_at}, resumed")
     assert_same_run(run_dir, uninterrupted)
+    assert lost == 0
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_sigkill_at_a_random_point_then_resume(tiny_model_dir, tmp_path, uninterrupted, attempt):
+    """Killed at a random point of the whole run: once a random number of the records the uninterrupted run wrote
+    to metrics.jsonl are written (any stage: loading, the baseline, a step and its checkpoint, the final
+    evaluation, saving the model), and a random fraction of a second later."""
+    rng = random.Random()
+    total = len(logged(uninterrupted))
+    after, delay = rng.randint(1, total - 1), rng.uniform(0.0, 0.5)
+    run_dir = tmp_path / "run"
+    with LEDGER.trial("SIGKILL at a random point") as trial:
+        proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: len(logged(run_dir)) >= after, proc)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        last = logged(run_dir)[-1]
+        where = f"step {last['step']}" if last["event"] == "train" else last.get("stage") or last.get("name") or ""
+        run(command(tiny_model_dir, run_dir), env=env())
+        lost = trial.done(run_dir, Expected.of(uninterrupted), f"killed after {last['event']} {where} +{delay:.2f}s")
+    assert_same_run(run_dir, uninterrupted)
+    assert lost == 0

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+AGAIN = ("final", "eval")  # evaluations a resumed run always does again (a finished run is not resumed)
+
 
 class JsonlObserver:
     """Args: filename: file name inside the run directory."""
@@ -50,11 +52,14 @@ class JsonlObserver:
 
 
 def _keep(line: str, resume_step: int) -> bool:
-    """A record of the interrupted run that a resume from ``resume_step`` keeps: everything up to that step
-    (a torn last line is dropped)."""
+    """A record of the interrupted run that a resume from ``resume_step`` keeps: everything up to that step,
+    except the closing evaluation (``final``, or ``eval`` of an evaluation-only run), which the resumed run does
+    again (a torn last line is dropped too)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError:
         return False
     step = record.get("step")
+    if record.get("event") == "eval" and record.get("name") in AGAIN:
+        return False
     return not (record.get("event") in ("train", "eval") and step is not None and step > resume_step)

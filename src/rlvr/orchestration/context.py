@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.config.secrets import scrub
+from rlvr.errors import DiskFull, no_space
 from rlvr.interfaces import EvalResult
 from rlvr.observers import Observers
 
@@ -34,9 +35,19 @@ class RunContext:
             self.observers.notify(event, **payload)
 
     def write(self, path: Path, text: str) -> None:
-        """Write a file of the run (atomically, secrets scrubbed), on the main rank only."""
-        if self.main:
+        """Write a file of the run (atomically, secrets scrubbed), on the main rank only. A full disk raises
+        :class:`DiskFull`, the file as it was before left intact."""
+        if not self.main:
+            return
+        try:
             write_atomic(path, scrub(text, self.secrets))
+        except OSError as e:
+            if not no_space(e):
+                raise
+            kept = f"the previous {path.name} is intact" if path.exists() else "no half-written file is left"
+            raise DiskFull(e.errno, f"The disk is full ({e.strerror}): {path.name} could not be written in "
+                                    f"{path.parent}; {kept}. Free some space and rerun the same command to "
+                                    "resume.") from e
 
     def record_evaluation(self, result: EvalResult, stage_dir: Path | None = None) -> None:
         """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers. A

@@ -169,6 +169,7 @@ class PipelineOrchestrator:
         except BaseException as e:
             if isinstance(e, Stopped):
                 status = "stopped"
+                ctx.results["run"]["stopped"] = str(e)
             error = None if isinstance(e, Stopped) else e
             raise
         finally:

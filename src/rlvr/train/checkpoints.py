@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rlvr.errors import DiskFull, no_space
+
 STATE_FILE = "rlvr_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -82,6 +84,20 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
             step = self.state.global_step
             staging = root / f".checkpoint-{step}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
+            try:
+                self._save_staged(model, trial, root, step, staging)
+            except OSError as e:
+                if not no_space(e):
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)  # the half-written checkpoint only takes space
+                previous = latest_checkpoint(root)
+                kept = f"the previous one ({previous.name}) is intact" if previous else "there is no earlier one"
+                raise DiskFull(e.errno, f"The disk is full ({e.strerror}): checkpoint-{step} could not be written "
+                                        f"in {root}; {kept}. Free some space and rerun the same command to "
+                                        "resume.") from e
+
+        def _save_staged(self, model: Any, trial: Any, root: Path, step: int, staging: Path) -> None:
+            """The Trainer writes into ``staging``; rank 0 completes the checkpoint and renames it into place."""
             self._staging = str(staging)
             try:
                 super()._save_checkpoint(model, trial)

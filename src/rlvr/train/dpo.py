@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInputs, TrainResult
 from rlvr.train.preference import OURS, Source, check_settings, train_with, training_rows, trl_config
-from rlvr.train.trl_bridge import check_extra, checkpointing, model_args
+from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args
 
 
 class DPOLoop:
@@ -39,6 +39,8 @@ class DPOLoop:
         logging_steps: log (and diagnose) every N steps.
         save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume).
         keep_checkpoints: the newest checkpoints kept.
+        on_nonfinite_loss: as for ``grpo``: a step with a NaN or inf loss never changes the weights; ``skip`` trains
+            on, ``stop`` saves a checkpoint and stops.
         extra: any further ``trl.DPOConfig`` field, passed through unchanged (checked against DPOConfig).
     """
 
@@ -63,6 +65,7 @@ class DPOLoop:
         logging_steps: AtLeastOne = 1,
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
+        on_nonfinite_loss: OnNonFinite = "skip",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra")}

@@ -18,7 +18,7 @@ from rlvr.train.diagnostics import Diagnoser
 from rlvr.train.rollout import RolloutEngine, Sampling
 from rlvr.train.rollout.trainer import with_engine
 from rlvr.train.shared_prefix import shared_prefix
-from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
+from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class GRPOLoop:
             runs the prompt once per completion.
         vllm_mode: with ``rollout=vllm``: ``colocate`` (vLLM in the training process, sharing the GPU) or
             ``server`` (a separate ``trl vllm-serve`` process; set ``extra.vllm_server_base_url``).
+        on_nonfinite_loss: a step whose loss (or gradient) is NaN or inf never changes the weights; ``skip``
+            trains on (the step counted in ``nonfinite/skipped_steps`` and said in its warnings), ``stop`` saves
+            a checkpoint at that step and stops the run, saying the step and why
+            (:class:`rlvr.train.trl_bridge.NonFiniteGuard`).
         extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig);
             not ``importance_sampling_level``, which ``loss_type`` sets (``gspo``: sequence, otherwise token).
     """
@@ -104,6 +108,7 @@ class GRPOLoop:
         rollout_compile: bool = False,
         shared_prefix: bool = True,
         vllm_mode: Literal["colocate", "server"] = "colocate",
+        on_nonfinite_loss: OnNonFinite = "skip",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:
@@ -156,8 +161,8 @@ class GRPOLoop:
 
         s = dict(self.settings)
         save_steps = s.pop("save_steps")
-        for ours in ("keep_checkpoints", "dynamic_sampling", "max_resample_rounds", "rollout", "rollout_compile",
-                     "shared_prefix"):
+        for ours in ("keep_checkpoints", "dynamic_sampling", "max_resample_rounds", "on_nonfinite_loss", "rollout",
+                     "rollout_compile", "shared_prefix"):
             s.pop(ours)
         s["use_vllm"] = self.settings["rollout"] == "vllm"
         if s["loss_type"] == "gspo":  # TRL: sequence-level importance ratios, aggregated per sequence
@@ -196,7 +201,7 @@ class GRPOLoop:
         )
         diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])
         return run_trainer(trainer, inputs.events, diagnoser, resume_from=inputs.resume_from,
-                           save_at_end=bool(s["save_steps"]))
+                           save_at_end=bool(s["save_steps"]), on_nonfinite_loss=s["on_nonfinite_loss"])
 
 
 def check_rollout(rollout: str, compile: bool, extra: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 Source = Literal["samples", "dataset"]
 # Our settings that are no field of a TRL config (checkpoint rotation, where the pairs come from, sampling).
 OURS = frozenset({"save_steps", "keep_checkpoints", "preferences", "samples_per_prompt", "sample_prompts",
-                  "sample_temperature", "sample_batch_size", "max_completion_length"})
+                  "sample_temperature", "sample_batch_size", "max_completion_length", "on_nonfinite_loss"})
 
 
 def check_settings(settings: dict[str, Any]) -> None:
@@ -95,4 +95,4 @@ def train_with(trainer_cls: type, inputs: TrainInputs, settings: dict[str, Any],
         if bars:
             datasets.enable_progress_bars()
     return run_trainer(trainer, inputs.events, Diagnoser(), resume_from=inputs.resume_from,
-                       save_at_end=bool(settings["save_steps"]))
+                       save_at_end=bool(settings["save_steps"]), on_nonfinite_loss=settings["on_nonfinite_loss"])

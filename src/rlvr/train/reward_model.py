@@ -17,7 +17,7 @@ from typing import Any
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInputs, TrainResult
 from rlvr.model.reward_head import reward_model_from
 from rlvr.train.preference import OURS, Source, check_settings, train_with, training_rows, trl_config
-from rlvr.train.trl_bridge import check_extra, checkpointing, model_args
+from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args
 
 
 class RewardModelLoop:
@@ -32,7 +32,7 @@ class RewardModelLoop:
         preferences, samples_per_prompt, sample_prompts, sample_temperature, sample_batch_size,
             max_completion_length: where the
             pairs come from and how they are sampled, as for ``dpo``.
-        logging_steps, save_steps, keep_checkpoints: as for ``dpo``.
+        logging_steps, save_steps, keep_checkpoints, on_nonfinite_loss: as for ``dpo``.
         extra: any further ``trl.RewardConfig`` field (checked against RewardConfig).
     """
 
@@ -55,6 +55,7 @@ class RewardModelLoop:
         logging_steps: AtLeastOne = 1,
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
+        on_nonfinite_loss: OnNonFinite = "skip",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra")}

@@ -13,7 +13,7 @@ from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probabilit
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
 from rlvr.train.preference import trl_config
-from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
+from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args, run_trainer
 
 
 class RLOOLoop:
@@ -36,7 +36,7 @@ class RLOOLoop:
         num_iterations: policy updates per generation batch.
         mask_truncated_completions: drop cut-off completions from the loss.
         max_grad_norm: gradient clipping.
-        logging_steps, save_steps, keep_checkpoints: as for ``grpo``.
+        logging_steps, save_steps, keep_checkpoints, on_nonfinite_loss: as for ``grpo``.
         extra: any further ``trl.RLOOConfig`` field (checked against RLOOConfig).
     """
 
@@ -61,6 +61,7 @@ class RLOOLoop:
         logging_steps: AtLeastOne = 1,
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
+        on_nonfinite_loss: OnNonFinite = "skip",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:
@@ -91,7 +92,8 @@ class RLOOLoop:
         from trl import RLOOConfig
 
         return trl_config(RLOOConfig, self.settings, self.extra, output_dir, seed,
-                          frozenset({"save_steps", "keep_checkpoints"}), reward_weights=reward_weights, **model_args)
+                          frozenset({"save_steps", "keep_checkpoints", "on_nonfinite_loss"}),
+                          reward_weights=reward_weights, **model_args)
 
     def train(self, inputs: TrainInputs) -> TrainResult:
         """Run RLOO on ``inputs.train`` with ``inputs.reward_functions``; events go to ``inputs.events``."""
@@ -104,4 +106,5 @@ class RLOOLoop:
             model=inputs.model, reward_funcs=inputs.reward_functions, args=args, train_dataset=inputs.train,
             processing_class=inputs.tokenizer)
         return run_trainer(trainer, inputs.events, Diagnoser(max_completion_length=s["max_completion_length"]),
-                           resume_from=inputs.resume_from, save_at_end=bool(s["save_steps"]))
+                           resume_from=inputs.resume_from, save_at_end=bool(s["save_steps"]),
+                           on_nonfinite_loss=s["on_nonfinite_loss"])

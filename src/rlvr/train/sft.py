@@ -20,7 +20,7 @@ from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInput
 from rlvr.scoring.completions import gold_completion
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
-from rlvr.train.trl_bridge import check_extra, checkpointing, model_args, run_trainer
+from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class SFTLoop:
         save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume); see
             :mod:`rlvr.train.checkpoints`.
         keep_checkpoints: the newest checkpoints kept; older ones are deleted once a newer one is complete.
+        on_nonfinite_loss: as for ``grpo``: a step with a NaN or inf loss never changes the weights; ``skip`` trains
+            on, ``stop`` saves a checkpoint and stops.
         extra: any further ``trl.SFTConfig`` field, passed through unchanged (checked against SFTConfig).
     """
 
@@ -68,6 +70,7 @@ class SFTLoop:
         logging_steps: AtLeastOne = 1,
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
+        on_nonfinite_loss: OnNonFinite = "skip",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         if max_steps < 1:
@@ -96,7 +99,8 @@ class SFTLoop:
         from trl import SFTConfig
 
         s = {k: v for k, v in self.settings.items()
-             if k not in ("save_steps", "keep_checkpoints", "max_completion_length", "completion_field")}
+             if k not in ("save_steps", "keep_checkpoints", "max_completion_length", "completion_field",
+                          "on_nonfinite_loss")}
         save_steps = self.settings["save_steps"]
         return SFTConfig(
             output_dir=output_dir,
@@ -165,7 +169,8 @@ class SFTLoop:
         """Fine-tune on the verified completions of ``inputs.train``; events go to ``inputs.events``."""
         # The Diagnoser's checks read GRPO's metrics (rewards, clipped completions), none of which SFT logs: quiet.
         return run_trainer(self.trainer(inputs), inputs.events, Diagnoser(), resume_from=inputs.resume_from,
-                           save_at_end=bool(self.settings["save_steps"]))
+                           save_at_end=bool(self.settings["save_steps"]),
+                           on_nonfinite_loss=self.settings["on_nonfinite_loss"])
 
 
 def _counts(statuses: Counter) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInputs, TrainResult
 from rlvr.train.preference import OURS, Source, check_settings, train_with, training_rows, trl_config
-from rlvr.train.trl_bridge import check_extra, checkpointing, model_args
+from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args
 
 
 class SimPOLoop:
@@ -30,7 +30,7 @@ class SimPOLoop:
             max_completion_length: where the
             pairs come from and how they are sampled, as for ``dpo``; ``max_completion_length`` also caps the
             completions CPOTrainer tokenizes.
-        logging_steps, save_steps, keep_checkpoints: as for ``dpo``.
+        logging_steps, save_steps, keep_checkpoints, on_nonfinite_loss: as for ``dpo``.
         extra: any further ``trl.experimental.cpo.CPOConfig`` field (checked against CPOConfig).
     """
 
@@ -55,6 +55,7 @@ class SimPOLoop:
         logging_steps: AtLeastOne = 1,
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
+        on_nonfinite_loss: OnNonFinite = "skip",
         extra: dict[str, Any] = {},  # noqa: B006
     ):
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra")}

@@ -1,20 +1,30 @@
 """What every TRL-based training loop shares: the callback bridge from a ``transformers.Trainer`` to our
 events (metrics with plain-words diagnostics at each logging step, a hook after each optimizer step), the
-training arguments that follow the loaded model rather than TRL's defaults, and running the trainer.
+training arguments that follow the loaded model rather than TRL's defaults, a guard against non-finite losses
+(:class:`NonFiniteGuard`: ``train.on_nonfinite_loss``), and running the trainer.
 
 A loop over another TRL trainer (SFT, DPO, ...) builds its trainer and calls :func:`run_trainer`.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
+from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.interfaces import TrainEvents, TrainResult
 from rlvr.train.checkpoints import StopOnSignal
 from rlvr.train.diagnostics import Diagnoser
+
+log = logging.getLogger(__name__)
+
+OnNonFinite = Literal["skip", "stop"]
+SKIPPED = "nonfinite/skipped_steps"  # the metric: steps whose update was not applied so far
+
 
 
 def model_args(model: Any) -> dict[str, Any]:
@@ -78,10 +88,80 @@ def check_extra(config_cls: type, extra: dict[str, Any], settings: dict[str, Any
         raise ConfigError(f"train: {name} rejects these settings: {e}") from None
 
 
+class NonFiniteGuard:
+    """Keeps a non-finite loss (NaN or inf, in any micro-batch of an optimizer step) or a non-finite gradient out
+    of the weights. Such a step's gradients are dropped just before the optimizer runs, so the weights and the
+    optimizer's state stay exactly as they were (the step still counts: the learning-rate schedule and the data
+    move on). Then ``skip`` goes on training, the step counted in the metric ``nonfinite/skipped_steps`` and said
+    in that step's warnings; ``stop`` saves a checkpoint at that step and ends training, ``stopped`` saying why.
+    Under a launcher every rank takes the same decision (a loss is per rank; the gradients are all-reduced). Under
+    DeepSpeed the engine applies the update inside the backward pass (``can_skip`` False): the step is still found,
+    counted and stopped at, but said to be applied."""
+
+    def __init__(self, policy: OnNonFinite = "skip", can_skip: bool = True):
+        self.policy, self.can_skip = policy, can_skip
+        self.skipped: list[int] = []  # steps found non-finite (their update not applied, where it can be withheld)
+        self.stopped: str | None = None  # why training stopped (policy ``stop``)
+        self.pending: list[str] = []  # warnings for the next logging step
+        self._loss: float | None = None  # the first non-finite micro-batch loss of the current step
+
+    def watch(self, trainer: Any) -> None:
+        """Read every micro-batch's loss as ``trainer.training_step`` returns it."""
+        training_step = trainer.training_step
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            loss = training_step(*args, **kwargs)
+            value = float(loss.detach().float().sum())
+            if self._loss is None and not math.isfinite(value):
+                self._loss = value
+            return loss
+
+        trainer.training_step = watched
+
+    def before_optimizer_step(self, step: int, model: Any) -> None:
+        """Called once the step's gradients are summed (and clipped), before ``optimizer.step()``."""
+        found = self._finding(model)
+        self._loss = None
+        found = next((f for f in distributed.gather(found) if f), None)
+        if found is None:
+            return
+        if self.can_skip:
+            for p in model.parameters():  # the optimizer leaves a parameter without a gradient untouched
+                p.grad = None
+        self.skipped.append(step)
+        update = ("its update is not applied" if self.can_skip else
+                  "its update could not be withheld (DeepSpeed's engine applies it in the backward pass)")
+        if self.policy == "stop":
+            self.stopped = f"a non-finite loss ({found}; train.on_nonfinite_loss=stop)"
+            log.error("[rlvr] step %d: %s; %s, and training stops after saving a checkpoint "
+                      "(train.on_nonfinite_loss=stop).", step, found, update)
+        elif self.can_skip:
+            self.pending.append(f"Step {step}: {found}, so its update was skipped and the weights left unchanged "
+                                f"(train.on_nonfinite_loss=skip); {len(self.skipped)} step(s) skipped so far.")
+        else:
+            self.pending.append(f"Step {step}: {found}; {update}. {len(self.skipped)} such step(s) so far.")
+
+    def _finding(self, model: Any) -> str | None:
+        """What was not finite in this step, in words, or None."""
+        import torch
+
+        if self._loss is not None:
+            return f"the loss was {self._loss}"
+        finite: dict[Any, list[Any]] = {}  # per device, so one synchronisation each
+        for p in model.parameters():
+            if p.grad is not None:
+                grad = p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad  # FSDP: this rank's shard
+                finite.setdefault(grad.device, []).append(torch.isfinite(grad).all())
+        if not all(bool(torch.stack(flags).all()) for flags in finite.values()):
+            return "a gradient was not finite"
+        return None
+
+
 def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None = None,
-           save_at_end: bool = False) -> Any:
+           save_at_end: bool = False, guard: NonFiniteGuard | None = None) -> Any:
     """A ``TrainerCallback`` that forwards a Trainer's logs (with diagnoses) and step ends to ``events``; saves
-    and stops after a step when ``stop`` received a signal, and saves the last step when ``save_at_end``."""
+    and stops after a step when ``stop`` received a signal or ``guard`` stops on a non-finite loss, and saves
+    the last step when ``save_at_end``."""
     from transformers import TrainerCallback
 
     class Bridge(TrainerCallback):
@@ -90,10 +170,18 @@ def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None 
                        if isinstance(v, (int, float)) and not isinstance(v, bool)}
             if "loss" in metrics or "reward" in metrics:
                 final = state.global_step >= state.max_steps
-                events.log(state.global_step, metrics, diagnoser.update(metrics, final=final))
+                warned = diagnoser.update(metrics, final=final)
+                if guard is not None:
+                    metrics[SKIPPED] = float(len(guard.skipped))
+                    warned, guard.pending = [*guard.pending, *warned], []
+                events.log(state.global_step, metrics, warned)
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            if guard is not None:
+                guard.before_optimizer_step(state.global_step + 1, model)
 
         def on_step_end(self, args, state, control, model=None, **kw):
-            if stop is not None and stop.received:
+            if (stop is not None and stop.received) or (guard is not None and guard.stopped):
                 control.should_save = control.should_training_stop = True
             elif save_at_end and state.global_step >= state.max_steps:
                 control.should_save = True  # the finished run is a checkpoint too: resume finds nothing to redo
@@ -103,13 +191,17 @@ def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None 
 
 
 def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser, resume_from: str | None = None,
-                save_at_end: bool = False) -> TrainResult:
-    """Train with ``trainer`` reporting to ``events``, from ``resume_from`` (a checkpoint) if given; the trained
-    model, its step count, time, log history, and the signal that stopped it early (after a checkpoint)."""
+                save_at_end: bool = False, on_nonfinite_loss: OnNonFinite = "skip") -> TrainResult:
+    """Train with ``trainer`` reporting to ``events``, from ``resume_from`` (a checkpoint) if given, a step with a
+    non-finite loss skipped or stopped at as ``on_nonfinite_loss`` says (:class:`NonFiniteGuard`); the trained
+    model, its step count, time, log history, and what stopped it early (after a checkpoint): a signal's name,
+    or the non-finite loss."""
     from transformers import PrinterCallback
 
+    guard = NonFiniteGuard(on_nonfinite_loss, can_skip=not getattr(trainer, "is_deepspeed_enabled", False))
+    guard.watch(trainer)
     with StopOnSignal() as stop:
-        trainer.add_callback(bridge(events, diagnoser, stop, save_at_end))
+        trainer.add_callback(bridge(events, diagnoser, stop, save_at_end, guard))
         trainer.remove_callback(PrinterCallback)  # our console observer prints the step lines
         start = time.perf_counter()
         with warnings.catch_warnings():  # TRL 1.16 itself reads transformers' deprecated is_gradient_checkpointing
@@ -118,7 +210,8 @@ def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser, resume_
             trainer.train(resume_from_checkpoint=resume_from)
         runtime = time.perf_counter() - start
     history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
-    return TrainResult(trainer.model, trainer.state.global_step, runtime, history, stopped_by=stop.received,
+    return TrainResult(trainer.model, trainer.state.global_step, runtime, history,
+                       stopped_by=stop.received or guard.stopped,
                        state_dict=gathered_weights(trainer))
 
 

@@ -247,7 +247,8 @@ def test_jsonl_is_cut_back_to_the_resumed_step_and_a_fresh_run_starts_it(tmp_pat
 
     path = tmp_path / "metrics.jsonl"
     old = [{"event": "pipeline_start"}, {"event": "eval", "name": "baseline", "step": None},
-           *({"event": "train", "step": s} for s in range(1, 6)), {"event": "eval", "name": "step_4", "step": 4}]
+           *({"event": "train", "step": s} for s in range(1, 6)), {"event": "eval", "name": "step_4", "step": 4},
+           {"event": "eval", "name": "final", "step": None}]  # killed before it finished: the resumed run redoes it
     path.write_text("".join(json.dumps(r) + "\n" for r in old) + '{"event": "train", "st')  # a torn last line
     obs = JsonlObserver()
     obs.on_pipeline_start(config={}, run_dir=str(tmp_path), resume_step=2)

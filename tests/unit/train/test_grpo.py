@@ -47,3 +47,13 @@ def test_no_deprecated_training_argument_is_used(tmp_path, recwarn):
 def test_extra_is_only_for_fields_we_do_not_surface(extra, message):
     with pytest.raises(ConfigError, match=message):
         GRPOLoop(extra=extra)
+
+
+@pytest.mark.parametrize("train", ["grpo", "rloo", "sft", "dpo", "kto", "simpo", "reward_model"])
+def test_every_trl_loop_has_the_non_finite_loss_setting(train):
+    """Every loop over a TRL trainer runs through trl_bridge's guard, so each one takes the setting."""
+    assert build_group(compose([f"train={train}", "train.on_nonfinite_loss=stop"]), "train").settings[
+        "on_nonfinite_loss"] == "stop"
+    with pytest.raises(ConfigError, match=r"^Invalid value 'sometimes' for 'train.on_nonfinite_loss'. Valid choices: "
+                                          r"skip, stop.$"):
+        build_group(compose([f"train={train}", "train.on_nonfinite_loss=sometimes"]), "train")
