@@ -98,8 +98,25 @@ def last_number(text: str) -> str | None:
 
 
 def blocks(text: str, start: str, end: str) -> list[str]:
-    """Contents of every ``start ... end`` block (non-greedy, across lines)."""
-    return re.findall(re.escape(start) + r"(.*?)" + re.escape(end), text, flags=re.DOTALL)
+    """Contents of every ``start ... end`` block (non-greedy, across lines), in one pass over ``text``.
+
+    A block ends at the first ``end`` after its ``start``; the next block is looked for after that ``end``.
+    When a ``start`` has no ``end`` after it, no later ``start`` can have one either, so the search stops
+    there: thousands of unclosed markers cost one scan, not one scan each (a lazy regex rescans the rest of
+    the text from every marker, which is quadratic).
+
+    >>> blocks("<a>1</a> <a>2</a> <a>3", "<a>", "</a>")
+    ['1', '2']
+    """
+    found: list[str] = []
+    pos = 0
+    while (i := text.find(start, pos)) >= 0:
+        j = text.find(end, i + len(start))
+        if j < 0:
+            break
+        found.append(text[i + len(start) : j])
+        pos = j + len(end)
+    return found
 
 
 def answer_block(text: str, fmt: AnswerFormat) -> str | None:
@@ -130,9 +147,7 @@ def extract_answer(text: str, fmt: AnswerFormat) -> str | None:
     if len(found) > 1:
         return None
     if len(found) == 1:
-        inner = found[0].strip()
-        boxed = _BOXED.fullmatch(inner)
-        inner = boxed.group(1).strip() if boxed else inner
+        inner = unboxed(found[0].strip())
         if not inner:
             return None
         return canonical_number(inner) or _single_number(inner) or inner
@@ -141,7 +156,35 @@ def extract_answer(text: str, fmt: AnswerFormat) -> str | None:
     return last_number(text) if fmt.fallback_last_number else None
 
 
-_BOXED = re.compile(r"\$?\\boxed\s*\{(.*)\}\$?", flags=re.DOTALL)
+_BOXED = re.compile(r"\$?\\boxed\s*\{")
+
+
+def unboxed(text: str) -> str:
+    r"""The content of ``\\boxed{...}`` when that is the whole of ``text`` (optionally inside ``$...$``), its
+    braces balanced; otherwise ``text`` unchanged. One pass: the closing brace is found by counting depth, so
+    an unclosed ``\\boxed{`` repeated thousands of times costs one scan.
+
+    >>> [unboxed(t) for t in ["\\boxed{72}", "$\\boxed{\\frac{1}{2}}$", "\\boxed{1} + \\boxed{2}", "\\boxed{7"]]
+    ['72', '\\frac{1}{2}', '\\boxed{1} + \\boxed{2}', '\\boxed{7']
+    """
+    m = _BOXED.match(text)
+    if m is None:
+        return text
+    depth = 1
+    for i in range(m.end(), len(text)):
+        c = text[i]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                rest = text[i + 1 :].strip()
+                if rest in ("", "$"):
+                    return text[m.end() : i].strip()
+                return text  # something follows the box: not one boxed answer
+    return text
+
+
 _MATH = re.compile(r"[\\^_{}]")  # LaTeX or an exponent: "x^2" and "\\sqrt{2}" are not the number 2
 
 
@@ -151,6 +194,7 @@ def _single_number(text: str) -> str | None:
         return None
     nums = numbers_in(text)
     return nums[0] if len(nums) == 1 else None
+
 
 def is_well_formatted(text: str, fmt: AnswerFormat) -> bool:
     """Exactly one of each configured block (no repeats, no stray markers), a non-blank reasoning block
