@@ -16,6 +16,7 @@ SEEDS = AnswerFormat(answer_start="<SOLUTION>", answer_end="</SOLUTION>",
                      reasoning_start="<start_working_out>", reasoning_end="<end_working_out>",
                      fallback_last_number=False)
 PLAIN = AnswerFormat()
+GSM8K = AnswerFormat(answer_style="gsm8k")
 
 
 def repeat(unit: str, n: int = N) -> str:
@@ -39,10 +40,17 @@ def repeat(unit: str, n: int = N) -> str:
         (repeat("(9") + ")", PLAIN, "9"),  # a bracket after a digit is no accounting sign
         (repeat("1,") + "72", PLAIN, "72"),
         (repeat("9"), PLAIN, "9" * N),
+        (repeat("#### "), GSM8K, None),  # answer lines without a number: ambiguous
+        ("#### 72 " + repeat("#"), GSM8K, None),  # one answer line, then a run of hashes: several
+        ("#### 72 " + repeat("and then 13 "), GSM8K, "72"),
+        (repeat("The answer is ") + "72", GSM8K, "72"),
+        (repeat("The answer is 5. ") + "So 72", GSM8K, "5"),
+        (repeat("answer is: ") + "so", GSM8K, None),  # no number anywhere
     ],
     ids=["answer-open", "answer-open-closed-once", "answer-stray-close", "empty-blocks", "think-open",
          "solution-open", "working-open", "boxed-open-in-block", "boxed-nested", "boxed-open-plain",
-         "paren-open", "comma-list", "digits"],
+         "paren-open", "comma-list", "digits", "hashes", "hash-run", "hashes-then-talk", "answer-is",
+         "answer-is-5", "answer-is-colon"],
 )
 def test_adversarial_completion_gives_the_rule_s_answer(text, fmt, expected):
     assert len(text) >= N - 20
