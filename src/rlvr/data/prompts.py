@@ -7,7 +7,7 @@ what is parsed together.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from rlvr.errors import ConfigError
 from rlvr.scoring.formats import AnswerFormat
@@ -25,7 +25,13 @@ class PromptTemplate:
         reasoning_tag: optional tag for the reasoning block (``think``), checked by format rewards.
         answer_start/answer_end, reasoning_start/reasoning_end: explicit markers, overriding the tags
             (the seeds' ``<start_working_out>``/``<SOLUTION>`` style).
-        fallback_last_number: with tags, read the last number when no answer block is present.
+        fallback_last_number: with tags, read the last number when no answer block is present; in the
+            ``gsm8k`` style, when the reply has neither ``####`` nor "answer is".
+        answer_style: without answer markers, where the answer is: ``last_number`` (the last number of the
+            reply) or ``gsm8k`` (the number right after ``####``, else after the last "answer is"; see
+            ``rlvr.scoring.extract``). ``prompts=gsm8k`` asks for it.
+        negative_parentheses: whether ``(42)`` is -42 (accounting, as in FinQA) or 42 (an aside); null: by
+            ``answer_style``, negative everywhere except in ``gsm8k``.
     """
 
     def __init__(
@@ -39,13 +45,18 @@ class PromptTemplate:
         reasoning_start: str | None = None,
         reasoning_end: str | None = None,
         fallback_last_number: bool = True,
+        answer_style: Literal["last_number", "gsm8k"] = "last_number",
+        negative_parentheses: bool | None = None,
     ):
         if "{question}" not in user:
             raise ConfigError(f"prompts.user must contain '{{question}}', got {user!r}.")
         self.system = system
         self.user = user
         self.answer_format = AnswerFormat(
-            answer_tag, reasoning_tag, answer_start, answer_end, reasoning_start, reasoning_end, fallback_last_number
+            answer_tag=answer_tag, reasoning_tag=reasoning_tag, answer_start=answer_start, answer_end=answer_end,
+            reasoning_start=reasoning_start, reasoning_end=reasoning_end,
+            fallback_last_number=fallback_last_number, answer_style=answer_style,
+            negative_parentheses=negative_parentheses,
         )
 
     def messages(self, question: str) -> list[dict[str, Any]]:

@@ -10,6 +10,13 @@ Every answer reward reads the shared :class:`Score`, so a reward and the evaluat
 was answered, and every one keeps "unparseable" (no readable answer) apart from "wrong", and gives a row
 whose gold answer is unusable (``bad_gold``) ``None``: no reward either way, counted by the suite.
 
+Whether an answer is correct is the :class:`~rlvr.scoring.Scorer`'s verdict (``Score.status``, the one
+evaluation counts) and nothing else: no reward parses or compares the answer to decide it on its own, so a
+reward never pays for an answer evaluation calls wrong, nor withholds it from one evaluation calls correct
+(non-ASCII digits, ``2e5``, ``10²``, ``\\boxed{}`` are read once, by the scorer). A reward may only shape
+around that verdict: how the correct answer was written (:class:`AnswerCheck`'s exact vs equivalent), how
+close a wrong number came, how long the reply is.
+
 The defaults of :class:`ApproximateFormat`, :class:`AnswerCheck` and :class:`NumberCheck` are the values of
 the seed experiments (Unsloth-style GRPO rewards); ``conf/reward/math_reasoning.yaml`` combines them.
 """
@@ -20,10 +27,9 @@ from typing import Any, Literal
 
 from rlvr.errors import ConfigError
 from rlvr.interfaces import Score
-from rlvr.scoring.extract import answer_block, extract_answer, is_well_formatted
+from rlvr.scoring.extract import answer_block, canonical_number, is_well_formatted
 from rlvr.scoring.formats import AnswerFormat
 from rlvr.scoring.numbers import UnparseableAnswer, compare_numbers
-from rlvr.scoring.verifiers import MathVerifier
 
 
 class Correctness:
@@ -172,77 +178,62 @@ class AnswerCheck:
 
 
 class NumberCheck:
-    """The extracted answer read as a number equals the gold number (the seeds' ``check_numbers``).
+    """The answer equals the gold number (the seeds' ``check_numbers``), as the scorer judges it: with numeric
+    data the verifier compares the extracted answer read as a number (``$``, commas, ``72.0``, unicode digits
+    and exponents normalised), within the data's tolerance. Rows whose gold is not a number (words, yes/no)
+    are masked: the check does not apply to them.
 
     Args:
-        correct: the numbers are equal (after normalisation: ``$``, commas, ``72.0``).
-        wrong: they differ.
-        unparseable: no number was given.
+        correct: the scorer's verdict is correct.
+        wrong: it is wrong.
+        unparseable: no answer could be read.
 
-    >>> NumberCheck()(["", "", ""], scores=[Score("72", "correct", 1.0), Score("70", "wrong", 0.0),
-    ...                                     Score(None, "unparseable", 0.0)], answer_format=None, answer=["72"] * 3)
-    [1.5, 0.0, 0.0]
+    >>> NumberCheck()(["", "", "", ""], scores=[Score("72", "correct", 1.0), Score("70", "wrong", 0.0),
+    ...     Score(None, "unparseable", 0.0), Score("yes", "correct", 1.0)], answer=["72"] * 3 + ["yes"])
+    [1.5, 0.0, 0.0, None]
     """
 
-    def __init__(self, correct: float = 1.5, wrong: float = 0.0, unparseable: float = 0.0, rel_tol: float = 1e-6):
-        self.correct, self.wrong, self.unparseable, self.rel_tol = correct, wrong, unparseable, rel_tol
+    def __init__(self, correct: float = 1.5, wrong: float = 0.0, unparseable: float = 0.0):
+        self.correct, self.wrong, self.unparseable = correct, wrong, unparseable
 
     def __call__(
         self, completions: list[str], *, scores: list[Score], answer: list[str], **_: Any
     ) -> list[float | None]:
-        out: list[float | None] = []
-        for s, gold in zip(scores, answer):
-            if s.status == "bad_gold":
-                out.append(None)
-                continue
-            try:
-                equal, _ = compare_numbers(s.extracted or "", str(gold), rel_tol=self.rel_tol)
-            except UnparseableAnswer:
-                out.append(self.unparseable)
-            except ValueError:
-                out.append(None)  # the gold is not a number: this check does not apply to the row
-            else:
-                out.append(self.correct if equal else self.wrong)
-        return out
+        return [None if canonical_number(str(gold)) is None else _verdict(s, self.correct, self.wrong, self.unparseable)
+                for s, gold in zip(scores, answer)]
 
 
 class SymbolicMatch:
-    """Symbolic equivalence of the answer and the gold through ``math-verify`` (``1/2`` = ``0.5`` =
-    ``\\frac{1}{2}``). Reads the answer block as written, so LaTeX such as ``\\sqrt{2}`` reaches math-verify.
+    """Symbolic equivalence of the answer and the gold (``1/2`` = ``0.5`` = ``\\frac{1}{2}``), as the scorer
+    judges it: with ``data.answer_type=math`` the data's verifier is math-verify (:class:`MathVerifier`), which
+    the scorer asks about the extracted answer (LaTeX such as ``\\sqrt{2}`` is passed on as written). The
+    reward does not ask math-verify itself: it read the raw block, so ``٧٢`` or ``７２`` (correct for the
+    scorer) came out unparseable, and training rewarded something other than what evaluation counted.
 
     Args:
-        correct, wrong, unparseable: the rewards for each outcome (math-verify cannot parse the answer:
-            unparseable; it cannot parse the gold: masked, a data problem).
-        float_rounding: decimals math-verify compares floats at.
+        correct, wrong, unparseable: the rewards for each verdict (a gold the verifier cannot read is masked,
+            a data problem).
 
-    >>> fmt = AnswerFormat(answer_tag="answer")
     >>> SymbolicMatch()(["<answer>0.5</answer>", "<answer>2/3</answer>", "<answer>?</answer>"],
-    ...                 scores=[None] * 3, answer_format=fmt, answer=["\\\\frac{1}{2}"] * 3)
+    ...                 scores=[Score("0.5", "correct", 1.0), Score("2/3", "wrong", 0.0),
+    ...                         Score("?", "unparseable", 0.0)])
     [1.0, 0.0, 0.0]
     """
 
-    def __init__(self, correct: float = 1.0, wrong: float = 0.0, unparseable: float = 0.0, float_rounding: int = 6):
+    def __init__(self, correct: float = 1.0, wrong: float = 0.0, unparseable: float = 0.0):
         self.correct, self.wrong, self.unparseable = correct, wrong, unparseable
-        self.verifier = MathVerifier(float_rounding=float_rounding)
 
-    def __call__(
-        self, completions: list[str], *, scores: list[Score], answer_format: AnswerFormat, answer: list[str],
-        **_: Any,
-    ) -> list[float | None]:
-        out: list[float | None] = []
-        for text, gold in zip(completions, answer):
-            raw = answer_block(text, answer_format)
-            pred = raw.strip() if raw is not None else extract_answer(text, answer_format)
-            if not pred:
-                out.append(self.unparseable)
-                continue
-            try:
-                out.append(self.correct if self.verifier(pred, {"answer": gold}) >= 1.0 else self.wrong)
-            except UnparseableAnswer:
-                out.append(self.unparseable)
-            except ValueError:
-                out.append(None)
-        return out
+    def __call__(self, completions: list[str], *, scores: list[Score], **_: Any) -> list[float | None]:
+        return [_verdict(s, self.correct, self.wrong, self.unparseable) for s in scores]
+
+
+def _verdict(score: Score, correct: float, wrong: float, unparseable: float) -> float | None:
+    """The reward for the scorer's verdict on one completion; None for a bad gold (no reward either way)."""
+    if score.status == "correct":
+        return correct
+    if score.status == "unparseable":
+        return unparseable
+    return None if score.status == "bad_gold" else wrong
 
 
 class LengthShaping:

@@ -4,6 +4,8 @@ checked before it is trained on (``rlvr.train.SFTLoop`` keeps only those that sc
 
 >>> gold_completion("42", AnswerFormat())
 'The answer is 42.'
+>>> gold_completion("42", AnswerFormat(answer_style="gsm8k"))
+'#### 42'
 >>> gold_completion("42", AnswerFormat(answer_tag="answer"))
 '<answer>42</answer>'
 >>> print(gold_completion("42", AnswerFormat(answer_tag="answer", reasoning_tag="think")))
@@ -15,6 +17,7 @@ Working through the problem step by step gives 42.
 
 from __future__ import annotations
 
+from rlvr.scoring.extract import HASHES
 from rlvr.scoring.formats import AnswerFormat
 
 REASONING = "Working through the problem step by step gives {answer}."
@@ -22,8 +25,9 @@ REASONING = "Working through the problem step by step gives {answer}."
 
 def gold_completion(answer: str, fmt: AnswerFormat, reasoning: str = REASONING) -> str:
     """A well-formatted completion giving ``answer`` in ``fmt``: the answer block (preceded by a short
-    ``reasoning`` block when the format has reasoning markers), or without markers a plain line ending in the
-    answer, which the last-number extraction reads. ``reasoning`` may name ``{answer}``.
+    ``reasoning`` block when the format has reasoning markers); without answer markers, GSM8K's answer line
+    ``#### answer`` in the ``gsm8k`` style, else a plain line ending in the answer, which the last-number
+    extraction reads. ``reasoning`` may name ``{answer}``.
 
     The result is not checked here: a gold answer the format cannot carry (a word where the last number is
     read) gives a completion the scorer does not score correct, and the caller drops it.
@@ -31,7 +35,7 @@ def gold_completion(answer: str, fmt: AnswerFormat, reasoning: str = REASONING) 
     answer = str(answer).strip()
     markers = fmt.answer_markers
     if markers is None:
-        return f"The answer is {answer}."
+        return f"{HASHES} {answer}" if fmt.answer_style == "gsm8k" else f"The answer is {answer}."
     block = f"{markers[0]}{answer}{markers[1]}"
     if fmt.reasoning_markers is None:
         return block

@@ -94,16 +94,42 @@ def _timeout() -> int | None:
 
 def math_parse(text: str) -> list:
     """math-verify's parse, retried inside ``$...$`` for bare LaTeX; ``[]`` when nothing parses into an
-    expression (math-verify's fallback of the raw string does not count: words are not maths)."""
+    expression (math-verify's fallback of the raw string does not count: words are not maths).
+
+    Text whose braces do not balance is no expression and gives ``[]`` without reaching math-verify, whose
+    parser takes time quadratic in the number of unclosed braces (``\\boxed{`` repeated: seconds, or its
+    timeout, and no timeout at all outside the main thread, where rewards run).
+    """
     from math_verify import parse
 
     text = text.strip()
-    if not text:
+    if not text or not braces_balance(text):
         return []
     parsed = parse(text, parsing_timeout=_timeout())
     if not parsed and "$" not in text and re.search(r"[\\^{}]", text):
         parsed = parse(f"${text}$", parsing_timeout=_timeout())
     return parsed if any(not isinstance(p, str) for p in parsed) else []
+
+
+def braces_balance(text: str) -> bool:
+    r"""Every ``{`` closed by a later ``}``, escaped braces (``\{``, ``\}``: literal in LaTeX) aside.
+
+    >>> [braces_balance(t) for t in ["\frac{1}{2}", "\{1, 2\}", "\boxed{\boxed{", "}{"]]
+    [True, True, False, False]
+    """
+    depth, escaped = 0, False
+    for c in text:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 YES_NO = ("yes", "no")

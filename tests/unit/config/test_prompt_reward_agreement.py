@@ -33,6 +33,9 @@ def test_prompt_asks_for_what_the_scorer_reads(option):
         if fmt.reasoning_markers:
             assert all(marker in text for marker in fmt.reasoning_markers)
             ideal = f"{fmt.reasoning_markers[0]}2 + 5 = 7{fmt.reasoning_markers[1]}\n" + ideal
+    elif fmt.answer_style == "gsm8k":
+        assert "####" in text, f"{option} never asks for GSM8K's answer line"
+        ideal = "2 + 5 = 7\n#### 7"
     else:
         assert "number" in text.lower()
     assert Scorer(fmt, Exact())(ideal, {"answer": "7"}).correct

@@ -153,11 +153,22 @@ def test_answer_check_text_answers_have_no_closeness():
         (w("", "3 + 69 = 72"), "72", 0.0),  # not one number: unparseable
         (w("", "72") * 2, "72", 0.0),
         ("", "72", 0.0),
+        (w("", "\u0667\u0662"), "72", 1.5),  # unicode digits: the scorer's verdict
+        (w("", "7.2e1"), "72", 1.5),
         (w("", "72"), "n/a", None),
     ],
 )
 def test_number_check(text, gold, expected):
     assert run(NumberCheck(), [text], SEEDS, gold) == [expected]
+
+
+def test_number_check_follows_the_data_s_tolerance_and_skips_word_answers():
+    """FinQA's verifier accepts 1% and rounding; NumberCheck pays what it accepts, and masks yes/no rows."""
+    from rlvr.scoring import FinQAVerifier
+
+    texts = [w("", "14.3"), w("", "14.2"), w("", "yes")]
+    out = run(NumberCheck(), texts, SEEDS, ["14.29", "14.29", "yes"], verifier=FinQAVerifier(), question="how many?")
+    assert out == [1.5, 0.0, None]
 
 
 @pytest.mark.parametrize(
@@ -175,14 +186,25 @@ def test_number_check(text, gold, expected):
     ],
 )
 def test_symbolic_match(text, gold, expected):
+    """Symbolic through the scorer's math verifier (data.answer_type=math), LaTeX passed on as written."""
+    from rlvr.scoring import MathVerifier
+
     reward = SymbolicMatch(correct=1.0, wrong=0.0, unparseable=0.0)
-    assert reward([text], scores=[None], answer_format=ANSWER_ONLY, answer=[gold]) == [expected]
+    assert run(reward, [text], ANSWER_ONLY, gold, verifier=MathVerifier()) == [expected]
 
 
 def test_symbolic_match_tells_unparseable_from_wrong():
+    from rlvr.scoring import MathVerifier
+
     reward = SymbolicMatch(correct=2.0, wrong=-1.0, unparseable=-2.0)
     texts = ["<answer>1/2</answer>", "<answer>1/3</answer>", "<answer>???</answer>"]
-    assert reward(texts, scores=[None] * 3, answer_format=ANSWER_ONLY, answer=["0.5"] * 3) == [2.0, -1.0, -2.0]
+    assert run(reward, texts, ANSWER_ONLY, "0.5", verifier=MathVerifier()) == [2.0, -1.0, -2.0]
+
+
+def test_symbolic_match_is_the_scorer_s_verdict_whatever_the_verifier():
+    """With numeric data the scorer compares numbers: \\frac{1}{2} is no number there, and the reward agrees."""
+    texts = ["<answer>\\frac{1}{2}</answer>", "<answer>0.5</answer>", "<answer>\u0667\u0662</answer>"]
+    assert run(SymbolicMatch(), texts, ANSWER_ONLY, ["0.5", "0.5", "72"]) == [0.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """gold_completion: a completion in each answer format (last number, answer markers, reasoning markers in both
-marker styles) that is well formatted and scores correct with the real scorer on chain_sum and GSM8K rows."""
+marker styles, GSM8K's "#### N") that is well formatted and scores correct with the real scorer on chain_sum and
+GSM8K rows."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ FORMATS = {
     "answer_markers": AnswerFormat(answer_tag="answer", fallback_last_number=False),
     "reasoning_markers": AnswerFormat(answer_tag="answer", reasoning_tag="think", fallback_last_number=False),
     "working_out": AnswerFormat(**MARKER_STYLES["working_out"], fallback_last_number=False),
+    "gsm8k": AnswerFormat(answer_style="gsm8k", fallback_last_number=False),
 }
 
 
@@ -46,6 +48,7 @@ def test_the_shape_of_each_format():
     assert gold_completion("42", FORMATS["reasoning_markers"], reasoning="Add them: {answer}.") == \
         "<think>\nAdd them: 42.\n</think>\n<answer>42</answer>"
     assert gold_completion("42", FORMATS["working_out"]).endswith("<end_working_out>\n<SOLUTION>42</SOLUTION>")
+    assert gold_completion("-7", FORMATS["gsm8k"]) == "#### -7"
 
 
 def test_a_gold_the_format_cannot_carry_is_not_scored_correct():
