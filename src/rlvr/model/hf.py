@@ -29,7 +29,7 @@ class LoraSettings:
     alpha: AtLeastOne = 32
     dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0
     # "all-linear" or a list of module names such as [q_proj, v_proj]
-    target_modules: Any = "all-linear"
+    target_modules: str | list[str] = "all-linear"
 
 
 @dataclass
