@@ -370,3 +370,28 @@ def test_pipeline_rolls_out_with_the_chosen_backend(tiny_model_dir, tmp_path, ro
         assert all(m["rollout/seconds"] > 0 and 0 < m["rollout/decoded_fraction"] <= 1 for m in metrics)
     else:
         assert not any("rollout/seconds" in m for m in metrics)
+
+
+def test_same_seed_same_tokens_as_generate(tiny_model_dir, tiny):
+    """The engine draws for finished rows too (and throws those draws away), as ``generate`` does, so from the same
+    seed it samples exactly the tokens ``generate`` samples although its batch shrinks: a run keeps the trajectory
+    it would have with TRL's generation."""
+    model, tok = load(tiny_model_dir), tiny[1]
+    with torch.no_grad():
+        model.model.norm.weight.mul_(3)  # peaked enough that completions end at different lengths
+    prompt = tok(PROMPTS[1])["input_ids"]
+    stops = (tok.eos_token_id, tok.convert_tokens_to_ids("a"), tok.convert_tokens_to_ids("e"))
+    for seed in range(3):
+        torch.manual_seed(seed)
+        ours = RolloutEngine().generate(model, [prompt] * 16, sampling(tok, stop_token_ids=stops, temperature=0.9),
+                                        tok.pad_token_id)
+        torch.manual_seed(seed)
+        out = model.generate(torch.tensor([prompt] * 16), attention_mask=torch.ones(16, len(prompt), dtype=torch.long),
+                             do_sample=True, max_new_tokens=12, temperature=0.9, top_k=0, top_p=1.0,
+                             pad_token_id=tok.pad_token_id, eos_token_id=list(stops))
+        theirs = []
+        for row in out[:, len(prompt):].tolist():
+            end = next((i for i, t in enumerate(row) if t in stops), None)
+            theirs.append(row if end is None else row[:end + 1])
+        assert len({len(c) for c in theirs}) > 1  # rows did finish at different steps
+        assert ours.completion_ids == theirs

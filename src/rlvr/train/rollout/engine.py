@@ -114,7 +114,7 @@ class RolloutEngine:
         stops = torch.tensor(sampling.stop_token_ids, dtype=torch.long, device=device)
         decode_tokens = 0
         for t in range(max_new):
-            token, logp = sampling.sample(logits, sequences, t, generator)
+            token, logp = sampling.sample(logits, sequences, t, generator, rows, batch)
             tokens_out[rows, t] = token
             logps_out[rows, t] = logp
             done = torch.isin(token, stops)

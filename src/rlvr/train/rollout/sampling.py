@@ -109,10 +109,16 @@ class Sampling:
         return processors
 
     def sample(self, logits: torch.Tensor, sequences: torch.Tensor, position: int = 0,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               generator: torch.Generator | None = None, rows: torch.Tensor | None = None,
+               batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One token per row from ``logits`` (rows x vocab, the last position), and its log-probability under
         ``log_softmax(logits / temperature)``. ``sequences``: each row's tokens so far (prompt and completion),
-        which the repetition penalty reads; ``position``: the index of the token sampled in the completion."""
+        which the repetition penalty reads; ``position``: the index of the token sampled in the completion.
+
+        ``rows`` (of a ``batch`` of that many): where these rows sit in the batch as it started. The draw is made
+        for the whole batch, finished rows included, as ``generate`` makes it (it keeps decoding them), so the
+        random stream advances exactly as it does there: from the same seed, the same tokens are drawn (up to
+        float rounding in the logits), and a run keeps the trajectory it would have with ``generate``."""
         logits = logits.float()
         logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
         scores = logits
@@ -120,5 +126,12 @@ class Sampling:
             scores = logits.index_fill(1, torch.tensor(self.stop_token_ids, device=logits.device), -torch.inf)
         scores = self._processors(sequences, scores)
         probs = torch.softmax(scores, dim=-1)
+        if rows is not None and batch is not None and rows.numel() < batch:
+            full = probs.new_zeros((batch, probs.size(1)))
+            full[:, 0] = 1.0  # a finished row's draw is made and thrown away
+            full[rows] = probs
+            probs = full
         tokens = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
+        if rows is not None and batch is not None and rows.numel() < batch:
+            tokens = tokens[rows]
         return tokens, logprobs.gather(1, tokens.unsqueeze(1)).squeeze(1)
