@@ -129,7 +129,8 @@ class RolloutEngine:
                 rows, token, mask, sequences, next_pos = (x[keep] for x in (rows, token, mask, sequences, next_pos))
                 cache = self._select(cache, keep)
             mask = torch.cat([mask, mask.new_ones((mask.size(0), 1))], dim=1)
-            sequences = torch.cat([sequences, token.unsqueeze(1)], dim=1)
+            if sampling.repetition_penalty != 1.0:  # the only processor that reads the tokens so far
+                sequences = torch.cat([sequences, token.unsqueeze(1)], dim=1)
             decode_tokens += token.size(0)
             logits = self._step(model, token.unsqueeze(1), mask, next_pos.unsqueeze(1), cache)
             next_pos = next_pos + 1
