@@ -189,10 +189,11 @@ def extract_answer(text: str, fmt: AnswerFormat, read: Reader | None = None) -> 
         return None
 
 
-def read_text(text: str, how: How) -> str:
+def read_text(text: str, how: How, plain_latex: bool = True) -> str:
     """A non-numeric answer as a grader reads it: cleaned (markdown, ``\\boxed{}``, ``$...$``, invisible
     characters), after its last self-correction, without a lead-in (``The answer is``) or a final period. A
-    ``statement`` is its first line; a ``reply`` its last non-empty line.
+    ``statement`` is its first line; a ``reply`` its last non-empty line. ``plain_latex=False`` keeps LaTeX
+    commands for an expression parser.
 
     >>> [read_text(t, "block") for t in ["**Paris**", "The answer is Paris.", "\\\\boxed{\\\\text{Paris}}"]]
     ['Paris', 'Paris', 'Paris']
@@ -204,7 +205,7 @@ def read_text(text: str, how: How) -> str:
     elif how == "reply":
         lines = [line for line in text.split("\n") if line.strip()]
         text = lines[-1] if lines else ""
-    s = strip_lead_in(after_retraction(clean(text))).rstrip(".").strip()
+    s = strip_lead_in(after_retraction(clean(text, plain_latex))).rstrip(".").strip()
     if not s:
         raise UnparseableAnswer("no answer")
     return s

@@ -205,6 +205,14 @@ def _negated(text: str, m: re.Match) -> bool:
     return any(len(before[n.end() :].split()) <= 3 for n in NEGATION.finditer(before))
 
 
+def _denied_after(text: str, m: re.Match) -> bool:
+    """Whether the rest of the number's clause denies it (``72 is wrong``, ``72 is not the answer``); a
+    negation followed by another number denies that one instead (``72, not 70``)."""
+    after = re.split(r"[.;!?\n]", text[m.end() : m.end() + 60])[0]
+    n = NEGATION.search(after)
+    return n is not None and NUMBER.search(after, n.end()) is None
+
+
 def _hedged(text: str, m: re.Match) -> bool:
     """Whether the words just before the number, in its clause, hedge it (``it could be 7``, ``maybe 7``)."""
     before = re.split(r"[.;:!?\n]", text[max(0, m.start() - 40) : m.start()])[-1]
@@ -267,9 +275,12 @@ def _rhs(s: str) -> str:
 
 def _read_block(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Match]:
     s = strip_lead_in(_rhs(after_retraction(s))).rstrip(".").strip()
-    matches = list(NUMBER.finditer(s))
-    if not matches:
+    found = list(NUMBER.finditer(s))
+    if not found:
         raise UnparseableAnswer(f"{s[:60]!r} states no number")
+    matches = [m for m in found if not _negated(s, m)]  # "72, not 70": 70 is named only to be ruled out
+    if not matches:
+        raise UnparseableAnswer(f"{s[:60]!r} denies its number")
     values = {_read(s, m, negative_parentheses) for m in matches}
     if None in values:
         raise UnparseableAnswer("a number too large to be an answer")
@@ -277,7 +288,7 @@ def _read_block(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Match]
         raise UnparseableAnswer(f"{s[:60]!r} states {len(values)} different numbers")
     if HEDGE.search(s):
         raise UnparseableAnswer(f"{s[:60]!r} hedges")
-    if any(_negated(s, m) for m in matches) or NEGATION.search(s[matches[-1].end() :]):
+    if _denied_after(s, matches[-1]):
         raise UnparseableAnswer(f"{s[:60]!r} denies its number")
     if any(_operand(s, m) for m in matches):
         raise UnparseableAnswer(f"{s[:60]!r} is an expression, not a number")
@@ -289,8 +300,7 @@ _HEDGED_TAIL = re.compile(r"\W*(?:or|maybe|perhaps|possibly|probably)\b(?!\s+so\
 
 
 def _read_statement(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Match]:
-    line = s.split("\n", 1)[0]
-    line = strip_lead_in(line)
+    line = strip_lead_in(after_retraction(s.split("\n", 1)[0]))
     start = _STATEMENT_LEAD.match(line).end()
     m = NUMBER.match(line, start)
     if m is None:
@@ -303,6 +313,8 @@ def _read_statement(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Ma
     value = _read(line, m, negative_parentheses)
     if value is None:
         raise UnparseableAnswer("a number too large to be an answer")
+    if _denied_after(line, m):
+        raise UnparseableAnswer(f"{line[:60]!r} denies its number")
     rest = line[m.end() :]
     for later in NUMBER.finditer(rest):
         if _read(rest, later, negative_parentheses) != value and (
@@ -327,6 +339,8 @@ def _read_reply(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Match]
         raise UnparseableAnswer("the reply ends in two candidate answers")
     if _hedged(s, last):
         raise UnparseableAnswer("the reply hedges its last number")
+    if _denied_after(s, last):
+        raise UnparseableAnswer("the reply denies its last number")
     if _HEDGED_TAIL.match(s, last.end()):
         raise UnparseableAnswer("the reply hedges its last number")
     return value, last

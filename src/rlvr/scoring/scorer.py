@@ -51,7 +51,9 @@ class Scorer:
                         type(self.verifier).__name__, type(e).__name__, e)
             return Score(extracted, "bad_gold", 0.0, note=f"{type(e).__name__}: {e}")
         value = min(max(value, 0.0), 1.0) if value == value else 0.0  # a verifier's NaN is never credit
-        return Score(extracted, "correct" if value >= 1.0 - 1e-9 else "wrong", value)
+        # Full marks are exactly 1: a task scorer whose partial credit sums to 0.9999999999999998 (spell_backward
+        # on the gold with junk after it) has not said "correct".
+        return Score(extracted, "correct" if value >= 1.0 else "wrong", value)
 
     def _reader(self, row: dict[str, Any]) -> Reader:
         return lambda text, how: self.verifier.read(text, how, row, self.fmt)

@@ -31,6 +31,7 @@ import functools
 import json
 import re
 import threading
+from fractions import Fraction
 from typing import Any, Literal
 
 from rlvr.scoring.extract import read_text
@@ -40,6 +41,7 @@ from rlvr.scoring.numbers import (
     UnparseableAnswer,
     canonical_number,
     compare_numbers,
+    format_value,
     read_number,
     to_fraction,
     written_number,
@@ -146,6 +148,7 @@ class ChoiceVerifier:
         letters = re.escape(self.choices)
         self._first = re.compile(rf"^(?:(?:option|choice)\s+)?\(?([{letters}])\)?(?=$|[\s.):,])", re.IGNORECASE)
         self._other = re.compile(rf"(?:^|[\s,/&(])\(?([{letters}])\)?(?=$|[\s.),/&])")
+        self._next = re.compile(rf"^\W*(?:,|/|&|\band\b|\bor\b)\s*\(?[{letters}]\)?(?![A-Za-z])")
 
     def read(self, text: str, how: How, row: dict[str, Any], fmt: AnswerFormat) -> str:
         s = read_text(text, how)
@@ -155,7 +158,7 @@ class ChoiceVerifier:
         letter = m[1].upper()
         rest = s[m.end() :]
         others = {o.upper() for o in self._other.findall(rest)} - {letter}
-        if others and (HEDGE.search(s) or re.match(r"^\W*(?:,|/|&|and)", rest)):
+        if others and (HEDGE.search(s) or self._next.match(rest)):
             raise UnparseableAnswer(f"{s[:60]!r} offers several options")
         return letter
 
@@ -290,7 +293,7 @@ class MathVerifier:
         self.float_rounding = float_rounding
 
     def read(self, text: str, how: How, row: dict[str, Any], fmt: AnswerFormat) -> str:
-        return math_text(read_text(text, how) if how != "block" else text)
+        return math_text(read_text(text, how, plain_latex=False))
 
     def gold(self, raw: str) -> str:
         _parsed_gold(str(raw))  # ValueError when it is no expression math-verify can parse (cached per gold)
@@ -365,17 +368,24 @@ _PERCENT_QUESTION = re.compile(r"%|\bpercent(?:age)?s?\b|\bper cent\b", re.IGNOR
 
 class FinQAVerifier:
     """FinQA's answers: yes/no by text; numbers within ``rel_tol`` and equal at the coarser precision, with
-    accounting formats canonicalised. Only where the *question* asks for a percentage, or the gold is written
-    as one, may the prediction be read in percent of the gold (``14.3`` or ``14.3%`` for ``0.143``): a ``%``
-    in the report's text or table does not count, and everywhere else a factor of 100 is a wrong answer.
+    accounting formats canonicalised (``(12)`` is -12).
+
+    Only where the *question* asks for a percentage (``percent``, ``percentage``, ``%`` in the question
+    itself) may the prediction be in the other scale, and only in one direction, set by the gold (see
+    :meth:`scales`): a gold computed as a fraction (``0.14286``) also accepts the prediction in percent points
+    (``14.3`` or ``14.3%``); a gold in percent points also accepts the fraction. A ``%`` in the report's text
+    or table does not count, a factor of 100 the other way (``0.00143`` for ``0.14286``) is wrong, and
+    everywhere else a factor of 100 is a wrong answer.
 
     The question is the row's own (``entry.question``, which :class:`~rlvr.data.FinQAData` keeps apart from
     the report it puts in the prompt), else the row's ``question``.
 
     >>> v = FinQAVerifier()
-    >>> share = {"question": "what percentage of revenue was services?", "answer": "0.14286"}
-    >>> [v(a, share) for a in ["0.14286", "14.3", "14.29", "14.2", "0.2"]]
-    [1.0, 1.0, 1.0, 0.0, 0.0]
+    >>> entry = '{"question": "what percentage of revenue was services?", "gold_raw": 0.14286}'
+    >>> share = {"question": "(report) Question: what percentage of revenue was services?", "answer": "0.14286",
+    ...          "entry": entry}
+    >>> [v(a, share) for a in ["0.14286", "14.3", "14.29", "14.2", "0.2", "0.00143"]]
+    [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     >>> [v(a, {"question": "how many stores opened?", "answer": "5"}) for a in ["5", "500", "0.05"]]
     [1.0, 0.0, 0.0]
     """
@@ -383,8 +393,7 @@ class FinQAVerifier:
     answer_type: AnswerType = "number"
 
     def __init__(self, rel_tol: float = 0.01):
-        self.lenient = NumberVerifier(rel_tol=rel_tol, rounding=True, percent=True)
-        self.strict = NumberVerifier(rel_tol=rel_tol, rounding=True)
+        self.number = NumberVerifier(rel_tol=rel_tol, rounding=True)
 
     def read(self, text: str, how: How, row: dict[str, Any], fmt: AnswerFormat) -> str:
         if str(row["answer"]).casefold() in YES_NO:
@@ -394,19 +403,33 @@ class FinQAVerifier:
     def gold(self, raw: str) -> str:
         if str(raw).strip().casefold() in YES_NO:
             return str(raw).strip().casefold()
-        return self.strict.gold(raw)
+        return self.number.gold(raw)
 
     @staticmethod
-    def percentage(row: dict[str, Any]) -> bool:
-        """Whether the row asks for a percentage: its question says so, or its gold was written as one."""
-        entry = json.loads(row["entry"]) if isinstance(row.get("entry"), str) else {}
-        question = entry.get("question", row.get("question", ""))
-        return bool(_PERCENT_QUESTION.search(str(question)) or "%" in str(entry.get("gold_raw", "")))
+    def _entry(row: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(row["entry"]) if isinstance(row.get("entry"), str) else {}
+
+    def scales(self, row: dict[str, Any]) -> tuple[Fraction, ...]:
+        """The factors the prediction may be read with: ``(1,)``; with a percentage question, also the one from
+        percent points to the gold's scale: 1/100 when the gold is a fraction, 100 when it is in percent points
+        (its raw form has ``%``, or its FinQA program multiplies by ``const_100``). A row that does not say how
+        its gold was written (no ``entry``) allows both."""
+        entry = self._entry(row)
+        if not _PERCENT_QUESTION.search(str(entry.get("question", row.get("question", "")))):
+            return (Fraction(1),)
+        if not entry:
+            return (Fraction(1), Fraction(1, 100), Fraction(100))
+        points = "%" in str(entry.get("gold_raw", "")) or "const_100" in str(entry.get("program", ""))
+        return (Fraction(1), Fraction(100) if points else Fraction(1, 100))
 
     def __call__(self, answer: str, row: dict[str, Any]) -> float:
         if str(row["answer"]).casefold() in YES_NO:
             return TextVerifier()(answer, row)
-        return (self.lenient if self.percentage(row) else self.strict)(answer, row)
+        value = to_fraction(answer)
+        if value is None:
+            raise UnparseableAnswer(f"{answer!r} is not a number")
+        readings = [format_value(value * scale) for scale in self.scales(row)]
+        return max(self.number(reading, row) for reading in readings)
 
 
 class ReasoningGymVerifier:
