@@ -323,8 +323,24 @@ def _read_statement(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Ma
     return value, m
 
 
+def _tail_numbers(s: str) -> list[re.Match]:
+    """The numbers of the end of ``s``: a window that grows from the end until it holds at least three numbers
+    (or is all of ``s``), so a long reply costs a scan of its tail, not of all of it."""
+    window = 2000
+    while True:
+        start = max(0, len(s) - window)
+        for _ in range(64):  # begin outside a number: a cut one would read as another value
+            if start == 0 or not (s[start - 1].isdigit() or s[start - 1] in ".,/^" or s[start].isdigit()):
+                break
+            start -= 1
+        matches = list(NUMBER.finditer(s, start))
+        if start == 0 or len(matches) >= 3:
+            return matches
+        window *= 8
+
+
 def _read_reply(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Match]:
-    matches = list(NUMBER.finditer(s))
+    matches = _tail_numbers(s)
     while matches and _negated(s, matches[-1]):
         matches.pop()  # "8, not 7": 7 is named only to be denied
     if not matches:

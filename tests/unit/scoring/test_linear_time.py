@@ -37,7 +37,7 @@ def repeat(unit: str, n: int = N) -> str:
         ("<answer>" + repeat("\\boxed{") + "72" + "}" * (N // 7) + "</answer>", TAGS, "72"),  # nested boxes
         (repeat("\\boxed{") + " 72", PLAIN, "72"),
         (repeat("(9") + ")", PLAIN, "-9"),  # the last one is bracketed: accounting's -9 in this format
-        (repeat("1,") + "72", PLAIN, "72"),
+        (repeat("1,") + "72", PLAIN, None),  # a list of candidates ends the reply: no single answer
         (repeat("9"), PLAIN, None),  # 100,000 digits: too large to be anyone's answer, refused unread
         (repeat("#### "), GSM8K, None),  # answer lines without a number: ambiguous
         ("#### 72 " + repeat("#"), GSM8K, None),  # one answer line, then a run of hashes: several
