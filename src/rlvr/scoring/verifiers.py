@@ -397,7 +397,11 @@ class FinQAVerifier:
 
     def read(self, text: str, how: How, row: dict[str, Any], fmt: AnswerFormat) -> str:
         if str(row["answer"]).casefold() in YES_NO:
-            return read_text(text, how)
+            s = read_text(text, how)
+            m = re.match(r"(yes|no)\b", s, re.IGNORECASE)  # "Yes, revenue grew": yes, unless it says both
+            if m and not re.search(r"\b(?:yes|no)\b", s[m.end() :], re.IGNORECASE) and not HEDGE.search(s):
+                return m[1].casefold()
+            return s
         return read_number(text, how, fmt.parentheses_negate)
 
     def gold(self, raw: str) -> str:
