@@ -8,6 +8,9 @@ nothing that closes it), scored the way training and evaluation score it: ``Scor
 ``AnswerFormat`` and the data's verifier, plus ``is_well_formatted`` (the format rewards) where the format has
 markers. A policy can write any of these, so the time must grow with the length, not with its square: the
 ``ms`` columns should roughly double from 50k to 100k characters.
+
+A second table times short answers that made parsers slow before they were bounded (deep nesting, huge
+factorials and powers, numbers of thousands of digits): each must end well under 100 ms, refused unread.
 """
 
 from __future__ import annotations
@@ -48,6 +51,21 @@ def cases() -> dict[str, tuple[str, AnswerFormat | None, object]]:
     }
 
 
+def slow_answers() -> dict[str, tuple[str, object]]:
+    """``name: (answer block content, verifier)``: short inputs that once took seconds."""
+    return {
+        "200 nested brackets (math)": ("(" * 200 + "1" + ")" * 200, MathVerifier()),
+        "300 nested braces (math)": ("{" * 300 + "1" + "}" * 300, MathVerifier()),
+        "100000! (math)": ("100000!", MathVerifier()),
+        "power tower 2^2^2^2^2^2 (math)": ("2^{2^{2^{2^{2^{2}}}}}", MathVerifier()),
+        "10^{10^{10}} (math)": ("10^{10^{10}}", MathVerifier()),
+        "10^{10^{10}} (number)": ("10^{10^{10}}", NumberVerifier()),
+        "9^9999 (number)": ("9^9999", NumberVerifier()),
+        "a 5000-digit number (number)": ("9" * 5000, NumberVerifier()),
+        "1e9999 (number)": ("1e9999", NumberVerifier()),
+    }
+
+
 def completion(name: str, unit: str, size: int) -> str:
     text = unit * (size // len(unit))
     if "in a block" in name:
@@ -81,6 +99,13 @@ def main() -> None:
             ms = timed(lambda: (scorer(text, {"answer": "72"}), is_well_formatted(text, fmt)))
             cells.append(f"{ms:>10.1f}")
         print(f"{name:34}" + "".join(cells))
+    print()
+    print(f"{'short answer in <answer>':34}{'ms (worst of 3)':>16}  status")
+    print("-" * 62)
+    for name, (answer, verifier) in slow_answers().items():
+        scorer, text = Scorer(TAGS, verifier), f"<think>.</think><answer>{answer}</answer>"
+        ms = max(timed(lambda: scorer(text, {"answer": "1"})) for _ in range(3))
+        print(f"{name:34}{ms:>16.1f}  {scorer(text, {'answer': '1'}).status}")
 
 
 if __name__ == "__main__":

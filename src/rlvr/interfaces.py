@@ -61,9 +61,10 @@ class Score:
     answer cannot be read (``bad_gold``, a data problem that never earns reward).
     """
 
-    extracted: str | None
+    extracted: str | None  # the answer read (canonical for its type), None when there is none
     status: Status
-    value: float  # verifier score in [0, 1]; 0 unless status == "correct" (partial credit allowed)
+    value: float  # verifier score in [0, 1]: 1 when correct; below 1, the verifier's partial credit (status wrong)
+    note: str = ""  # why there is no answer (unparseable) or the gold is unusable (bad_gold)
 
     @property
     def correct(self) -> bool:
@@ -117,7 +118,19 @@ class TrainResult:
 
 @runtime_checkable
 class Verifier(Protocol):
-    """Scores an extracted answer against a dataset row, in [0, 1]. Raises ValueError on a bad gold answer."""
+    """Reads and judges one answer type (see :mod:`rlvr.scoring.verifiers`).
+
+    ``read`` turns the text where the final answer stands (``how``: a ``block``, a ``statement`` after a
+    marker, or a whole ``reply``) into the answer it states, raising ``UnparseableAnswer`` when it states none;
+    ``gold`` checks a raw gold answer at load time (``ValueError``: refused); calling it judges a read answer
+    against the row, in [0, 1] (``ValueError``: the row's gold is unusable).
+    """
+
+    answer_type: str  # integer, number, expression, string, choice, list or task
+
+    def read(self, text: str, how: str, row: dict[str, Any], fmt: Any) -> str: ...
+
+    def gold(self, raw: str) -> str: ...
 
     def __call__(self, answer: str, row: dict[str, Any]) -> float: ...
 

@@ -120,7 +120,8 @@ class FinQAData:
             parts.append(_text(record.get("post_text")))
         parts.append(f"Question: {question}")
         qa = record.get("qa") if isinstance(record.get("qa"), dict) else record
-        entry = {"id": record.get("id"), "program": qa.get("program") or qa.get("program_re"), "gold_raw": raw}
+        entry = {"id": record.get("id"), "question": question, "program": qa.get("program") or qa.get("program_re"),
+                 "gold_raw": raw}
         return "\n\n".join(p for p in parts if p), gold, entry
 
     def load(self, prompt: PromptTemplate) -> DataSplits:

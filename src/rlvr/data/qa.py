@@ -15,12 +15,12 @@ from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, DataSplits, Verifier
-from rlvr.scoring.extract import canonical_number
 from rlvr.scoring.verifiers import (
+    ChoiceVerifier,
+    ListVerifier,
     MathVerifier,
     NumberVerifier,
     TextVerifier,
-    math_parse,
 )
 
 
@@ -35,9 +35,14 @@ class QAData:
         question_field, answer_field: where the question and the answer are (``qa.question`` for nested).
         answer_pattern: optional regex whose first group is the gold answer inside the answer field
             (GSM8K: ``####\\s*(.+?)\\s*$``); a row it does not match is skipped and counted.
-        answer_type: how answers are compared: ``number`` (numeric, with ``$``/commas/``%`` normalised),
-            ``text`` (whole string, case and spacing ignored) or ``math`` (symbolic, through math-verify).
+        answer_type: what kind of answer the rows have, so it is read and compared by its kind (see
+            :mod:`rlvr.scoring.verifiers`): ``integer``, ``number`` (decimals, fractions, percents; within
+            ``rel_tol``), ``expression`` (symbolic, through math-verify), ``string`` (the whole text, case and
+            spacing ignored), ``choice`` (one option letter of ``choices``) or ``list`` (comma-separated items).
+            A gold answer that does not read as this type is refused at load time and counted.
         rel_tol: relative tolerance of ``number`` answers.
+        choices: the option letters of ``choice`` answers.
+        ordered: whether the order of ``list`` items matters.
         task: value of the ``task`` column (per-task accuracy, task-specific rewards).
         train_size, test_size: rows kept per split (drawn with ``seed``); null keeps all. With a single file,
             ``test_size`` rows of it are held out (default a tenth, at most 500).
@@ -58,8 +63,10 @@ class QAData:
         question_field: str = "question",
         answer_field: str = "answer",
         answer_pattern: str | None = None,
-        answer_type: Literal["number", "text", "math"] = "number",
+        answer_type: Literal["integer", "number", "expression", "string", "choice", "list"] = "number",
         rel_tol: float = 1e-6,
+        choices: str = "ABCDE",
+        ordered: bool = True,
         task: str = "qa",
         train_size: AtLeastOne | None = None,
         test_size: AtLeastOne | None = None,
@@ -79,7 +86,7 @@ class QAData:
         self.hub_id, self.hub_config = hub_id, hub_config
         self.splits = (train_split, test_split)
         self.question_field, self.answer_field, self.answer_type = question_field, answer_field, answer_type
-        self.rel_tol, self.task = rel_tol, task
+        self.rel_tol, self.choices, self.ordered, self.task = rel_tol, choices, ordered, task
         self.train_size, self.test_size, self.seed = train_size, test_size, seed
         taken = {"prompt", "question", "answer", "task", "entry"} & set(columns)
         if taken:
@@ -89,9 +96,13 @@ class QAData:
 
     @property
     def verifier(self) -> Verifier:
-        if self.answer_type == "number":
-            return NumberVerifier(rel_tol=self.rel_tol)
-        return TextVerifier() if self.answer_type == "text" else MathVerifier()
+        if self.answer_type in ("integer", "number"):
+            return NumberVerifier(rel_tol=self.rel_tol, integer=self.answer_type == "integer")
+        if self.answer_type == "choice":
+            return ChoiceVerifier(self.choices)
+        if self.answer_type == "list":
+            return ListVerifier(self.ordered)
+        return MathVerifier() if self.answer_type == "expression" else TextVerifier()
 
     def parse(self, record: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """``(question, gold, entry)`` of one record; raises BadRow (skipped and counted) when unusable."""
@@ -108,15 +119,10 @@ class QAData:
         return question, self._check_gold(gold), record
 
     def _check_gold(self, gold: str) -> str:
-        if self.answer_type == "number":
-            number = canonical_number(gold)
-            if number is None:
-                raise BadRow(self.answer_field, "not a number")
-            return number
-        if self.answer_type == "math":
-            if not math_parse(gold):
-                raise BadRow(self.answer_field, "math-verify cannot parse it")
-        return gold
+        try:
+            return self.verifier.gold(gold)
+        except ValueError as e:
+            raise BadRow(self.answer_field, f"not a valid {self.answer_type} answer") from e
 
     def load(self, prompt: PromptTemplate) -> DataSplits:
         """Both splits as rows; malformed records are skipped and counted in the stats."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 from collections import Counter
 from typing import Any
 
@@ -15,6 +16,8 @@ from rlvr.data.prompts import PromptTemplate
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, DataSplits
 from rlvr.scoring.verifiers import ReasoningGymVerifier
+
+log = logging.getLogger(__name__)
 
 
 class ReasoningGymData:
@@ -124,13 +127,36 @@ class ReasoningGymData:
                 "entry": json.dumps(e, default=str),
             }
 
-        stats: dict[str, Any] = {"train_rows": len(train), "test_rows": len(test),
-                                 "train_dropped_overlap": len(train_all) - len(train)}
+        test_rows, test_refused = self._checked([row(e) for e in test])
+        train_rows, train_refused = self._checked([row(e) for e in train])
+        stats: dict[str, Any] = {"train_rows": len(train_rows), "test_rows": len(test_rows),
+                                 "train_dropped_overlap": len(train_all) - len(train),
+                                 "train_skipped": sum(train_refused.values()),
+                                 "test_skipped": sum(test_refused.values())}
+        stats.update({f"skipped/{reason}": n for reason, n in (train_refused + test_refused).most_common()})
         if self.mixture:  # how the weights came out: rows per task in each split
             for split, rows in (("train", train), ("test", test)):
                 counts = Counter(e.get("metadata", {}).get("source_dataset", self.task) for e in rows)
                 stats.update({f"{split}_rows/{t}": c for t, c in sorted(counts.items())})
-        return DataSplits(Dataset.from_list([row(e) for e in train]), Dataset.from_list([row(e) for e in test]), stats)
+        return DataSplits(Dataset.from_list(train_rows), Dataset.from_list(test_rows), stats)
+
+    def _checked(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]:
+        """The rows whose gold the task's own scorer gives full marks; the others are refused and counted (a
+        task whose scorer does not accept its own answer would teach nothing, or the wrong thing)."""
+        verifier, kept, refused = self.verifier, [], Counter()
+        for r in rows:
+            try:
+                verifier.check_row(r)
+                kept.append(r)
+            except ValueError:
+                refused[f"{r['task']}: the task's scorer rejects its own gold"] += 1
+        if refused:
+            log.warning("data: refused %d of %d rows (%s)", sum(refused.values()), len(rows),
+                        "; ".join(f"{k}: {v}" for k, v in refused.most_common()))
+        if not kept:
+            raise ConfigError(f"Every generated row of {self.task or ', '.join(self.mixture)} has a gold answer its "
+                              "own scorer rejects; pick another task.")
+        return kept, refused
 
 
 

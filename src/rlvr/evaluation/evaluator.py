@@ -162,7 +162,8 @@ class Evaluator:
             per_task[row.get("task", "all")].append(score.correct)
             if self.num_samples_saved is None or len(samples) < self.num_samples_saved:
                 samples.append({"question": row.get("question"), "gold": row["answer"], "completion": text,
-                                "extracted": score.extracted, "status": score.status})
+                                "extracted": score.extracted, "status": score.status,
+                                **({"why": score.note} if score.note else {})})
         n = len(rows)
         extra = {"generation_s": round(greedy_s, 3), "generated_tokens_per_s": round(lengths / max(greedy_s, 1e-9), 1)}
         if self.k > 1:

@@ -33,26 +33,33 @@ from rlvr.scoring.numbers import UnparseableAnswer, compare_numbers
 
 
 class Correctness:
-    """The task's own verifier (reasoning-gym ``score_answer``, numeric match, ...) on the extracted answer.
+    """The data's verdict on the extracted answer: ``correct`` for a correct answer, ``wrong`` otherwise.
 
     Args:
-        correct: reward for a correct answer (partial verifier credit is scaled by it).
+        correct: reward for a correct answer.
         wrong: reward for a wrong answer.
-        unparseable: reward when no answer could be extracted.
+        unparseable: reward when no single answer could be read (none, a hedge, a denied number).
+        partial_credit: pay a verifier's partial credit (``correct x value`` for a value below 1: a
+            reasoning-gym task's substring or "trivially valid" credit) on answers evaluation counts wrong. Off by
+            default: a grader who must defend every point of credit gives none to a wrong answer, and a policy
+            learns whatever earns reward (a tautology earned 0.25 on every propositional-logic row).
         task: only rows of this task (the ``task`` column, e.g. one reasoning-gym task of a mixture) are
             scored, the others are masked; so each task of a mixture can have its own weight and its own
             logged reward. null scores every row.
 
     >>> r = Correctness()
-    >>> r(["7", "x"], scores=[Score("7", "correct", 1.0), Score(None, "unparseable", 0.0)], answer_format=None)
-    [1.0, 0.0]
+    >>> scores = [Score("7", "correct", 1.0), Score(None, "unparseable", 0.0), Score("Q", "wrong", 0.25)]
+    >>> r(["", "", ""], scores=scores), Correctness(partial_credit=True)(["", "", ""], scores=scores)
+    ([1.0, 0.0, 0.0], [1.0, 0.0, 0.25])
     >>> Correctness(task="chain_sum")(["7", "7"], scores=[Score("7", "correct", 1.0)] * 2, answer_format=None,
     ...                               task=["chain_sum", "leg_counting"])
     [1.0, None]
     """
 
-    def __init__(self, correct: float = 1.0, wrong: float = 0.0, unparseable: float = 0.0, task: str | None = None):
+    def __init__(self, correct: float = 1.0, wrong: float = 0.0, unparseable: float = 0.0,
+                 partial_credit: bool = False, task: str | None = None):
         self.correct, self.wrong, self.unparseable, self.task = correct, wrong, unparseable, task
+        self.partial_credit = partial_credit
 
     def __call__(self, completions: list[str], *, scores: list[Score], **columns: Any) -> list[float | None]:
         tasks = columns.get("task") or [None] * len(scores)
@@ -61,13 +68,15 @@ class Correctness:
             if self.task is not None and task != self.task:
                 out.append(None)  # another task's row: not this reward's business
             elif s.status == "correct":
-                out.append(self.correct * s.value)
+                out.append(self.correct)
             elif s.status == "unparseable":
                 out.append(self.unparseable)
             elif s.status == "bad_gold":
                 out.append(None)  # a data problem: no reward either way, counted by the suite
+            elif self.partial_credit and s.value > 0:
+                out.append(self.correct * s.value)
             else:
-                out.append(self.wrong if s.value <= 0 else self.correct * s.value)
+                out.append(self.wrong)
         return out
 
 

@@ -9,14 +9,14 @@ from importlib.resources import files
 import pytest
 
 from rlvr.config import CONFIG_MODULE
-from rlvr.scoring import Scorer, is_well_formatted
+from rlvr.scoring import NumberVerifier, Scorer, is_well_formatted
 from tests.conftest import build_group, compose
 
 PROMPTS = sorted(p.name.removesuffix(".yaml") for p in files(CONFIG_MODULE).joinpath("prompts").iterdir()
                  if p.name.endswith(".yaml"))
 
 
-class Exact:
+class Exact(NumberVerifier):
     def __call__(self, answer, row):
         return float(answer == row["answer"])
 

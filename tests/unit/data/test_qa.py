@@ -100,7 +100,7 @@ def test_malformed_rows_are_skipped_counted_and_logged(tmp_path, caplog):
     assert splits.stats["skipped/answer: does not match answer_pattern"] == 1
     assert splits.stats["skipped/answer: empty"] == 1
     assert splits.stats["skipped/question: missing"] == 1
-    assert splits.stats["skipped/answer: not a number"] == 1
+    assert splits.stats["skipped/answer: not a valid integer answer"] == 1  # gsm8k: integers
     assert splits.stats["skipped/<record>: not a JSON object"] == 2
     assert "skipped 6 of 8 rows" in caplog.text and "train.jsonl" in caplog.text
 
@@ -140,9 +140,14 @@ def test_custom_jsonl_with_its_own_field_names(tmp_path):
 @pytest.mark.parametrize(
     ("answer_type", "gold", "good", "bad"),
     [
-        ("text", "Paris", "The capital is:\nparis", "Lyon"),
-        ("math", "\\frac{1}{2}", "0.5", "0.25"),
+        ("string", "Paris", "The capital is:\nparis", "Lyon"),
+        ("expression", "\\frac{1}{2}", "0.5", "0.25"),
+        ("expression", "2\\sqrt{2}", "\\sqrt{8}", "2"),
         ("number", "-1,234.50", "-1234.5", "1234.5"),
+        ("number", "5/8", "0.625", "5"),
+        ("integer", "1,234", "$1,234", "1235"),
+        ("choice", "(B)", "The answer is B. Paris", "C"),
+        ("list", "[2, 3, 5]", "2, 3 and 5", "2, 5, 3"),
     ],
 )
 def test_answer_types(tmp_path, answer_type, gold, good, bad):
@@ -160,8 +165,19 @@ def test_answer_types(tmp_path, answer_type, gold, good, bad):
 def test_math_gold_that_cannot_be_parsed_is_skipped(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", [{"question": "a", "answer": "1/2"}, {"question": "b", "answer": "???"}])
     write_jsonl(tmp_path / "test.jsonl", [{"question": "t", "answer": "1"}])
-    splits = QAData(path=str(tmp_path), answer_type="math").load(PROMPT)
-    assert splits.train["answer"] == ["1/2"] and splits.stats["skipped/answer: math-verify cannot parse it"] == 1
+    splits = QAData(path=str(tmp_path), answer_type="expression").load(PROMPT)
+    assert splits.train["answer"] == ["1/2"] and splits.stats["skipped/answer: not a valid expression answer"] == 1
+
+
+@pytest.mark.parametrize(("answer_type", "bad_gold"), [("integer", "2.5"), ("integer", "7 or 8"), ("number", "x+2"),
+                                                        ("expression", "the answer is 7"), ("choice", "F"),
+                                                        ("list", "[]"), ("string", "  ")])
+def test_a_gold_answer_that_does_not_read_as_its_type_is_refused_and_counted(tmp_path, answer_type, bad_gold):
+    good = "A" if answer_type == "choice" else "1"
+    write_jsonl(tmp_path / "train.jsonl", [{"question": "a", "answer": good}, {"question": "b", "answer": bad_gold}])
+    write_jsonl(tmp_path / "test.jsonl", [{"question": "t", "answer": good}])
+    splits = QAData(path=str(tmp_path), answer_type=answer_type, choices="ABC").load(PROMPT)
+    assert splits.train["question"] == ["a"] and splits.stats["train_skipped"] == 1
 
 
 def test_training_rows_that_are_also_held_out_are_dropped(tmp_path):
@@ -188,7 +204,7 @@ def test_bad_settings_raise_config_errors(kwargs, message):
 def test_bad_answer_type_is_caught_before_building():
     from rlvr.config import validate
 
-    with pytest.raises(ConfigError, match="Valid choices: number, text, math"):
+    with pytest.raises(ConfigError, match="Valid choices: integer, number, expression, string, choice, list"):
         validate(compose(["data=jsonl", "data.path=x", "data.answer_type=regex"]))
 
 

@@ -9,11 +9,11 @@ from datasets import Dataset
 from rlvr.data import PromptTemplate
 from rlvr.evaluation import Evaluator
 from rlvr.model import HFModel
-from rlvr.scoring import Scorer
+from rlvr.scoring import NumberVerifier, Scorer
 from rlvr.scoring.extract import extract_answer
 
 
-class ExactNumber:
+class ExactNumber(NumberVerifier):
     def __call__(self, answer, row):
         return float(float(answer) == float(row["answer"]))
 

@@ -15,7 +15,7 @@ from rlvr.data import PromptTemplate
 from rlvr.errors import ConfigError
 from rlvr.evaluation import Evaluator
 from rlvr.evaluation.metrics import majority_answer, pass_at_k
-from rlvr.scoring import Scorer
+from rlvr.scoring import NumberVerifier, Scorer
 
 
 @pytest.mark.parametrize("n,c,k", [(10, 0, 1), (10, 3, 1), (10, 3, 5), (10, 8, 3), (5, 5, 5), (16, 1, 16), (20, 7, 4)])
@@ -42,7 +42,7 @@ def test_majority_answer():
     assert majority_answer([None, "  "]) is None
 
 
-class Exact:
+class Exact(NumberVerifier):
     def __call__(self, answer, row):
         return float(answer == row["answer"])
 
@@ -140,7 +140,6 @@ def test_evaluation_reports_the_share_of_looping_completions():
     from datasets import Dataset
 
     from rlvr.evaluation import Evaluator
-    from rlvr.scoring import NumberVerifier
 
     texts = ["It is 4.", "4 4 4 4 4 4", "so 3 so 3 so 3 so 3", "3"]
     evaluator = Evaluator(progress=False)

@@ -50,7 +50,11 @@ PLAIN = AnswerFormat()
         ("(12", None),
         ("seven", None),
         ("", None),
-        ("1/2", None),
+        ("1/2", "0.5"),  # a fraction is read whole
+        ("1 1/2", "1.5"),
+        ("7 or 8", None),
+        ("x+2", None),
+        ("0x1f", None),
     ],
 )
 def test_canonical_number(text, expected):
@@ -87,10 +91,10 @@ def test_numbers_in(text, expected):
         ("<answer>72 apples</answer>", TAGS, "72"),
         ("<answer>x = 72</answer>", TAGS, "72"),
         ("<answer>\\boxed{72}</answer>", TAGS, "72"),
-        ("<answer>x^2</answer>", TAGS, "x^2"),  # not the number 2
-        ("<answer>\\sqrt{2}</answer>", TAGS, "\\sqrt{2}"),
-        ("<answer>3 + 4 = 7</answer>", TAGS, "3 + 4 = 7"),  # several numbers: the verifier decides
-        ("<answer>Paris</answer>", TAGS, "Paris"),
+        ("<answer>x^2</answer>", TAGS, None),  # not the number 2
+        ("<answer>\\sqrt{2}</answer>", TAGS, None),
+        ("<answer>3 + 4 = 7</answer>", TAGS, "7"),  # what follows the last "="
+        ("<answer>Paris</answer>", TAGS, None),  # no number (a text answer is read by its own type)
         # no answer: unparseable
         ("<answer>1</answer><answer>2</answer>", TAGS, None),  # several answer tags: spraying guesses
         ("<answer>42</answer>" * 50, TAGS, None),  # the answer repeated many times

@@ -150,7 +150,8 @@ def test_answer_check_text_answers_have_no_closeness():
         (w("", "5"), "-5", 0.0),
         (w("", "71"), "72", 0.0),
         (w("", "72 apples"), "72", 1.5),
-        (w("", "3 + 69 = 72"), "72", 0.0),  # not one number: unparseable
+        (w("", "3 + 69 = 72"), "72", 1.5),  # what follows the last "="
+        (w("", "72 or 73"), "72", 0.0),  # a hedge: unparseable
         (w("", "72") * 2, "72", 0.0),
         ("", "72", 0.0),
         (w("", "\u0667\u0662"), "72", 1.5),  # unicode digits: the scorer's verdict
@@ -202,9 +203,11 @@ def test_symbolic_match_tells_unparseable_from_wrong():
 
 
 def test_symbolic_match_is_the_scorer_s_verdict_whatever_the_verifier():
-    """With numeric data the scorer compares numbers: \\frac{1}{2} is no number there, and the reward agrees."""
-    texts = ["<answer>\\frac{1}{2}</answer>", "<answer>0.5</answer>", "<answer>\u0667\u0662</answer>"]
-    assert run(SymbolicMatch(), texts, ANSWER_ONLY, ["0.5", "0.5", "72"]) == [0.0, 1.0, 1.0]
+    """With numeric data the scorer compares numbers read whole (\\frac{1}{2} of plain numbers is 0.5, \\sqrt{2}
+    is no number), and the reward agrees."""
+    texts = ["<answer>\\frac{1}{2}</answer>", "<answer>0.5</answer>", "<answer>\u0667\u0662</answer>",
+             "<answer>\\sqrt{2}</answer>"]
+    assert run(SymbolicMatch(), texts, ANSWER_ONLY, ["0.5", "0.5", "72", "2"]) == [1.0, 1.0, 1.0, 0.0]
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ class SpinningVerifier(NumberVerifier):
         return super().__call__(answer, row)
 
 
-class BuggyVerifier:
+class BuggyVerifier(NumberVerifier):
     def __call__(self, answer, row):
         raise KeyError("verifier bug")
 

@@ -102,17 +102,17 @@ def test_verifiers_raise_on_unusable_answers(verifier, answer, gold, error):
         verifier(answer, {"answer": gold})
 
 
-class Broken:
+class Broken(NumberVerifier):
     def __call__(self, answer, row):
         raise KeyError("verifier bug")
 
 
-class Half:
+class Half(NumberVerifier):
     def __call__(self, answer, row):
         return 0.5
 
 
-class NotANumber:
+class NotANumber(NumberVerifier):
     def __call__(self, answer, row):
         return float("nan")
 
@@ -122,11 +122,12 @@ class NotANumber:
     [
         (NumberVerifier(), "<answer>$1,234</answer>", "1234", "correct", 1.0, "1234"),
         (NumberVerifier(), "<answer>7</answer>", "8", "wrong", 0.0, "7"),
-        (NumberVerifier(), "<answer>seven</answer>", "7", "unparseable", 0.0, "seven"),
+        (NumberVerifier(), "<answer>seven</answer>", "7", "unparseable", 0.0, None),
         (NumberVerifier(), "no block, just 7", "7", "unparseable", 0.0, None),
         (NumberVerifier(), "<answer></answer>", "7", "unparseable", 0.0, None),  # empty never matches
-        (NumberVerifier(), "<answer>7</answer>", "not a number", "bad_gold", 0.0, "7"),  # never full reward
-        (TextVerifier(), "<answer>7</answer>", "", "bad_gold", 0.0, "7"),
+        (NumberVerifier(), "<answer>7</answer>", "not a number", "bad_gold", 0.0, None),  # checked first, no reward
+        (TextVerifier(), "<answer>7</answer>", "", "bad_gold", 0.0, None),
+        (NumberVerifier(), "<answer>7 or 8</answer>", "7 or 8", "bad_gold", 0.0, None),  # a hedged gold is no gold
         (Broken(), "<answer>7</answer>", "7", "bad_gold", 0.0, "7"),  # a verifier bug is no reward, no crash
         (Half(), "<answer>7</answer>", "7", "wrong", 0.5, "7"),  # partial credit is not "correct"
         (NotANumber(), "<answer>7</answer>", "7", "wrong", 0.0, "7"),

@@ -39,7 +39,15 @@ PLAIN = AnswerFormat()
         ("9 * 8 = 72", "72"),  # neither: the last number
         # no answer: the rule decided, and never falls back past a ####
         ("#### 1\n#### 2", None),  # several answer lines: ambiguous
-        ("#### 72\n#### 72", None),
+        ("#### 72\n#### 72", "72"),  # several answer lines that agree
+        ("#### 40\nWait, that is wrong.\n#### 42", "42"),  # a correction: the last line counts
+        ("#### Step 1\n3 + 4 = 7\n#### 7", "7"),  # a markdown heading is not an answer line
+        ("#### 1. Add the terms\n3 + 4 = 7\n#### 7", "7"),  # nor is a numbered one
+        ("#### 7 or 8", None),  # a hedge
+        ("#### 5-8", None),  # a range where one value is asked
+        ("#### 5/8", "0.625"),  # a fraction read whole
+        ("The answer is 40. Wait, it is 42.", "42"),  # a retraction after the last "answer is"
+        ("The answer is 40.\n**Final answer: 42**", "42"),  # a later bold final answer
         ("#### seventy-two, from 9 * 8", None),
         ("####", None),
         ("no numbers", None),
@@ -62,8 +70,9 @@ def test_gsm8k_without_fallback_needs_an_answer_line():
         ("9 * 8 = 72\n#### 72", "72", True),
         ("9 * 8 = 72\n#### $72.\n", "$72", True),
         ("#### 72 and then more talk 13", "72", False),  # the answer line must end the reply
+        ("#### $1,234 in all.", "$1,234", False),
         ("The answer is 72.", "72", False),  # the prompt asks for ####
-        ("#### 72\n#### 72", None, False),
+        ("#### 72\n#### 72", "72", False),
         ("#### seventy-two", None, False),
         ("72", None, False),
     ],

@@ -33,13 +33,12 @@ def repeat(unit: str, n: int = N) -> str:
         (repeat("<think>") + "<answer>72</answer>", TAGS, "72"),  # the answer block is still read
         (repeat("<SOLUTION>"), SEEDS, None),
         (repeat("<start_working_out>") + "<SOLUTION>72</SOLUTION>", SEEDS, "72"),
-        ("<answer>" + repeat("\\boxed{") + "</answer>", TAGS, repeat("\\boxed{")),  # not a closed box: as written
-        ("<answer>" + repeat("\\boxed{") + "72" + "}" * (N // 7) + "</answer>", TAGS,
-         "\\boxed{" * (N // 7 - 1) + "72" + "}" * (N // 7 - 1)),  # nested boxes: the outer one taken off
+        ("<answer>" + repeat("\\boxed{") + "</answer>", TAGS, None),  # unclosed boxes around nothing: no number
+        ("<answer>" + repeat("\\boxed{") + "72" + "}" * (N // 7) + "</answer>", TAGS, "72"),  # nested boxes
         (repeat("\\boxed{") + " 72", PLAIN, "72"),
-        (repeat("(9") + ")", PLAIN, "9"),  # a bracket after a digit is no accounting sign
-        (repeat("1,") + "72", PLAIN, "72"),
-        (repeat("9"), PLAIN, "9" * N),
+        (repeat("(9") + ")", PLAIN, "-9"),  # the last one is bracketed: accounting's -9 in this format
+        (repeat("1,") + "72", PLAIN, None),  # a list of candidates ends the reply: no single answer
+        (repeat("9"), PLAIN, None),  # 100,000 digits: too large to be anyone's answer, refused unread
         (repeat("#### "), GSM8K, None),  # answer lines without a number: ambiguous
         ("#### 72 " + repeat("#"), GSM8K, None),  # one answer line, then a run of hashes: several
         ("#### 72 " + repeat("and then 13 "), GSM8K, "72"),

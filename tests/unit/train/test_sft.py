@@ -45,13 +45,13 @@ def row(answer: str, **more) -> dict:
 
 
 def test_only_completions_that_score_correct_are_kept_and_the_rest_counted(tokenizer, caplog):
-    rows = [row("3"), row("3 or 4"), row("Paris"), row("12")]  # an unusable gold; a word the last number cannot carry
+    rows = [row("3"), row("3 or 4"), row("Paris"), row("12")]  # two golds that are no number: unusable
     with caplog.at_level(logging.WARNING, logger="rlvr"):
         dataset, dropped = SFTLoop().dataset(inputs(rows, tokenizer))
     assert [r["completion"] for r in dataset] == [[{"role": "assistant", "content": "The answer is 3."}],
                                                   [{"role": "assistant", "content": "The answer is 12."}]]
     assert dataset[0]["prompt"] == PROMPT and dataset.column_names == ["prompt", "completion"]
-    assert dropped == {"bad_gold": 1, "unparseable": 1}
+    assert dropped == {"bad_gold": 2}
     assert "2 of 4 training rows dropped" in caplog.text
 
 
