@@ -51,6 +51,7 @@ fi
 : "${RLVR_ROLE:?}" "${RLVR_BUCKET:?}" "${RLVR_RUN_NAME:?}" "${RLVR_OUTPUTS:?}" "${RLVR_COMMIT:?}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 remote="s3://$RLVR_BUCKET/$RLVR_RUN_NAME/"
+run_dir="$RLVR_OUTPUTS/$RLVR_RUN_NAME"  # the pipeline's output_dir (/outputs/<run name> in the container)
 s3() { python3 "$repo/infrastructure/scripts/s3_checkpoints.py" "$@"; }
 pushes=true
 if [ "$RLVR_ROLE" = worker ]; then pushes=false; fi  # a cluster's run directory is shared (EFS): the head pushes
@@ -79,7 +80,7 @@ chown 1000:1000 "$secrets_dir/secrets.env"
 
 # 3. The run directory, as far as a previous machine got.
 mkdir -p "$RLVR_OUTPUTS"
-if $pushes; then s3 pull "$remote" "$RLVR_OUTPUTS"; fi
+if $pushes; then s3 pull "$remote" "$run_dir"; fi
 chown -R 1000:1000 "$RLVR_OUTPUTS"
 
 # 4. The image of the pinned commit.
@@ -112,7 +113,7 @@ print(int(datetime.datetime.strptime(json.loads(sys.argv[1])["time"], "%Y-%m-%dT
 pusher=""
 push_in_background() {
   if [ -n "$pusher" ] && kill -0 "$pusher" 2>/dev/null; then return; fi
-  setsid python3 "$repo/infrastructure/scripts/s3_checkpoints.py" push "$RLVR_OUTPUTS" "$remote" \
+  setsid python3 "$repo/infrastructure/scripts/s3_checkpoints.py" push "$run_dir" "$remote" \
     --budget "$publish_budget" &
   pusher=$!
 }
@@ -141,7 +142,7 @@ stop_run() {  # $1: why, $2: the termination time (epoch seconds)
   wait "$container" || status=$?
   log "the pipeline stopped after $(($(date +%s) - began)) s (status $status)"
   if $pushes; then
-    s3 push "$RLVR_OUTPUTS" "$remote" --deadline "$((ends - margin))" || log "the last push did not complete"
+    s3 push "$run_dir" "$remote" --deadline "$((ends - margin))" || log "the last push did not complete"
   fi
   log "stopped: $(($(date +%s) - began)) s after the $why, $((ends - $(date +%s))) s before the termination"
 }
@@ -176,5 +177,5 @@ status=0
 wait "$container" || status=$?
 log "the pipeline ended (status $status)"
 stop_pusher
-if $pushes; then s3 push "$RLVR_OUTPUTS" "$remote"; fi
+if $pushes; then s3 push "$run_dir" "$remote"; fi
 exit "$status"

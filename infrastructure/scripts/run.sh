@@ -27,6 +27,8 @@ fi
 read -r -a args <<<"$(printf '%s' "${RLVR_RUN_ARGS_B64:-}" | base64 -d)"
 gpus=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
 
+# The functions below run from the trap (shellcheck does not follow it).
+# shellcheck disable=SC2329
 jobs_running() {
   local entry
   for entry in "$RLVR_JOBS_DIR"/[0-9]*; do
@@ -35,6 +37,7 @@ jobs_running() {
   return 1
 }
 
+# shellcheck disable=SC2329
 stop_jobs() {
   local entry
   touch "$RLVR_JOBS_DIR/stop"
@@ -43,20 +46,22 @@ stop_jobs() {
   done
 }
 
-mode=single
+mode="single"
 if [ "${1:-}" = "--ray-head" ]; then
-  mode=head
+  mode="head"
 elif [ "${1:-}" = "--ray-worker" ]; then
-  mode=worker
+  mode="worker"
 else
   for arg in "${args[@]}"; do
-    if [ "$arg" = "-m" ] || [ "$arg" = "--multirun" ]; then mode=sweep; fi
+    if [ "$arg" = "-m" ] || [ "$arg" = "--multirun" ]; then mode="sweep"; fi
   done
-  if [ "$mode" = single ] && [ "$gpus" -gt 1 ]; then mode=accelerate; fi
+  if [ "$mode" = single ] && [ "$gpus" -gt 1 ]; then mode="accelerate"; fi
 fi
 
 child=""
+# shellcheck disable=SC2329
 on_stop() {
+  if [ -z "$child" ]; then exit 143; fi  # stopped before anything started
   echo "rlvr: stop signal: every job finishes its step, writes a checkpoint and exits"
   case "$mode" in
     worker)
@@ -115,11 +120,14 @@ case "$mode" in
 esac
 child=$!
 
-# `wait` returns early when a signal is trapped: wait again until the child has really ended.
+# `wait` returns early when a signal is trapped: wait again until the child has really ended, then once more for
+# its own status (bash keeps it) in case the trap cut the last wait short.
 status=0
-wait "$child" || status=$?
-while kill -0 "$child" 2>/dev/null; do
-  status=0
+while :; do
   wait "$child" || status=$?
+  if ! kill -0 "$child" 2>/dev/null; then break; fi
 done
+final=0
+wait "$child" 2>/dev/null || final=$?
+if [ "$final" -ne 127 ]; then status=$final; fi
 exit "$status"

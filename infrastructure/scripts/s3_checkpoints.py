@@ -16,8 +16,9 @@ counts as complete only with its marker ``rlvr_state.json``, which rlvr writes l
 4. the temporary prefix and the checkpoints the run has rotated out (older ones it no longer holds on disk) are
    deleted, each marker first.
 
-The other files of the run follow (``results.json`` files last, so S3 never says "finished" before the rest is
-there). ``pull`` downloads the newest complete checkpoint of each directory (never the rotated ones, never a
+The other files of the run follow, and last the files that say how far the run got (``results.json``, a stage's
+``stage.json``), as they were when every complete checkpoint was in S3, so S3 never says "finished" or "stage
+done" before it holds what goes with it. ``pull`` downloads the newest complete checkpoint of each directory (never the rotated ones, never a
 marker-less one) and the other files. Only the Python standard library and the AWS CLI are used: the Deep
 Learning AMI has both. ``--deadline`` (seconds since the epoch) bounds every transfer: what does not fit stays
 unpublished, and the previous checkpoint stands. ``--budget`` warns when publishing took longer than the share of
@@ -31,13 +32,15 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 MARKER = "rlvr_state.json"
-RESULTS = "results.json"
+LAST = ("results.json", "stage.json")  # how far the run got: a run's (and a sweep job's) results, a stage's marker
 CHECKPOINT = re.compile(r"^(?:(.*)/)?checkpoint-(\d+)$")
 REMOTE_MARKER = re.compile(r"^(?:(.*)/)?checkpoint-(\d+)/" + re.escape(MARKER) + "$")
 IN_CHECKPOINT = re.compile(r"(^|/)\.?checkpoint-\d+(\.tmp|\.upload)?/")
@@ -161,18 +164,36 @@ def tidy(s3: S3, objects: dict[str, int], where: str, newest: int, keep: set[int
 
 
 def push(root: Path, s3: S3, budget: float | None) -> None:
+    if not root.is_dir():  # the pipeline never started
+        return
     objects = s3.objects()
     published = complete_remote_checkpoints(objects)
     pending = {w: n for w, n in newest_local_checkpoints(root).items() if n not in published.get(w, set())}
     for where, step in sorted(pending.items()):
         publish(s3, root, where, step, budget)
+        published.setdefault(where, set()).add(step)
     for where, step in sorted(newest_local_checkpoints(root).items()):
         on_disk = {int(p.name.split("-")[1]) for p in (root / where).glob("checkpoint-*") if (p / MARKER).is_file()}
         tidy(s3, objects, where, step, on_disk)
-    # The other files (metrics, samples, logs, the model), then every results.json, which says how far the run got.
-    s3.aws("s3", "sync", str(root), s3.url(), *KEEP_OUT, "--exclude", RESULTS, "--exclude", f"*/{RESULTS}")
-    s3.aws("s3", "sync", str(root), s3.url(), "--exclude", "*", "--include", RESULTS, "--include", f"*/{RESULTS}",
-           *KEEP_OUT)
+    # The other files (metrics, samples, logs, a stage's weights, the model), then the files that say how far the
+    # run got (LAST), as they were before checking that every complete checkpoint is in S3: rlvr writes them after
+    # the checkpoint and the files they vouch for, so S3 never says "stage done" or "finished" before it holds
+    # what goes with it.
+    last = [arg for name in LAST for arg in ("--exclude", name, "--exclude", f"*/{name}")]
+    s3.aws("s3", "sync", str(root), s3.url(), *KEEP_OUT, *last)
+    with tempfile.TemporaryDirectory() as snapshot:
+        for name in LAST:
+            for path in root.rglob(name):
+                rel = path.relative_to(root)
+                if not IN_CHECKPOINT.search(rel.as_posix()):
+                    (Path(snapshot) / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, Path(snapshot) / rel)
+        behind = [join(w, f"checkpoint-{n}") for w, n in newest_local_checkpoints(root).items()
+                  if n not in published.get(w, set())]
+        if behind:
+            log(f"{' and '.join(LAST)} wait for {', '.join(behind)} (written during this push) to be published")
+            return
+        s3.aws("s3", "sync", snapshot, s3.url())
 
 
 def pull(s3: S3, root: Path) -> None:
