@@ -17,20 +17,19 @@ counts as complete only with its marker ``rlvr_state.json``, which rlvr writes l
    deleted, each marker first.
 
 The other files of the run follow, and last the files that say how far the run got (``results.json``, a stage's
-``stage.json``), as they were when every complete checkpoint was in S3, so S3 never says "finished" or "stage
-done" before it holds what goes with it. ``pull`` downloads the newest complete checkpoint of each directory (never the rotated ones, never a
-marker-less one) and the other files. Only the Python standard library and the AWS CLI are used: the Deep
-Learning AMI has both. ``--deadline`` (seconds since the epoch) bounds every transfer: what does not fit stays
-unpublished, and the previous checkpoint stands. ``--budget`` warns when publishing took longer than the share of
-a spot notice left for it (boot.sh passes it on every periodic push, so the budget is checked with the sizes and
-the network of the real machine).
+``stage.json``), as they were when every complete checkpoint was in S3, so S3 never says "finished" or "stage done"
+before it holds what goes with it. ``pull`` downloads the newest complete checkpoint of each directory (never the
+rotated ones, never a marker-less one) and the other files. Only the Python standard library and the AWS CLI are
+used: the Deep Learning AMI has both. ``--deadline`` (seconds since the epoch) bounds every transfer: what does not
+fit stays unpublished, and the previous checkpoint stands. ``--budget`` warns when publishing took longer than the
+share of a spot notice left for it (boot.sh passes it on every periodic push, so the budget is checked with the
+sizes and the network of the real machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess

@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import REPO, read_jsonl, tiny_overrides
@@ -49,8 +48,9 @@ class Container:
         (root / "secrets" / "secrets.env").write_text("")
         self.env = {**env(), "OMP_NUM_THREADS": "1", "FAKE_DOCKER_STATE": str(root / "docker"),
                     "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                    "RLVR_OUTPUTS": str(self.outputs), "RLVR_RUN_NAME": "run", "RLVR_SECRETS_DIR": str(root / "secrets"),
-                    "RLVR_RUN_ARGS_B64": base64.b64encode(" ".join(args).encode()).decode(), "RLVR_ACCELERATE": "ddp"}
+                    "RLVR_OUTPUTS": str(self.outputs), "RLVR_RUN_NAME": "run",
+                    "RLVR_SECRETS_DIR": str(root / "secrets"), "RLVR_ACCELERATE": "ddp",
+                    "RLVR_RUN_ARGS_B64": base64.b64encode(" ".join(args).encode()).decode()}
         options = subprocess.run(["bash", str(REPO / "infrastructure/scripts/boot.sh"), "--run-options", "single"],
                                  env=self.env, capture_output=True, text=True, check=True).stdout.splitlines()
         docker = [sys.executable, str(REPO / "tests/integration/fake_docker.py")]
@@ -140,8 +140,8 @@ def test_a_ray_task_stopped_by_the_signal_is_retried_and_resumes(tiny_model_dir,
             "+hydra.launcher.ray.init.include_dashboard=false", "hydra.launcher.ray.remote.num_cpus=1",
             "hydra.launcher.ray.remote.num_gpus=0", f"hydra.sweep.dir={root}"]
     with (tmp_path / "sweep.log").open("w") as out:
-        proc = subprocess.Popen(args, cwd=tmp_path, env={**env(), "OMP_NUM_THREADS": "1", "RLVR_JOBS_DIR": str(jobs_dir)},
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                env={**env(), "OMP_NUM_THREADS": "1", "RLVR_JOBS_DIR": str(jobs_dir)})
         job = root / "0"
         wait_for(lambda: 2 in steps_logged(job) and any(p.name.isdigit() for p in jobs_dir.glob("*")), proc,
                  timeout=300)
