@@ -24,7 +24,11 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ["FAKE_DOCKER_STATE"])
+
+
+def state() -> Path:
+    """Where the fake keeps its containers' records (``$FAKE_DOCKER_STATE``)."""
+    return Path(os.environ["FAKE_DOCKER_STATE"])
 
 
 def dockerfile() -> tuple[list[str], dict[str, str]]:
@@ -40,9 +44,9 @@ def dockerfile() -> tuple[list[str], dict[str, str]]:
 
 
 def build(args: list[str]) -> int:
-    STATE.mkdir(parents=True, exist_ok=True)
+    state().mkdir(parents=True, exist_ok=True)
     commit = next((a.split("=", 1)[1] for a in args if a.startswith("RLVR_COMMIT=")), "")
-    (STATE / "build.json").write_text(json.dumps({"args": args, "RLVR_COMMIT": commit}))
+    (state() / "build.json").write_text(json.dumps({"args": args, "RLVR_COMMIT": commit}))
     return 0
 
 
@@ -69,8 +73,8 @@ def run(args: list[str]) -> int:
         i += 2
     image, command = args[i], args[i + 1:]
     name = options["--name"][0]
-    STATE.mkdir(parents=True, exist_ok=True)
-    (STATE / f"{name}.config.json").write_text(json.dumps({"options": options, "env": env, "image": image,
+    state().mkdir(parents=True, exist_ok=True)
+    (state() / f"{name}.config.json").write_text(json.dumps({"options": options, "env": env, "image": image,
                                                            "command": command}))
 
     def rewrite(value: str) -> str:
@@ -80,25 +84,25 @@ def run(args: list[str]) -> int:
         return value
 
     entrypoint, image_env = dockerfile()
-    built = json.loads((STATE / "build.json").read_text())
-    jobs = STATE / f"{name}.jobs"  # the image's /tmp, private to this container
+    built = json.loads((state() / "build.json").read_text())
+    jobs = state() / f"{name}.jobs"  # the image's /tmp, private to this container
     passed = {k: v for k, v in os.environ.items() if not k.startswith(("RLVR_", "AWS_", "FAKE_"))}
     full_env = {**passed, **image_env, "RLVR_COMMIT": built["RLVR_COMMIT"], "RLVR_JOBS_DIR": str(jobs),
                 **{k: rewrite(v) for k, v in env.items()}}
     argv = ["unshare", "--pid", "--fork", "--mount-proc", *entrypoint, *[rewrite(a) for a in command]]
     proc = subprocess.Popen(argv, cwd=REPO, env=full_env)
-    (STATE / f"{name}.pid").write_text(str(proc.pid))
+    (state() / f"{name}.pid").write_text(str(proc.pid))
     # A signal to the docker client is not the container's business (docker run does not forward it by default).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
     status = proc.wait()
-    (STATE / f"{name}.pid").unlink(missing_ok=True)
+    (state() / f"{name}.pid").unlink(missing_ok=True)
     return 128 - status if status < 0 else status
 
 
 def pid_one(name: str) -> int | None:
     """The container's PID 1 as seen from here: the child of the ``unshare`` process."""
-    path = STATE / f"{name}.pid"
+    path = state() / f"{name}.pid"
     if not path.exists():
         return None
     unshare = int(path.read_text())
