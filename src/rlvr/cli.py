@@ -37,7 +37,8 @@ def run(cfg: Any) -> dict[str, Any] | None:
     reported by :func:`main` as one line, and so is a full disk (:class:`rlvr.errors.DiskFull`, exit status 1);
     anything else is a bug and keeps its traceback. In a sweep (``-m``) a
     job that fails, for whatever reason, is recorded in its ``results.json`` and the others go on; the sweep's
-    summary lists it and the command exits 1.
+    summary lists it and the command exits 1. SIGTERM or SIGINT stop the job with its work kept
+    (:class:`rlvr.train.checkpoints.StopOnSignal`); a Ray task so stopped ends its process, for Ray to retry it.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -76,7 +77,8 @@ def run(cfg: Any) -> dict[str, Any] | None:
     except Stopped as e:
         again = [a for a in command.split() if not a.startswith(("output_dir=", "resume="))]
         _stopped.append((e, " ".join([*again, f"output_dir={run_dir}"])))
-        if "ray" in launcher:  # a Ray task ends its worker process: Ray runs it again on a machine that stays
+        if "ray" in launcher and e.signal is not None:  # its machine is going: the Ray task ends its worker
+            # process, so that Ray runs it again on a machine that stays, where it resumes
             logging.getLogger("rlvr").warning("[rlvr] job %s %s; its Ray worker exits so that Ray retries it.",
                                               run_dir, e)
             logging.shutdown()

@@ -16,8 +16,8 @@ class Stopped(Exception):
     outside training (loading, evaluating): nothing new was saved, the latest checkpoint is the resume point."""
 
     def __init__(self, reason: str, step: int | None, run_dir: str):
-        where = f"at step {step}; the checkpoint is in" if step is not None else "outside training; the latest " \
-            "checkpoint (if any) is kept in"
+        where = (f"at step {step}; the checkpoint is in" if step is not None
+                 else "outside training; the latest checkpoint (if any) is kept in")
         super().__init__(f"stopped by {reason} {where} {run_dir}/checkpoints")
         self.reason, self.step, self.run_dir = reason, step, run_dir
 
