@@ -285,8 +285,11 @@ def test_a_spot_run_survives_notices_and_a_machine_lost_mid_upload(cloud, tiny_m
     assert f"restored checkpoints/checkpoint-{max(before)}" in three.output() if before else True
     objects = s3_objects(cloud["aws"])
     assert_no_half_checkpoint(objects)
-    assert complete_checkpoints(objects) == local_checkpoints(three.run_dir)  # rotated ones removed from S3 too
-    assert STEPS in complete_checkpoints(objects) and not any(".upload/" in k for k in objects)
+    # the final checkpoint is there; the ones the run rotated out on disk are gone from S3 too (a checkpoint that was
+    # superseded before a push came may never have been published: only the newest is)
+    published = set(complete_checkpoints(objects))
+    assert STEPS in published and published <= set(local_checkpoints(three.run_dir))
+    assert not any(".upload/" in k for k in objects)
 
     # What S3 holds is the finished run: every step exactly once, the final step reached.
     final = tmp_path / "fetched"
