@@ -8,17 +8,21 @@ file, Hydra's own included (unknown option, unknown key, bad override, YAML synt
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rlvr import devices, distributed
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, DiskFull, Stopped
 from rlvr.orchestration import build_pipeline, record_failure
 from rlvr.report import sweep as sweep_summary
+from rlvr.train.checkpoints import StopOnSignal
 
 HYDRA_FILES = {".hydra", "run_pipeline.log"}
 _config_errors: list[str] = []  # one line per job that stopped on a config mistake (Hydra would print more)
@@ -33,7 +37,8 @@ def run(cfg: Any) -> dict[str, Any] | None:
     reported by :func:`main` as one line, and so is a full disk (:class:`rlvr.errors.DiskFull`, exit status 1);
     anything else is a bug and keeps its traceback. In a sweep (``-m``) a
     job that fails, for whatever reason, is recorded in its ``results.json`` and the others go on; the sweep's
-    summary lists it and the command exits 1.
+    summary lists it and the command exits 1. SIGTERM or SIGINT stop the job with its work kept
+    (:class:`rlvr.train.checkpoints.StopOnSignal`); a Ray task so stopped ends its process, for Ray to retry it.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -47,20 +52,24 @@ def run(cfg: Any) -> dict[str, Any] | None:
     overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]
     command = " ".join([Path(sys.argv[0]).name, *(a.removeprefix("++") for a in sys.argv[1:])])
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    if sweep and "joblib" in str(hydra_cfg.launcher.get("_target_", "")):
+    launcher = str(hydra_cfg.launcher.get("_target_", "")) if sweep else ""
+    if "joblib" in launcher:
         devices.claim(int(hydra_cfg.launcher.n_jobs), Path(hydra_cfg.sweep.dir) / ".devices")
     try:
-        try:
-            return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
-        except Stopped:
-            raise
-        except Exception as e:
-            if not sweep:
+        with StopOnSignal(at_once=True, run_dir=str(run_dir)), _registered_job():
+            try:
+                if _stop_requested():  # the machine is going away: a job that has not started waits for the next
+                    raise Stopped("SIGTERM", None, str(run_dir))
+                return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
+            except Stopped:
                 raise
-            # One job of a sweep failed (a config mistake in its values too): its results.json says why, the
-            # summary lists it, the other jobs go on, and the command exits 1 naming it.
-            logging.getLogger("rlvr").error("[rlvr] job %s FAILED: %s", run_dir, record_failure(run_dir, e))
-            return None
+            except Exception as e:
+                if not sweep:
+                    raise
+                # One job of a sweep failed (a config mistake in its values too): its results.json says why, the
+                # summary lists it, the other jobs go on, and the command exits 1 naming it.
+                logging.getLogger("rlvr").error("[rlvr] job %s FAILED: %s", run_dir, record_failure(run_dir, e))
+                return None
     except ConfigError as e:
         _discard_if_empty(run_dir)
         _config_errors.append(str(e))
@@ -68,6 +77,12 @@ def run(cfg: Any) -> dict[str, Any] | None:
     except Stopped as e:
         again = [a for a in command.split() if not a.startswith(("output_dir=", "resume="))]
         _stopped.append((e, " ".join([*again, f"output_dir={run_dir}"])))
+        if "ray" in launcher and e.signal is not None:  # its machine is going: the Ray task ends its worker
+            # process, so that Ray runs it again on a machine that stays, where it resumes
+            logging.getLogger("rlvr").warning("[rlvr] job %s %s; its Ray worker exits so that Ray retries it.",
+                                              run_dir, e)
+            logging.shutdown()
+            os._exit(128 + (e.signal or signal.SIGTERM))
         return None
     except DiskFull as e:  # not a bug: said in one line, without a traceback
         _disk_full.append(str(e))
@@ -107,6 +122,31 @@ def _one_run_dir(argv: list[str]) -> list[str]:
     return [*argv, "output_dir=" + distributed.agree(time.strftime("outputs/%Y-%m-%d/%H-%M-%S"))]
 
 
+@contextlib.contextmanager
+def _registered_job() -> Iterator[None]:
+    """With ``RLVR_JOBS_DIR`` set (in the image for cloud machines), the job's process is listed there while it
+    runs, so that the container's entry (infrastructure/scripts/run.sh) sends the machine's stop signal to every
+    job: a sweep's worker processes, each rank of a launcher, a Ray task, none of which is its child."""
+    jobs = os.environ.get("RLVR_JOBS_DIR")
+    if not jobs:
+        yield
+        return
+    entry = Path(jobs) / str(os.getpid())
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    entry.touch()
+    try:
+        yield
+    finally:
+        entry.unlink(missing_ok=True)
+
+
+def _stop_requested() -> bool:
+    """Whether run.sh was told to stop (``$RLVR_JOBS_DIR/stop``): then a job that has not started yet (the next
+    one of a sweep, a Ray task retried on this machine) does not start."""
+    jobs = os.environ.get("RLVR_JOBS_DIR")
+    return bool(jobs) and (Path(jobs) / "stop").exists()
+
+
 def _discard_if_empty(run_dir: Path) -> None:
     """A run that failed on its config leaves nothing behind (Hydra made the directory before we ran)."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= HYDRA_FILES:
@@ -140,8 +180,9 @@ def main() -> None:
         sys.exit(1)
     if _stopped:
         stop, again = _stopped[0]
-        print(f"[rlvr] Stopped by {stop.reason} at step {stop.step} after saving a checkpoint. "
-              f"Resume with: {again}", file=sys.stderr)
+        where = (f"at step {stop.step} after saving a checkpoint" if stop.step is not None
+                 else "outside training (the latest checkpoint is kept)")
+        print(f"[rlvr] Stopped by {stop.reason} {where}. Resume with: {again}", file=sys.stderr)
         sys.exit(128 + stop.signal if stop.signal is not None else 1)
 
 

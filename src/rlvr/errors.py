@@ -12,10 +12,13 @@ class ConfigError(ValueError):
 class Stopped(Exception):
     """The run stopped early after saving a checkpoint: on a signal (SIGTERM from a spot machine's notice, SIGINT
     from Ctrl-C; ``reason`` is its name) or on a non-finite loss with ``train.on_nonfinite_loss=stop`` (``reason``
-    says so); ``resume=auto`` with the same ``output_dir`` continues it."""
+    says so); ``resume=auto`` with the same ``output_dir`` continues it. ``step`` is None when the signal came
+    outside training (loading, evaluating): nothing new was saved, the latest checkpoint is the resume point."""
 
-    def __init__(self, reason: str, step: int, run_dir: str):
-        super().__init__(f"stopped by {reason} at step {step}; the checkpoint is in {run_dir}/checkpoints")
+    def __init__(self, reason: str, step: int | None, run_dir: str):
+        where = (f"at step {step}; the checkpoint is in" if step is not None
+                 else "outside training; the latest checkpoint (if any) is kept in")
+        super().__init__(f"stopped by {reason} {where} {run_dir}/checkpoints")
         self.reason, self.step, self.run_dir = reason, step, run_dir
 
     @property

@@ -3,8 +3,13 @@
 # encrypted EFS file system at the run directory, so every job writes where the sweep summary reads, and the head
 # syncs it to S3.
 #
+# The head runs without GPU options (its default instance type has none); each worker's jobs get the spot notice
+# (scripts/run.sh --ray-worker drains the worker, then signals its jobs, which checkpoint on EFS and exit; Ray
+# retries them on the other workers, where they resume).
+#
 #   cd infrastructure/aws/ray_cluster && terraform init
-#   terraform apply -var 'workers=4' -var 'run_args=train.learning_rate=1e-5,2e-5,5e-5,1e-4'
+#   terraform apply -var repo_url=https://github.com/you/rlvr -var repo_ref=$(git rev-parse HEAD) \
+#     -var 'workers=4' -var 'run_args=train.learning_rate=1e-5,2e-5,5e-5,1e-4'
 
 terraform {
   required_version = ">= 1.5"
@@ -22,6 +27,13 @@ module "storage" {
   force_destroy = var.force_destroy
 }
 
+module "budget" {
+  source    = "../modules/budget"
+  name      = "rlvr-${var.run_name}"
+  limit_usd = var.budget_usd
+  email     = var.budget_email
+}
+
 data "aws_vpc" "default" {
   default = true
 }
@@ -36,13 +48,15 @@ data "aws_subnets" "default" {
 locals {
   subnet_id = coalesce(var.subnet_id, data.aws_subnets.default.ids[0])
   boot = {
-    repo_url   = var.repo_url
-    repo_ref   = var.repo_ref
-    run_name   = var.run_name
-    run_args   = var.run_args
-    accelerate = var.accelerate
-    keep_alive = tostring(var.keep_alive)
-    workers    = tostring(var.workers)
+    repo_url     = var.repo_url
+    repo_ref     = var.repo_ref
+    run_args     = var.run_args
+    accelerate   = var.accelerate
+    keep_alive   = tostring(var.keep_alive)
+    max_hours    = tostring(var.max_hours)
+    idle_minutes = tostring(var.idle_minutes)
+    stop_grace_s = tostring(var.stop_grace_s)
+    workers      = tostring(var.workers)
   }
 }
 
@@ -92,6 +106,7 @@ module "head" {
   bucket                   = module.storage.bucket
   bucket_arn               = module.storage.bucket_arn
   kms_key_arn              = module.storage.kms_key_arn
+  run_name                 = var.run_name
   secret_arns              = var.secret_arns
   boot                     = merge(local.boot, { head_address = "", efs = aws_efs_file_system.outputs.dns_name })
 }
@@ -111,6 +126,7 @@ module "workers" {
   bucket                   = module.storage.bucket
   bucket_arn               = module.storage.bucket_arn
   kms_key_arn              = module.storage.kms_key_arn
+  run_name                 = var.run_name
   secret_arns              = var.secret_arns
   boot = merge(local.boot, {
     head_address = module.head.private_ips[0]

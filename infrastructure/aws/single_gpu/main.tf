@@ -1,11 +1,13 @@
 # One GPU machine that runs a pipeline command (on all its GPUs) and writes its outputs to S3.
 #
 #   cd infrastructure/aws/single_gpu && terraform init
-#   terraform apply -var 'run_args=model=hf model.name_or_path=Qwen/Qwen2.5-0.5B-Instruct model.dtype=bfloat16'
+#   terraform apply -var repo_url=https://github.com/you/rlvr -var repo_ref=$(git rev-parse HEAD) \
+#     -var 'run_args=model=hf model.name_or_path=Qwen/Qwen2.5-0.5B-Instruct model.dtype=bfloat16'
 #
-# The machine syncs the run directory to s3://<bucket>/<run_name>/ every 5 minutes and when it stops, then shuts
-# down. After a spot interruption, apply again with the same run_name: the new machine restores the directory and
-# the run resumes from its latest checkpoint.
+# The machine publishes each new checkpoint of the run directory to s3://<bucket>/<run_name>/ (atomically: see
+# infrastructure/scripts/s3_checkpoints.py) and everything when it stops, then terminates. After a spot
+# interruption, apply again with the same run_name: the new machine restores the directory and the run resumes from
+# its latest complete checkpoint.
 
 terraform {
   required_version = ">= 1.5"
@@ -23,6 +25,13 @@ module "storage" {
   force_destroy = var.force_destroy
 }
 
+module "budget" {
+  source    = "../modules/budget"
+  name      = "rlvr-${var.run_name}"
+  limit_usd = var.budget_usd
+  email     = var.budget_email
+}
+
 module "machine" {
   source          = "../modules/node"
   name            = "rlvr-${var.run_name}"
@@ -36,14 +45,17 @@ module "machine" {
   bucket          = module.storage.bucket
   bucket_arn      = module.storage.bucket_arn
   kms_key_arn     = module.storage.kms_key_arn
+  run_name        = var.run_name
   secret_arns     = var.secret_arns
   boot = {
     repo_url     = var.repo_url
     repo_ref     = var.repo_ref
-    run_name     = var.run_name
     run_args     = var.run_args
     accelerate   = var.accelerate
     keep_alive   = tostring(var.keep_alive)
+    max_hours    = tostring(var.max_hours)
+    idle_minutes = tostring(var.idle_minutes)
+    stop_grace_s = tostring(var.stop_grace_s)
     head_address = ""
     workers      = "0"
     efs          = ""

@@ -44,7 +44,13 @@ from rlvr.orchestration.context import RunContext
 from rlvr.orchestration.stages import Stage, StagePlan, layout
 from rlvr.rewards import RewardSuite
 from rlvr.scoring import Scorer
-from rlvr.train.checkpoints import STATE_FILE, checkpoint_step, latest_checkpoint
+from rlvr.train.checkpoints import (
+    STATE_FILE,
+    checkpoint_commit,
+    checkpoint_step,
+    code_commit,
+    latest_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,9 @@ class PipelineOrchestrator:
             checkpoint's step. So rerunning a killed command with the same ``output_dir`` picks up where it
             stopped; a new directory simply starts. A path names a checkpoint. null refuses a directory that
             already holds a run.
+        resume_other_commit: continue from a checkpoint written by another commit of the code (its
+            ``rlvr_state.json`` records the commit). False (the default) refuses, so a resumed run never mixes
+            two versions of the code without being told to.
     """
 
     def __init__(
@@ -99,6 +108,7 @@ class PipelineOrchestrator:
         output_dir: str | None = None,
         save_model: bool = True,
         resume: str | None = "auto",
+        resume_other_commit: bool = False,
     ):
         if resume not in (None, "auto") and not (Path(resume) / STATE_FILE).is_file():
             raise ConfigError(f"resume={resume}: not a complete checkpoint (it has no {STATE_FILE}); use "
@@ -120,6 +130,7 @@ class PipelineOrchestrator:
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})
         self.seed, self.output_dir, self.save_model, self.resume = seed, output_dir, save_model, resume
+        self.resume_other_commit = resume_other_commit
         self.config: dict[str, Any] = {}  # as written to config.yaml and given to observers: secrets redacted
         self.secrets: list[str] = secrets.known_values()  # strings scrubbed from every file the run writes
 
@@ -204,6 +215,7 @@ class PipelineOrchestrator:
         if started or checkpoint is not None:
             self._check_same_job(run_dir)
         if checkpoint is not None:
+            self._check_same_code(checkpoint)
             log.info("[rlvr] resuming %s from %s", run_dir, checkpoint.relative_to(run_dir)
                      if checkpoint.is_relative_to(run_dir) else checkpoint)
             return checkpoint, previous, current.offset + checkpoint_step(checkpoint)
@@ -221,13 +233,24 @@ class PipelineOrchestrator:
         if not saved.is_file() or not self.config:
             return
         before, now = OmegaConf.to_container(OmegaConf.load(saved), resolve=True), dict(self.config)
-        for key in ("resume", "output_dir", "observers"):
+        for key in ("resume", "resume_other_commit", "output_dir", "observers"):
             before.pop(key, None)
             now.pop(key, None)
         changed = _first_difference(before, now)
         if changed:
             raise ConfigError(f"{run_dir} holds a run with other settings ({changed}); it can only be continued "
                               "with the same ones: use another output_dir for a new run.")
+
+    def _check_same_code(self, checkpoint: Path) -> None:
+        """A checkpoint is continued by the commit of the code that wrote it, unless ``resume_other_commit``."""
+        written, running = checkpoint_commit(checkpoint), code_commit()
+        if written and running and written != running and not self.resume_other_commit:
+            raise ConfigError(f"{checkpoint} was written by commit {written[:12]}, and this code is commit "
+                              f"{running[:12]}: resume with the code that wrote it (git checkout {written[:12]}), "
+                              "or set resume_other_commit=true to continue with this code.")
+        if written != running:
+            log.warning("[rlvr] %s was written by commit %s; this code is commit %s.", checkpoint.name,
+                        (written or "unknown")[:12], (running or "unknown")[:12])
 
     def _stage(self, ctx: RunContext, name: str, fn: Callable[..., tuple[Any, dict]], *args: Any) -> Any:
         """Run one stage between ``on_stage_start`` and ``on_stage_end``; returns its value."""

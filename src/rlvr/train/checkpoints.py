@@ -9,26 +9,32 @@ already seen) and add two things:
   checkpoint that ``get_last_checkpoint`` would pick. :func:`atomic_checkpoints` makes the Trainer write into
   ``.checkpoint-N.tmp/``, fsyncs every file, then renames it to ``checkpoint-N`` and fsyncs the directory.
   Older checkpoints beyond ``keep`` are deleted only after the new one is complete.
-- **``rlvr_state.json``**, written last inside the checkpoint: the step, the prompts seen (the data position)
-  and the time. A checkpoint without it is not complete (:func:`latest_checkpoint` ignores it).
+- **``rlvr_state.json``**, written last inside the checkpoint: the step, the prompts seen (the data position),
+  the time and the commit of the code that wrote it (:func:`code_commit`; a resume with other code is refused
+  unless told). A checkpoint without it is not complete (:func:`latest_checkpoint` ignores it); uploads to S3
+  (infrastructure/scripts/s3_checkpoints.py) keep the same rule.
 
 :class:`StopOnSignal` turns SIGTERM (a spot machine's two-minute notice) and SIGINT (Ctrl-C) into "save a
-checkpoint at the end of this step, then stop"; a second signal is not caught again.
+checkpoint at the end of this step, then stop" inside training, and into "stop now, keep the latest checkpoint"
+outside it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from rlvr.errors import DiskFull, no_space
+from rlvr import distributed
+from rlvr.errors import DiskFull, Stopped, no_space
 
 STATE_FILE = "rlvr_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -70,6 +76,30 @@ def checkpoint_step(path: str | Path) -> int:
     return int(json.loads((Path(path) / STATE_FILE).read_text())["step"])
 
 
+@functools.lru_cache(maxsize=1)
+def code_commit() -> str | None:
+    """The commit of the code running: ``RLVR_COMMIT`` (set in the image built for a cloud machine, which has no
+    ``.git``), else the git HEAD of the checkout this package runs from, else None (unknown)."""
+    if os.environ.get("RLVR_COMMIT"):
+        return os.environ["RLVR_COMMIT"]
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def checkpoint_state(step: int, prompts_seen: int) -> dict[str, Any]:
+    """What ``rlvr_state.json`` holds: the step, the data position, the time and the commit of the code."""
+    return {"step": step, "prompts_seen": prompts_seen, "saved_at": time.time(), "commit": code_commit()}
+
+
+def checkpoint_commit(path: str | Path) -> str | None:
+    """The commit of the code that wrote the checkpoint at ``path`` (None: written before commits were recorded)."""
+    return json.loads((Path(path) / STATE_FILE).read_text()).get("commit")
+
+
 def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> type:
     """``trainer_cls`` (a transformers/TRL Trainer) whose checkpoints are written atomically, ``keep`` kept."""
 
@@ -104,11 +134,16 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
             finally:
                 self._staging = None
             self.accelerator.wait_for_everyone()  # every rank's files (its RNG state, DeepSpeed shards) are written
-            if not self.args.should_save:  # rank 0 completes the checkpoint
-                return
+            if self.args.should_save:  # rank 0 completes the checkpoint
+                self._complete(root, step, staging)
+            # No rank goes on (or exits, when a signal stops the run) before the checkpoint is complete: a launcher
+            # stops the other ranks once one has exited.
+            self.accelerator.wait_for_everyone()
+
+        def _complete(self, root: Path, step: int, staging: Path) -> None:
+            """``rlvr_state.json`` last, every file flushed, the rename into place, then older ones rotated out."""
             written = staging / f"checkpoint-{step}"
-            state = {"step": step, "prompts_seen": step * prompts_per_step, "saved_at": time.time()}
-            (written / STATE_FILE).write_text(json.dumps(state))
+            (written / STATE_FILE).write_text(json.dumps(checkpoint_state(step, step * prompts_per_step)))
             fsync_tree(written)
             final = root / f"checkpoint-{step}"
             if final.exists():  # the same step saved again (a stop signal on a save step)
@@ -124,22 +159,49 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
 
 
 class StopOnSignal:
-    """While active, SIGTERM and SIGINT set :attr:`received` instead of killing the process; the training loop
-    then saves a checkpoint at the end of the step and stops. Only installed from the main thread."""
+    """SIGTERM (a spot machine's notice, forwarded by the container's init or the job's machine) and SIGINT
+    (Ctrl-C) stop the job with its work kept. Used at two levels:
+
+    - around a whole job (``at_once=True``, by the entry point): a signal outside training (loading, evaluating,
+      saving the model) raises :class:`~rlvr.errors.Stopped` at once; there is nothing to save there, the latest
+      checkpoint stays the resume point;
+    - around a training loop (the default): a signal only sets :attr:`received`; the loop saves a checkpoint at
+      the end of the step and stops, every rank at the same step (:meth:`should_stop`).
+
+    A job stops once: a repeated SIGTERM is ignored (a launcher forwards the one the machine got, so a rank may
+    get it twice), a second SIGINT raises KeyboardInterrupt (Ctrl-C twice quits at once). Installed from the main
+    thread only (elsewhere it does nothing).
+    """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    stopping: ClassVar[str | None] = None  # the signal this job is stopping on, shared by both levels
 
-    def __init__(self) -> None:
+    def __init__(self, at_once: bool = False, run_dir: str = "") -> None:
+        self.at_once, self.run_dir = at_once, run_dir
         self.received: str | None = None
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.received = signal.Signals(signum).name
-        for sig, handler in self._previous.items():  # a second signal is not caught again
-            signal.signal(sig, handler)
+        name = signal.Signals(signum).name
+        if StopOnSignal.stopping is not None and signum == signal.SIGINT:
+            signal.default_int_handler(signum, frame)  # Ctrl-C again: quit now
+        first = StopOnSignal.stopping is None
+        StopOnSignal.stopping = StopOnSignal.stopping or name
+        self.received = self.received or name
+        if self.at_once and first:
+            raise Stopped(name, None, self.run_dir)
+
+    def should_stop(self) -> bool:
+        """Whether to save and stop after this step: a signal reached this rank or any other. Every rank calls it
+        at the end of each step, so all of them stop at the same one."""
+        names = [n for n in distributed.gather(self.received) if n]
+        self.received = self.received or (names[0] if names else None)
+        StopOnSignal.stopping = StopOnSignal.stopping or self.received
+        return self.received is not None
 
     def __enter__(self) -> "StopOnSignal":
         if threading.current_thread() is threading.main_thread():
+            StopOnSignal.stopping = None  # nothing is stopping yet (a sweep's worker process runs several jobs)
             self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 

@@ -36,7 +36,7 @@ from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
 from rlvr.model.weights import restore, trainable_state
 from rlvr.train import ppo_math
-from rlvr.train.checkpoints import STATE_FILE, StopOnSignal, checkpoints, fsync_dir, fsync_tree
+from rlvr.train.checkpoints import STATE_FILE, StopOnSignal, checkpoint_state, checkpoints, fsync_dir, fsync_tree
 from rlvr.train.diagnostics import Diagnoser
 
 log = logging.getLogger(__name__)
@@ -253,8 +253,7 @@ class PPOLoop:
                    staging / "ppo_state.pt")
         torch.save({"python": random.getstate(), "numpy": _numpy_state(), "torch": torch.get_rng_state()},
                    staging / "rng_state.pth")
-        (staging / STATE_FILE).write_text(json.dumps({"step": step, "prompts_seen": step * self.settings[
-            "prompts_per_step"], "saved_at": time.time()}))
+        (staging / STATE_FILE).write_text(json.dumps(checkpoint_state(step, step * self.settings["prompts_per_step"])))
         fsync_tree(staging)
         final = root / f"checkpoint-{step}"
         if final.exists():

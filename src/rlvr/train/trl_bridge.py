@@ -181,7 +181,7 @@ def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None 
                 guard.before_optimizer_step(state.global_step + 1, model)
 
         def on_step_end(self, args, state, control, model=None, **kw):
-            if (stop is not None and stop.received) or (guard is not None and guard.stopped):
+            if (stop is not None and stop.should_stop()) or (guard is not None and guard.stopped):
                 control.should_save = control.should_training_stop = True
             elif save_at_end and state.global_step >= state.max_steps:
                 control.should_save = True  # the finished run is a checkpoint too: resume finds nothing to redo

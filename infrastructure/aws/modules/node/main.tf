@@ -1,6 +1,8 @@
-# GPU machines that boot into rlvr (cloud-init.sh.tftpl): one for a single run, or a Ray cluster's head and
-# workers. No SSH by default (use SSM Session Manager: the role has AmazonSSMManagedInstanceCore); secrets are read
-# at boot from Secrets Manager through the machine's role, so no key is in user-data or in the Terraform state.
+# Machines that boot into rlvr (cloud-init.sh.tftpl): one for a single run, or a Ray cluster's head and workers.
+# No SSH by default (use SSM Session Manager: the role may do what Session Manager needs, nothing more of SSM);
+# secrets are read at boot from Secrets Manager through the machine's role, so no key is in user-data or in the
+# Terraform state. The role reaches only its run's prefix of the bucket; containers cannot reach the instance
+# metadata (hop limit 1, and cloud-init's firewall rule for the host network). A shutdown terminates the machine.
 
 variable "name" {
   description = "Name prefix of the resources."
@@ -62,6 +64,11 @@ variable "bucket_arn" {
   type = string
 }
 
+variable "run_name" {
+  description = "The run's prefix in the bucket: the only one the machines may read and write."
+  type        = string
+}
+
 variable "kms_key_arn" {
   type = string
 }
@@ -86,6 +93,10 @@ data "aws_ami" "dl" {
   }
 }
 
+data "aws_partition" "current" {}
+
+data "aws_caller_identity" "current" {}
+
 data "aws_iam_policy_document" "assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -103,14 +114,39 @@ resource "aws_iam_role" "node" {
 
 data "aws_iam_policy_document" "node" {
   statement {
-    sid       = "Outputs"
-    actions   = ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObject"]
-    resources = [var.bucket_arn, "${var.bucket_arn}/*"]
+    sid       = "RunOutputs" # push and pull (infrastructure/scripts/s3_checkpoints.py), rotated checkpoints deleted
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = ["${var.bucket_arn}/${var.run_name}/*"]
   }
   statement {
-    sid       = "OutputsKey"
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+    sid       = "ListRunOutputs"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.run_name}/*"]
+    }
+  }
+  statement {
+    sid       = "OutputsKey" # SSE-KMS: a data key to write, decryption to read and for multipart uploads
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
+  }
+  statement {
+    # What the SSM agent needs for Session Manager: registering this instance (instances of this account only; the
+    # instance's own ARN would make the policy depend on the instance), and its session channels, which take no
+    # resource-level permission. AmazonSSMManagedInstanceCore would also let the machine read every Parameter
+    # Store value of the account.
+    sid       = "SessionManagerRegister"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = ["arn:${data.aws_partition.current.partition}:ec2:*:${data.aws_caller_identity.current.account_id}:instance/*"]
+  }
+  statement {
+    sid = "SessionManagerChannels"
+    actions = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel"]
+    resources = ["*"]
   }
   dynamic "statement" {
     for_each = length(var.secret_arns) > 0 ? [1] : []
@@ -125,11 +161,6 @@ data "aws_iam_policy_document" "node" {
 resource "aws_iam_role_policy" "node" {
   role   = aws_iam_role.node.id
   policy = data.aws_iam_policy_document.node.json
-}
-
-resource "aws_iam_role_policy_attachment" "ssm" {
-  role       = aws_iam_role.node.name
-  policy_arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
 resource "aws_iam_instance_profile" "node" {
@@ -178,10 +209,15 @@ resource "aws_instance" "node" {
   vpc_security_group_ids = concat([aws_security_group.node.id], var.extra_security_group_ids)
   ebs_optimized          = true
   monitoring             = true
+  # A shutdown (the run ended, the lifetime or idle watchdog, a failed boot) terminates: no stopped machine keeps
+  # its disk billing.
+  instance_initiated_shutdown_behavior = "terminate"
 
   metadata_options {
-    http_tokens   = "required" # IMDSv2 only (the boot script polls it for a spot interruption notice)
-    http_endpoint = "enabled"
+    http_tokens                 = "required" # IMDSv2 only (the host polls it for a spot interruption notice)
+    http_endpoint               = "enabled"
+    http_put_response_hop_limit = 1 # a token cannot be had from a container's network namespace
+    instance_metadata_tags      = "disabled"
   }
 
   dynamic "instance_market_options" {
@@ -203,6 +239,7 @@ resource "aws_instance" "node" {
   user_data = templatefile("${path.module}/../../../cloud-init.sh.tftpl", merge(var.boot, {
     role        = var.role
     bucket      = var.bucket
+    run_name    = var.run_name
     secret_arns = join(" ", var.secret_arns)
   }))
 

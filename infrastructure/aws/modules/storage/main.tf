@@ -1,9 +1,10 @@
-# The bucket a run's outputs land in: s3://<bucket>/<run_name>/. Versioned and encrypted; old versions expire.
-# force_destroy (default true) lets `terraform destroy` remove a bucket that holds outputs: sync what you want to
-# keep first (the README says how).
+# The bucket a run's outputs land in: s3://<bucket>/<run_name>/. Versioned, KMS-encrypted, TLS only; old versions
+# expire. Data is kept by default: with force_destroy=false `terraform destroy` stops at a bucket that holds
+# outputs, and the key, which the bucket depends on, is destroyed only after the bucket is gone (an encrypted bucket
+# never outlives its key). Deleting both on purpose: infrastructure/README.md.
 
 variable "force_destroy" {
-  description = "Allow terraform destroy to delete the bucket with the outputs in it."
+  description = "Allow terraform destroy to delete the bucket with the outputs in it (the roots default to false)."
   type        = bool
 }
 
@@ -16,6 +17,33 @@ variable "noncurrent_days" {
 resource "aws_s3_bucket" "outputs" {
   bucket_prefix = "rlvr-outputs-"
   force_destroy = var.force_destroy
+  # Destroyed before the key: if the bucket cannot go (it holds outputs), the key stays.
+  depends_on = [aws_kms_key.outputs]
+}
+
+# Only TLS: a request over plain HTTP is refused, whoever makes it.
+data "aws_iam_policy_document" "tls_only" {
+  statement {
+    sid       = "DenyPlainHTTP"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.outputs.arn, "${aws_s3_bucket.outputs.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "outputs" {
+  bucket     = aws_s3_bucket.outputs.id
+  policy     = data.aws_iam_policy_document.tls_only.json
+  depends_on = [aws_s3_bucket_public_access_block.outputs]
 }
 
 resource "aws_s3_bucket_public_access_block" "outputs" {
@@ -38,7 +66,7 @@ data "aws_caller_identity" "me" {}
 resource "aws_kms_key" "outputs" {
   description             = "rlvr outputs"
   enable_key_rotation     = true
-  deletion_window_in_days = 7
+  deletion_window_in_days = 30 # the longest AWS allows: a key deleted by mistake can be restored for 30 days
   # The account administers the key; the machines' role gets use of it through its own IAM policy.
   policy = jsonencode({
     Version = "2012-10-17"
