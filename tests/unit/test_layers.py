@@ -2,7 +2,9 @@
 
     0  rlvr.errors, rlvr.interfaces           the errors users see; small types and protocols
        rlvr.distributed                       rank 0, barriers, gathering (identity without a launcher)
+       rlvr.files                             atomic writes: stage, fsync, rename, fsync the directory
     1  rlvr.scoring                           answer formats, extraction, numbers, verifiers, Scorer
+       rlvr.schema                            a component's arguments checked against its signature
     2  rlvr.config, rlvr.data, rlvr.rewards, rlvr.model
     3  rlvr.train, rlvr.evaluation, rlvr.observers, rlvr.report
     4  rlvr.orchestration                     the pipeline and its run context
@@ -22,8 +24,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rlvr"
 LAYERS = {
-    "errors": 0, "interfaces": 0, "distributed": 0, "devices": 0,
-    "scoring": 1,
+    "errors": 0, "interfaces": 0, "distributed": 0, "devices": 0, "files": 0,
+    "scoring": 1, "schema": 1,
     "config": 2, "data": 2, "rewards": 2, "model": 2,
     "train": 3, "evaluation": 3, "observers": 3, "report": 3,
     "orchestration": 4,
@@ -85,7 +87,7 @@ def test_imports_only_go_down(module, path):
 def test_config_validation_imports_no_component():
     for module, path in modules():
         if package(module) == "config":
-            assert all(package(m) in ("errors", "interfaces", "scoring", "config", "devices")
+            assert all(package(m) in ("errors", "interfaces", "schema", "scoring", "config", "devices")
                        for m, _ in rlvr_imports(path))
 
 

@@ -18,8 +18,10 @@ from rlvr.data.preferences import dataset_pairs, sample_pairs
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive
 from rlvr.model.reward_head import is_reward_model, reward_model_from
+from rlvr.schema import checked
 
 
+@checked("eval")
 class PairwiseEvaluator:
     """Pairwise accuracy of a reward model on held-out preference pairs.
 
@@ -46,8 +48,6 @@ class PairwiseEvaluator:
         temperature: Positive = 1.0,
         seed: int = 0,
     ):
-        if batch_size < 1 or eval_steps < 0:
-            raise ConfigError("eval.batch_size must be >= 1 and eval.eval_steps >= 0.")
         if pairs == "samples" and not baseline:
             raise ConfigError("eval.pairs=samples samples the held-out pairs from the policy at the baseline "
                               "evaluation: keep eval.baseline=true, or use eval.pairs=dataset.")

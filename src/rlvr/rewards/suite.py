@@ -41,6 +41,7 @@ from typing import Any, Callable, Collection, Literal
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Positive, Score
 from rlvr.rewards.isolation import FAILED, SCORER, Processes, Threads
+from rlvr.schema import checked
 from rlvr.scoring import Scorer
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ _RESERVED = {"prompts", "completions", "completion_ids", "trainer_state", "log_e
 SCORE_FAILED = Score(None, "unparseable", 0.0)  # what the functions see for a sample whose scoring failed
 
 
+@checked("reward")
 class RewardSuite:
     """Weighted reward functions from config.
 
@@ -92,10 +94,6 @@ class RewardSuite:
             if not callable(fn):
                 raise ConfigError(f"reward.functions.{name} needs a _target_: a reward class, or a function with "
                                   f"`_partial_: true` (got {fn!r}).")
-        if timeout_s <= 0:
-            raise ConfigError(f"reward.timeout_s must be positive, got {timeout_s}.")
-        if workers < 1:
-            raise ConfigError(f"reward.workers must be at least 1, got {workers}.")
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
         self.conversational = set(conversational)
         self.timeout_s, self.on_error, self.isolation, self.workers = timeout_s, on_error, isolation, workers

@@ -19,7 +19,6 @@ checkpoint at the end of this step, then stop"; a second signal is not caught ag
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -29,26 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.errors import DiskFull, no_space
+from rlvr.files import publish
 
 STATE_FILE = "rlvr_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def fsync_tree(root: Path) -> None:
-    """Flush every file under ``root`` and the directories themselves to disk."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            with open(os.path.join(dirpath, name), "rb") as f:
-                os.fsync(f.fileno())
-        fsync_dir(Path(dirpath))
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def checkpoints(root: str | Path) -> list[Path]:
@@ -68,6 +51,19 @@ def latest_checkpoint(root: str | Path) -> Path | None:
 
 def checkpoint_step(path: str | Path) -> int:
     return int(json.loads((Path(path) / STATE_FILE).read_text())["step"])
+
+
+def complete(written: Path, root: Path, step: int, prompts_seen: int, keep: int) -> Path:
+    """Finish a checkpoint whose files are all in ``written`` (a staging directory): add ``rlvr_state.json``,
+    put it in place as ``root/checkpoint-<step>`` (atomically, :func:`rlvr.files.publish`), then delete the
+    checkpoints beyond the newest ``keep``."""
+    state = {"step": step, "prompts_seen": prompts_seen, "saved_at": time.time()}
+    (written / STATE_FILE).write_text(json.dumps(state))
+    final = root / f"checkpoint-{step}"
+    publish(written, final)
+    for old in checkpoints(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> type:
@@ -106,18 +102,8 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
             self.accelerator.wait_for_everyone()  # every rank's files (its RNG state, DeepSpeed shards) are written
             if not self.args.should_save:  # rank 0 completes the checkpoint
                 return
-            written = staging / f"checkpoint-{step}"
-            state = {"step": step, "prompts_seen": step * prompts_per_step, "saved_at": time.time()}
-            (written / STATE_FILE).write_text(json.dumps(state))
-            fsync_tree(written)
-            final = root / f"checkpoint-{step}"
-            if final.exists():  # the same step saved again (a stop signal on a save step)
-                shutil.rmtree(final)
-            os.replace(written, final)
-            fsync_dir(root)
+            complete(staging / f"checkpoint-{step}", root, step, step * prompts_per_step, keep)
             shutil.rmtree(staging, ignore_errors=True)
-            for old in checkpoints(root)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
 
     AtomicCheckpoints.__name__ = AtomicCheckpoints.__qualname__ = trainer_cls.__name__
     return AtomicCheckpoints
