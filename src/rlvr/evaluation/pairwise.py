@@ -76,7 +76,7 @@ class PairwiseEvaluator:
     def held_out(self, model: Any, tokenizer: Any, rows: Any, scorer: Any) -> list[dict[str, Any]]:
         """The held-out pairs: the rows' own, or (once) the policy's scored samples of the held-out prompts."""
         if self.pairs == "dataset":
-            return dataset_pairs(rows)
+            return dataset_pairs(rows, "eval.pairs=dataset")
         if self._held_out is None:
             if is_reward_model(model):
                 raise ConfigError("eval.pairs=samples: the held-out pairs are sampled from the policy at the baseline "

@@ -36,7 +36,7 @@ def test_the_data_group_fills_preference_columns_from_named_fields(tmp_path):
     row = splits.train[0]
     q = int(row["question"].split(" ")[0])
     assert (row["chosen"], row["rejected"]) == (f"The answer is {q + 1}.", f"The answer is {q + 2}.")
-    pairs = dataset_pairs(splits.train)
+    pairs = dataset_pairs(splits.train, "train.preferences=dataset")
     assert pairs[0]["chosen"] == [{"role": "assistant", "content": row["chosen"]}]
     assert pairs[0]["prompt"] == row["prompt"]
 
@@ -55,13 +55,14 @@ def test_a_record_without_a_named_field_is_skipped_and_counted(tmp_path):
 
 def test_kto_labels_from_a_label_column_or_from_pairs():
     rows = [{"prompt": PROMPT, "completion": "3", "label": "true"}, {"prompt": PROMPT, "completion": "4", "label": 0}]
-    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(rows)] == [("3", True), ("4", False)]
+    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(rows, "train.preferences=dataset")] == [("3", True), ("4", False)]
     pairs = [{"prompt": PROMPT, "chosen": "3", "rejected": "4"}]
-    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(pairs)] == [("3", True), ("4", False)]
+    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(pairs, "train.preferences=dataset")] == [("3", True), ("4", False)]
     with pytest.raises(ConfigError, match="label must be true/false"):
-        dataset_labels([{"prompt": PROMPT, "completion": "3", "label": "maybe"}])
-    with pytest.raises(ConfigError, match="no chosen, rejected column.*data.columns"):
-        dataset_pairs([{"prompt": PROMPT, "answer": "3"}])
+        dataset_labels([{"prompt": PROMPT, "completion": "3", "label": "maybe"}], "train.preferences=dataset")
+    with pytest.raises(ConfigError, match="^train.preferences=dataset needs .*no chosen, rejected column.*data.columns"
+                                          ".*train.preferences=samples"):
+        dataset_pairs([{"prompt": PROMPT, "answer": "3"}], "train.preferences=dataset")
 
 
 class ByText:

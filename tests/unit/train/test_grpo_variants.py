@@ -131,7 +131,7 @@ def loss_case(tiny_model_dir, tmp_path, **settings):
     loop = GRPOLoop(**{"epsilon": 0.2, "num_generations": G, "per_device_train_batch_size": G,
                        "max_completion_length": 6, "save_steps": 0, **settings})
     trainer = GRPOTrainer(model=model, reward_funcs=[variety], train_dataset=prompts(4), processing_class=tokenizer,
-                          args=loop.grpo_config(str(tmp_path), 0, None, **model_args(model)))
+                          args=loop.config(str(tmp_path), 0, **model_args(model)))
     batch, plen, clen, vocab = 4, 5, 6, model.config.vocab_size
     inputs = {"prompt_ids": torch.randint(4, vocab, (batch, plen)),
               "completion_ids": torch.randint(4, vocab, (batch, clen)),
@@ -328,7 +328,7 @@ def test_without_dynamic_sampling_flat_groups_stay_in_the_batch(tiny_model_dir, 
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({"epsilon": 1.0}, "train.epsilon must be in (0, 1)"),
+    ({"epsilon": 1.0}, "'train.epsilon' must be in (0, 1) (the ratio is clipped below at 1 - epsilon), got 1.0."),
     ({"epsilon": 0.2, "epsilon_high": 0.1}, "train.epsilon_high (0.1) is the upper clip bound"),
     ({"loss_type": "dapo", "extra": {"importance_sampling_level": "sequence"}},
      "train.extra.importance_sampling_level: set by train.loss_type (gspo"),
