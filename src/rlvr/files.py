@@ -66,5 +66,5 @@ def staged_file(path: Path) -> Iterator[Path]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (:func:`staged_file`)."""
-    with staged_file(path) as tmp:
-        tmp.write_text(text)
+    with staged_file(path) as tmp, os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "w") as f:
+        f.write(text)

@@ -129,7 +129,7 @@ class GRPOLoop(TRLLoop):
 
     def trainer(self, inputs: TrainInputs) -> Any:
         """TRL's ``GRPOTrainer`` (with our rollout engine, shared-prefix pass and dynamic sampling as set) over
-        ``inputs.train`` with ``inputs.reward_functions``."""
+        ``inputs.train`` with ``inputs.rewards``."""
         trainer_cls = self.trl_classes()[1]
         if self.rollout == "engine":
             trainer_cls = with_engine(trainer_cls, RolloutEngine(compile=self.rollout_compile))
@@ -137,9 +137,9 @@ class GRPOLoop(TRLLoop):
             trainer_cls = shared_prefix(trainer_cls)
         if self.dynamic_sampling:
             trainer_cls = dynamic.dynamic_sampling(trainer_cls, self.max_resample_rounds)
-        args = self.config(inputs.output_dir, inputs.seed, reward_weights=inputs.reward_weights,
-                           **model_args(inputs.model))
-        return self.build(trainer_cls, inputs, model=inputs.model, reward_funcs=inputs.reward_functions, args=args,
+        functions, weights = inputs.rewards.as_lists()
+        args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model))
+        return self.build(trainer_cls, inputs, model=inputs.model, reward_funcs=functions, args=args,
                           train_dataset=inputs.train)
 
 

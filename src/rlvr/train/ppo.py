@@ -34,6 +34,7 @@ from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
 from rlvr.model.weights import restore, trainable_state
+from rlvr.rewards import weighted_total
 from rlvr.schema import checked
 from rlvr.train import ppo_math
 from rlvr.train.checkpoints import STATE_FILE, StopOnSignal, complete
@@ -223,13 +224,13 @@ class PPOLoop:
         }
 
     def _rewards(self, rows: list[dict[str, Any]], texts: list[str], inputs: TrainInputs) -> torch.Tensor:
-        """The weighted sum of the reward functions (TRL's calling convention: prompts, completions, columns)."""
+        """The weighted sum of the reward functions (called as TRL calls them: prompts, completions, columns); a
+        completion no function scored earns 0 (it has no group to be left out of, as in GRPO)."""
         completions = [[{"role": "assistant", "content": t}] for t in texts]
         columns = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
-        total = torch.zeros(len(rows))
-        for fn, weight in zip(inputs.reward_functions, inputs.reward_weights):
-            values = fn(prompts=[r["prompt"] for r in rows], completions=completions, **columns)
-            total += weight * torch.tensor([0.0 if v is None else float(v) for v in values])
+        values = {name: fn(prompts=[r["prompt"] for r in rows], completions=completions, **columns)
+                  for name, fn in inputs.rewards.functions.items()}
+        total = weighted_total(values, inputs.rewards.weights).nan_to_num(nan=0.0)
         return total.to(next(inputs.model.parameters()).device)
 
     # --- checkpoints -------------------------------------------------------------------------------------------

@@ -56,8 +56,8 @@ class RLOOLoop(TRLLoop):
         return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
 
     def trainer(self, inputs: TrainInputs) -> Any:
-        """TRL's ``RLOOTrainer`` over ``inputs.train`` with ``inputs.reward_functions``."""
-        args = self.config(inputs.output_dir, inputs.seed, reward_weights=inputs.reward_weights,
-                           **model_args(inputs.model))
-        return self.build(self.trl_classes()[1], inputs, model=inputs.model, reward_funcs=inputs.reward_functions,
+        """TRL's ``RLOOTrainer`` over ``inputs.train`` with ``inputs.rewards``."""
+        functions, weights = inputs.rewards.as_lists()
+        args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model))
+        return self.build(self.trl_classes()[1], inputs, model=inputs.model, reward_funcs=functions,
                           args=args, train_dataset=inputs.train)

@@ -28,6 +28,21 @@ def test_gradient_checkpointing_follows_the_model(tmp_path, checkpointing):
     assert args.gradient_checkpointing is checkpointing and args.bf16 is False
 
 
+def test_every_loss_type_trls_grpo_accepts_is_one_of_ours():
+    """train.loss_type offers each loss TRL's GRPOConfig lists (its own help text names them), plus gspo (TRL's
+    grpo loss on sequence-level ratios); when TRL adds one, this says so."""
+    import re
+    from typing import get_args
+
+    from trl import GRPOConfig
+
+    from rlvr.train.grpo import LossType
+
+    help_text = GRPOConfig.__dataclass_fields__["loss_type"].metadata["help"]
+    trls = set(re.findall(r"'(\w+)'", re.search(r"Supported values are (.+?)\. ", help_text).group(1)))
+    assert len(trls) >= 8 and trls == set(get_args(LossType)) - {"gspo"}, f"TRL's GRPO loss types: {sorted(trls)}"
+
+
 def test_values_trl_rejects_fail_at_construction():
     with pytest.raises(ConfigError, match="trl.GRPOConfig rejects"):
         GRPOLoop(extra={"generation_batch_size": 24})  # not a multiple of num_generations=16
