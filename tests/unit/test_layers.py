@@ -79,7 +79,8 @@ def test_imports_only_go_down(module, path):
         assert not in_function, f"{module} imports {imported} inside a function: import it at the top"
         if theirs == mine:
             continue
-        assert LAYERS[theirs] <= LAYERS[mine], f"{module} (layer {LAYERS[mine]}) imports {imported} (layer {LAYERS[theirs]})"
+        assert LAYERS[theirs] <= LAYERS[mine], (f"{module} (layer {LAYERS[mine]}) imports {imported} "
+                                                f"(layer {LAYERS[theirs]})")
         if LAYERS[theirs] == LAYERS[mine]:
             assert (mine, theirs) in SIDEWAYS, f"{module} imports {imported}, a sibling in layer {LAYERS[mine]}"
 

@@ -55,9 +55,11 @@ def test_a_record_without_a_named_field_is_skipped_and_counted(tmp_path):
 
 def test_kto_labels_from_a_label_column_or_from_pairs():
     rows = [{"prompt": PROMPT, "completion": "3", "label": "true"}, {"prompt": PROMPT, "completion": "4", "label": 0}]
-    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(rows, "train.preferences=dataset")] == [("3", True), ("4", False)]
+    labelled = dataset_labels(rows, "train.preferences=dataset")
+    assert [(r["completion"][0]["content"], r["label"]) for r in labelled] == [("3", True), ("4", False)]
     pairs = [{"prompt": PROMPT, "chosen": "3", "rejected": "4"}]
-    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(pairs, "train.preferences=dataset")] == [("3", True), ("4", False)]
+    labelled = dataset_labels(pairs, "train.preferences=dataset")
+    assert [(r["completion"][0]["content"], r["label"]) for r in labelled] == [("3", True), ("4", False)]
     with pytest.raises(ConfigError, match="label must be true/false"):
         dataset_labels([{"prompt": PROMPT, "completion": "3", "label": "maybe"}], "train.preferences=dataset")
     with pytest.raises(ConfigError, match="^train.preferences=dataset needs .*no chosen, rejected column.*data.columns"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rlvr.report_cli import main as report_main
 from rlvr.report.sweep import SweepSummary, sweep_rows, write_summary
+from rlvr.report_cli import main as report_main
 
 KEYS = {"benchmark.model": "model", "benchmark.task": "task"}
 

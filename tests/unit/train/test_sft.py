@@ -36,7 +36,8 @@ def inputs(rows: list[dict], tokenizer, fmt: AnswerFormat = AnswerFormat(), mode
     from datasets import Dataset
 
     return TrainInputs(model=model, tokenizer=tokenizer, train=Dataset.from_list(rows),
-                       scorer=Scorer(fmt, NumberVerifier()), output_dir=kw.pop("output_dir", "unused"), seed=0, events=None, **kw)
+                       scorer=Scorer(fmt, NumberVerifier()), output_dir=kw.pop("output_dir", "unused"), seed=0,
+                       events=None, **kw)
 
 
 def row(answer: str, **more) -> dict:
