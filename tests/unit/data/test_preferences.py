@@ -119,3 +119,15 @@ def test_sampling_is_seeded_and_leaves_the_global_rng_alone(tiny_model_dir):
     assert torch.equal(torch.random.get_rng_state(), before)
     assert len(first) == 6 and first == sample(model, tok, [PROMPT, PROMPT], **kw)
     assert len(set(first)) > 1  # sampled, not greedy
+
+
+def test_sampling_shows_its_own_progress_bar_with_a_total(tiny_model_dir, capsys):
+    """Sampling comes before a preference loop's first step and may take minutes: it has a bar of its own, counting
+    prompts against their total (not the training bar's "0step")."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+    sample(model, tok, [PROMPT] * 3, k=2, max_new_tokens=4, temperature=1.0, top_p=1.0, batch_size=2, seed=0)
+    err = capsys.readouterr().err
+    assert "sampling 2 completions per prompt" in err and "3/3" in err and "prompt/s" in err
+
