@@ -135,9 +135,9 @@ class TRLLoop:
 
     def train(self, inputs: TrainInputs) -> TrainResult:
         """Train on ``inputs`` with the trainer of :meth:`trainer`; events go to ``inputs.events``."""
-        return run_trainer(self.trainer(inputs), inputs.events, Diagnoser(max_completion_length=self.max_completion_length),
-                           resume_from=inputs.resume_from, save_at_end=bool(self.save_steps),
-                           on_nonfinite_loss=self.on_nonfinite_loss)
+        diagnoser = Diagnoser(max_completion_length=self.max_completion_length)
+        return run_trainer(self.trainer(inputs), inputs.events, diagnoser, resume_from=inputs.resume_from,
+                           save_at_end=bool(self.save_steps), on_nonfinite_loss=self.on_nonfinite_loss)
 
 
 def model_args(model: Any | None = None) -> dict[str, Any]:
