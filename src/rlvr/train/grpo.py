@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import AtLeastOne, NonNegative, Positive, Probability, Range, TrainInputs
+from rlvr.interfaces import NonNegative, Positive, Range
 from rlvr.train import dynamic_sampling as dynamic
 from rlvr.train.rollout import RolloutEngine, Sampling
 from rlvr.train.rollout.trainer import with_engine
 from rlvr.train.shared_prefix import shared_prefix
-from rlvr.train.trl_bridge import TRLLoop, model_args
+from rlvr.train.trl_bridge import GroupLoop
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,12 @@ SEQUENCE_LEVEL = ("gspo", "luspo")  # the losses on one importance ratio per com
 
 
 @dataclass(eq=False, kw_only=True)
-class GRPOLoop(TRLLoop):
-    """Group Relative Policy Optimization. Settings besides those of every TRL loop (:class:`rlvr.train.
-    trl_bridge.TRLLoop`; ``per_device_train_batch_size`` counts completions: prompts x num_generations):
+class GRPOLoop(GroupLoop):
+    """Group Relative Policy Optimization. Settings besides those of every loop over groups of rewarded completions
+    (:class:`rlvr.train.trl_bridge.GroupLoop`; its ``beta`` weighs a k3 estimate of the KL, weighted by the
+    importance ratio, TRL's default):
 
     Args:
-        num_generations: completions sampled per prompt (the "group").
-        temperature, top_p: sampling for rollouts.
-        beta: KL coefficient against the reference model (a frozen copy of the starting policy; k3 estimator
-            weighted by the importance ratio, TRL's default); 0 skips the reference model entirely.
         loss_type: how the clipped per-token objective is aggregated: ``grpo`` (mean over each completion's
             tokens, then over completions; DeepSeekMath), ``dr_grpo`` (sum over tokens / (completions x
             max_completion_length): no length bias; Dr. GRPO), ``dapo`` (mean over every token of the batch; DAPO),
@@ -53,13 +50,11 @@ class GRPOLoop(TRLLoop):
         epsilon: PPO clip range (lower bound: the ratio is clipped at 1 - epsilon, so below 1).
         epsilon_high: upper clip bound 1 + epsilon_high ("clip-higher", DAPO: 0.28 with epsilon 0.2); null:
             epsilon.
-        num_iterations: policy updates per generation batch (mu in the GRPO paper).
-        mask_truncated_completions: drop cut-off completions from the loss.
         dynamic_sampling: drop groups whose completions all got the same reward and refill the batch with groups
             of further prompts (DAPO; :mod:`rlvr.train.dynamic_sampling`); the dropped count is logged per step.
         max_resample_rounds: extra generation rounds per step at most, when dynamic sampling refills a batch
             (read only with ``dynamic_sampling``); a batch still short after them is said so in the diagnostics.
-        max_grad_norm, weight_decay, optim: optimizer settings.
+        weight_decay, optim: optimizer settings.
         rollout: what samples the completions: ``engine`` (ours, :mod:`rlvr.train.rollout`: one prefill per
             group, finished completions leave the batch; the same sampling as TRL's), ``trl`` (TRL's
             ``model.generate``), or ``vllm`` (TRL's vLLM integration; needs ``pip install "rlvr[vllm]"``).
@@ -75,21 +70,12 @@ class GRPOLoop(TRLLoop):
     (``gspo`` and ``luspo``: sequence, the others: token).
     """
 
-    max_steps: AtLeastOne = 30
-    per_device_train_batch_size: AtLeastOne = 16
-    num_generations: Annotated[int, Range(ge=2, why="the advantage compares completions within a group")] = 16
-    temperature: Positive = 1.0
-    top_p: Probability = 1.0
-    beta: NonNegative = 0.0
     loss_type: LossType = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
     epsilon: Annotated[float, Range(gt=0, lt=1, why="the ratio is clipped below at 1 - epsilon")] = 0.2
     epsilon_high: Positive | None = None
-    num_iterations: AtLeastOne = 1
-    mask_truncated_completions: bool = False
     dynamic_sampling: bool = False
     max_resample_rounds: Annotated[int, Range(ge=1, why="0 refills nothing")] = 3
-    max_grad_norm: Positive = 1.0
     weight_decay: NonNegative = 0.0
     optim: str = "adamw_torch"
     rollout: Literal["engine", "trl", "vllm"] = "engine"
@@ -98,7 +84,7 @@ class GRPOLoop(TRLLoop):
     vllm_mode: Literal["colocate", "server"] = "colocate"
 
     def check(self) -> None:
-        check_groups(self.per_device_train_batch_size * self.gradient_accumulation_steps, self.num_generations)
+        super().check()
         if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
             raise ConfigError(f"train.epsilon_high ({self.epsilon_high}) is the upper clip bound: it must be >= "
                               f"train.epsilon ({self.epsilon}), or null for the same.")
@@ -123,13 +109,8 @@ class GRPOLoop(TRLLoop):
             derived.update(importance_sampling_level="sequence")
         return derived
 
-    @property
-    def prompts_per_step(self) -> int:
-        return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
-
-    def trainer(self, inputs: TrainInputs) -> Any:
-        """TRL's ``GRPOTrainer`` (with our rollout engine, shared-prefix pass and dynamic sampling as set) over
-        ``inputs.train`` with ``inputs.rewards``."""
+    def trainer_class(self) -> type:
+        """TRL's ``GRPOTrainer`` with our rollout engine, shared-prefix pass and dynamic sampling, as set."""
         trainer_cls = self.trl_classes()[1]
         if self.rollout == "engine":
             trainer_cls = with_engine(trainer_cls, RolloutEngine(compile=self.rollout_compile))
@@ -137,20 +118,7 @@ class GRPOLoop(TRLLoop):
             trainer_cls = shared_prefix(trainer_cls)
         if self.dynamic_sampling:
             trainer_cls = dynamic.dynamic_sampling(trainer_cls, self.max_resample_rounds)
-        functions, weights = inputs.rewards.as_lists()
-        args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model))
-        return self.build(trainer_cls, inputs, model=inputs.model, reward_funcs=functions, args=args,
-                          train_dataset=inputs.train)
-
-
-def check_groups(total: int, num_generations: int) -> None:
-    """Each prompt's group of completions must fit in one optimizer step."""
-    if total % num_generations:
-        raise ConfigError(
-            f"train.per_device_train_batch_size x gradient_accumulation_steps ({total}) must be a multiple of "
-            f"train.num_generations ({num_generations}): each prompt's group must fit in one step. "
-            f"Try train.per_device_train_batch_size={num_generations}."
-        )
+        return trainer_cls
 
 
 def check_rollout(rollout: str, compile: bool, extra: dict[str, Any]) -> None:

@@ -4,8 +4,9 @@ diagnostics at each logging step, a hook after each optimizer step), the trainin
 model rather than TRL's defaults, a guard against non-finite losses (:class:`NonFiniteGuard`:
 ``train.on_nonfinite_loss``), atomic checkpoints, and running the trainer.
 
-A loop over a TRL trainer is a dataclass extending :class:`TRLLoop` (or :class:`rlvr.train.preference.
-PreferenceLoop`): its own settings as fields, its TRL classes, and how it builds its trainer.
+A loop over a TRL trainer is a dataclass extending :class:`TRLLoop` (:class:`GroupLoop` for GRPO and RLOO,
+:class:`rlvr.train.preference.PreferenceLoop` for the preference loops): its own settings as fields, its TRL
+classes, and how it builds its trainer.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
-from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainEvents, TrainInputs, TrainResult
+from rlvr.interfaces import (
+    AtLeastOne,
+    Count,
+    NonNegative,
+    Positive,
+    Probability,
+    Range,
+    TrainEvents,
+    TrainInputs,
+    TrainResult,
+)
 from rlvr.schema import check_arguments
 from rlvr.train.checkpoints import StopOnSignal, atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
@@ -138,6 +149,56 @@ class TRLLoop:
         diagnoser = Diagnoser(max_completion_length=self.max_completion_length)
         return run_trainer(self.trainer(inputs), inputs.events, diagnoser, resume_from=inputs.resume_from,
                            save_at_end=bool(self.save_steps), on_nonfinite_loss=self.on_nonfinite_loss)
+
+
+@dataclass(eq=False, kw_only=True)
+class GroupLoop(TRLLoop):
+    """A loop that samples a group of completions per prompt and learns from our reward functions (GRPO, RLOO):
+    these settings besides those of every TRL loop; ``per_device_train_batch_size`` counts completions (prompts x
+    ``num_generations``), and each prompt's group must fit in one step.
+
+    Args:
+        num_generations: completions sampled per prompt (the "group"; the advantage compares them).
+        temperature, top_p: sampling for rollouts.
+        beta: KL coefficient against the reference model (a frozen copy of the starting policy); 0 skips the
+            reference model entirely.
+        num_iterations: policy updates per generation batch (mu in the GRPO paper).
+        mask_truncated_completions: drop cut-off completions from the loss.
+        max_grad_norm: gradient clipping.
+    """
+
+    max_steps: AtLeastOne = 30
+    per_device_train_batch_size: AtLeastOne = 16
+    num_generations: Annotated[int, Range(ge=2, why="the advantage compares completions within a group")] = 16
+    temperature: Positive = 1.0
+    top_p: Probability = 1.0
+    beta: NonNegative = 0.0
+    num_iterations: AtLeastOne = 1
+    mask_truncated_completions: bool = False
+    max_grad_norm: Positive = 1.0
+
+    def check(self) -> None:
+        total = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if total % self.num_generations:
+            raise ConfigError(
+                f"train.per_device_train_batch_size x gradient_accumulation_steps ({total}) must be a multiple of "
+                f"train.num_generations ({self.num_generations}): each prompt's group must fit in one step. "
+                f"Try train.per_device_train_batch_size={self.num_generations}.")
+
+    @property
+    def prompts_per_step(self) -> int:
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
+
+    def trainer_class(self) -> type:
+        """The trainer class to build (a loop may wrap TRL's)."""
+        return self.trl_classes()[1]
+
+    def trainer(self, inputs: TrainInputs) -> Any:
+        """The TRL trainer over ``inputs.train``, rewarded by ``inputs.rewards`` (their weights in TRL's order)."""
+        functions, weights = inputs.rewards.as_lists()
+        args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model))
+        return self.build(self.trainer_class(), inputs, model=inputs.model, reward_funcs=functions, args=args,
+                          train_dataset=inputs.train)
 
 
 def model_args(model: Any | None = None) -> dict[str, Any]:
