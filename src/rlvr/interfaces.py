@@ -46,6 +46,12 @@ class Range:
         return low or high or "any number"
 
 
+# The metrics a preference trainer logs, under TRL's names: its reward margin (chosen minus rejected) and its
+# preference accuracy (the share of pairs ranked right). DPO, KTO and CPO/SimPO log ``rewards/*``; RewardTrainer
+# logs ``margin`` and ``accuracy``. Diagnostics, the console and the plots read them from here.
+PREFERENCE_MARGIN = ("rewards/margins", "margin")
+PREFERENCE_ACCURACY = ("rewards/accuracies", "accuracy")
+
 Positive = Annotated[float, Range(gt=0)]  # learning rates, temperatures, clip ranges
 NonNegative = Annotated[float, Range(ge=0)]  # KL coefficients, weight decay, warm-up
 Probability = Annotated[float, Range(gt=0, le=1)]  # top_p
@@ -146,6 +152,17 @@ class DataComponent(Protocol):
 
 
 @runtime_checkable
+class PromptComponent(Protocol):
+    """The ``prompts`` group: a question as chat messages, and where the reply must put its answer
+    (``answer_format``, a :class:`rlvr.scoring.AnswerFormat` the scorer reads, so the prompt and the reward cannot
+    disagree)."""
+
+    answer_format: Any
+
+    def messages(self, question: str) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
 class ModelComponent(Protocol):
     """The ``model`` group: loads the policy and its tokenizer, and saves the trained result."""
 
@@ -165,6 +182,21 @@ class TrainEvents(Protocol):
         """After each optimizer step (in-training evaluation hooks in here)."""
 
 
+@dataclass(frozen=True)
+class Rewards:
+    """The run's reward functions and their weights in the total reward, both by name (the name TRL logs a
+    function's mean under: ``rewards/<name>/mean``). Each function is called as TRL calls one:
+    ``f(prompts=..., completions=..., **columns) -> list[float | None]`` (None: no reward for that completion).
+    The total is :func:`rlvr.rewards.weighted_total`."""
+
+    functions: dict[str, Callable[..., list[float | None]]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def as_lists(self) -> tuple[list[Callable[..., list[float | None]]], list[float]]:
+        """The functions and their weights as TRL's trainers take them: two lists in the same order."""
+        return list(self.functions.values()), [self.weights[name] for name in self.functions]
+
+
 @dataclass
 class TrainInputs:
     """Everything a training loop gets: the model, its data, how completions are scored and rewarded, where
@@ -174,17 +206,29 @@ class TrainInputs:
     tokenizer: Any
     train: "Dataset"
     scorer: Any  # rlvr.scoring.Scorer: the one notion of "correct"
-    reward_functions: list[Callable[..., list[float | None]]]
-    reward_weights: list[float]
     output_dir: str
     seed: int
     events: TrainEvents
+    rewards: Rewards = field(default_factory=Rewards)  # reward functions and weights, by name
     resume_from: str | None = None  # a complete checkpoint directory to continue from (rlvr.train.checkpoints)
 
 
 @runtime_checkable
+class RewardComponent(Protocol):
+    """The ``reward`` group: the reward functions, adapted to be called as TRL calls them and scored with the
+    run's scorer, and their weights, by name; ``close`` stops what it started (worker processes)."""
+
+    weights: dict[str, float]
+
+    def trl_functions(self, scorer: Any) -> Rewards: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class TrainingLoop(Protocol):
-    """The ``train`` group: one algorithm (GRPO today). ``max_steps`` sizes the progress bar."""
+    """The ``train`` group (or each of ``pipeline.stages``): one algorithm. ``max_steps`` sizes the progress
+    bar."""
 
     @property
     def max_steps(self) -> int: ...
@@ -201,3 +245,46 @@ class EvaluationComponent(Protocol):
 
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Any, name: str,
                  step: int | None = None) -> EvalResult: ...
+
+
+class Observer(Protocol):
+    """The ``observers`` group: watches a run through these events, all keyword arguments. Every hook is optional:
+    an observer defines the ones it needs and takes ``**_`` for payload it does not read (events may gain keys).
+    Observers never change control flow; one that raises is disabled for the rest of the run, not fatal."""
+
+    def on_pipeline_start(self, config: dict[str, Any], run_dir: str, resume_step: int | None) -> None:
+        """Before the first stage; ``resume_step``: the step a resumed run continues from (None: a new run)."""
+
+    def on_stage_start(self, stage: str) -> None:
+        """Before a pipeline stage (``setup``, ``data``, ``model``, ``rewards``, ``baseline_eval``, ``train``,
+        ``final_eval``, ``save``; with ``pipeline.stages``, ``train:<name>`` and ``eval:<name>``)."""
+
+    def on_stage_end(self, stage: str, output: dict[str, Any]) -> None:
+        """After a pipeline stage, with what it reports."""
+
+    def on_train_log(self, step: int, max_steps: int, metrics: dict[str, float], warnings: list[str],
+                     stage: str) -> None:
+        """Every logging step of training (``step``: the optimizer step, counted on across stages)."""
+
+    def on_evaluation(self, result: EvalResult) -> None:
+        """Each held-out evaluation: baseline, during training, final (or ``eval``)."""
+
+    def on_pipeline_end(self, status: Literal["success", "failed", "stopped"], error: BaseException | None,
+                        results: dict[str, Any]) -> None:
+        """Always, also after an exception: ``stopped`` when a signal or a non-finite loss stopped the run after
+        a checkpoint (``results["run"]["stopped"]`` says why)."""
+
+
+EVENTS = tuple(name for name in vars(Observer) if name.startswith("on_"))  # every event, in the order they come
+
+
+def observer_problem(obj: Any) -> str | None:
+    """Why ``obj`` is not an :class:`Observer` (None when it is): it defines none of the events, or a method
+    ``on_...`` that is no event (a misspelt hook would silently never be called)."""
+    hooks = [name for name in dir(obj) if name.startswith("on_") and callable(getattr(obj, name))]
+    unknown = [name for name in hooks if name not in EVENTS]
+    if unknown:
+        return f"{unknown[0]} is no event (the events: {', '.join(EVENTS)})"
+    if not hooks:
+        return f"it defines none of the events ({', '.join(EVENTS)})"
+    return None

@@ -31,9 +31,9 @@ from tests.faults.ledger import LEDGER, Expected
 VARIETY = "+reward.functions.variety={_target_: tests.unit.orchestration.test_orchestrator.variety, _partial_: true}"
 SLOW_SAVE = '''
 import time
-import rlvr.train.checkpoints as checkpoints
+import rlvr.files as files
 
-_fsync_tree = checkpoints.fsync_tree
+_fsync_tree = files.fsync_tree
 
 
 def slow_fsync_tree(root):
@@ -42,7 +42,7 @@ def slow_fsync_tree(root):
     _fsync_tree(root)
 
 
-checkpoints.fsync_tree = slow_fsync_tree
+files.fsync_tree = slow_fsync_tree
 '''
 
 

@@ -2,11 +2,13 @@
 
     0  rlvr.errors, rlvr.interfaces           the errors users see; small types and protocols
        rlvr.distributed                       rank 0, barriers, gathering (identity without a launcher)
+       rlvr.files                             atomic writes: stage, fsync, rename, fsync the directory
     1  rlvr.scoring                           answer formats, extraction, numbers, verifiers, Scorer
+       rlvr.schema                            a component's arguments checked against its signature
     2  rlvr.config, rlvr.data, rlvr.rewards, rlvr.model
     3  rlvr.train, rlvr.evaluation, rlvr.observers, rlvr.report
     4  rlvr.orchestration                     the pipeline and its run context
-    5  rlvr.cli, rlvr.benchmark, rlvr.audit   entry points
+    5  rlvr.cli, rlvr.benchmark, rlvr.audit, rlvr.report_cli   entry points
 
 Within a layer, only the pairs in SIDEWAYS may import each other (and never both ways). An import inside a
 function is allowed only for a heavy third-party library (to keep --help and config errors fast), never for
@@ -22,12 +24,12 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rlvr"
 LAYERS = {
-    "errors": 0, "interfaces": 0, "distributed": 0, "devices": 0,
-    "scoring": 1,
+    "errors": 0, "interfaces": 0, "distributed": 0, "devices": 0, "files": 0,
+    "scoring": 1, "schema": 1,
     "config": 2, "data": 2, "rewards": 2, "model": 2,
     "train": 3, "evaluation": 3, "observers": 3, "report": 3,
     "orchestration": 4,
-    "cli": 5, "benchmark": 5, "audit": 5,
+    "cli": 5, "benchmark": 5, "audit": 5, "report_cli": 5,
     "conf": 0, "__init__": 0,
 }
 SIDEWAYS = {("observers", "report")}  # the report observer writes the run report
@@ -77,7 +79,8 @@ def test_imports_only_go_down(module, path):
         assert not in_function, f"{module} imports {imported} inside a function: import it at the top"
         if theirs == mine:
             continue
-        assert LAYERS[theirs] <= LAYERS[mine], f"{module} (layer {LAYERS[mine]}) imports {imported} (layer {LAYERS[theirs]})"
+        assert LAYERS[theirs] <= LAYERS[mine], (f"{module} (layer {LAYERS[mine]}) imports {imported} "
+                                                f"(layer {LAYERS[theirs]})")
         if LAYERS[theirs] == LAYERS[mine]:
             assert (mine, theirs) in SIDEWAYS, f"{module} imports {imported}, a sibling in layer {LAYERS[mine]}"
 
@@ -85,7 +88,7 @@ def test_imports_only_go_down(module, path):
 def test_config_validation_imports_no_component():
     for module, path in modules():
         if package(module) == "config":
-            assert all(package(m) in ("errors", "interfaces", "scoring", "config", "devices")
+            assert all(package(m) in ("errors", "interfaces", "schema", "scoring", "config", "devices")
                        for m, _ in rlvr_imports(path))
 
 

@@ -2,9 +2,11 @@
 config of one (model, task) job. Only the config and the file system are read; nothing loads.
 
 A model is a hub id, ``embedded://...``, a local checkpoint or a run directory (``config.yaml`` + ``model/``,
-which :class:`~rlvr.model.HFModel` loads, merging a LoRA adapter), or ``{path: ..., label: ...}``. A task is a
-reasoning-gym task name (with the ``data.params`` configured for it), ``{task: ..., params: {...}, label: ...}``
-or ``{mixture: {...}, label: ...}``.
+which :class:`~rlvr.model.HFModel` loads, merging a LoRA adapter), or ``{path: ..., label: ...}``. A task is any
+dataset: a ``data`` option with optional further overrides of ``data`` and ``prompts``
+(``{data: gsm8k, overrides: [data.path=DIR], label: ...}``, composed as ``data=gsm8k data.path=DIR`` would be,
+with the option's own prompt), or, for reasoning-gym, a task name (with the ``data.params`` configured for it),
+``{task: ..., params: {...}, label: ...}`` or ``{mixture: {...}, label: ...}``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlvr.config import load_config
 from rlvr.errors import ConfigError
 from rlvr.model.hf import run_config
 
@@ -35,13 +38,19 @@ class Model:
 
 @dataclass(frozen=True)
 class Task:
-    """A task to evaluate on: a reasoning-gym ``task`` (``params`` replace ``data.params.<task>`` when given)
-    or a ``mixture``; ``label`` names it in tables and directory names."""
+    """A task to evaluate on: a ``data`` option with further ``overrides`` of ``data.*`` and ``prompts`` (any
+    dataset), or a reasoning-gym ``task`` (``params`` replace ``data.params.<task>`` when given) or ``mixture``;
+    ``label`` names it in tables and directory names."""
 
     label: str
     task: str | None = None
     params: dict[str, Any] | None = None
     mixture: dict[str, Any] | None = None
+    data: str | None = None
+    overrides: tuple[str, ...] = ()
+
+
+Compose = Callable[[list[str]], DictConfig]  # benchmark.yaml composed with the command line and these overrides
 
 
 def models(entries: Any) -> list[Model]:
@@ -71,14 +80,23 @@ def tasks(entries: Any) -> list[Task]:
     out = []
     for i, entry in enumerate(entries):
         entry = {"task": entry} if isinstance(entry, str) else entry
-        ok = (isinstance(entry, dict) and not set(entry) - {"task", "params", "mixture", "label"}
-              and bool(entry.get("task")) != bool(entry.get("mixture"))  # exactly one of them
-              and not (entry.get("mixture") and "params" in entry))  # a mixture's params are inside it
+        ok = (isinstance(entry, dict) and not set(entry) - {"task", "params", "mixture", "data", "overrides", "label"}
+              and sum(bool(entry.get(k)) for k in ("task", "mixture", "data")) == 1  # exactly one of them
+              and not (entry.get("mixture") and "params" in entry)  # a mixture's params are inside it
+              and not (entry.get("data") is None and "overrides" in entry)
+              and (entry.get("data") is None or isinstance(entry["data"], str) and "params" not in entry))
         if not ok:
-            raise ConfigError(f"tasks[{i}] must be a task name, {{task: NAME, params: {{...}}, label: NAME}} or "
+            raise ConfigError(f"tasks[{i}] must be a reasoning-gym task name, {{data: OPTION, overrides: [data.KEY="
+                              f"VALUE, ...], label: NAME}}, {{task: NAME, params: {{...}}, label: NAME}} or "
                               f"{{mixture: {{...}}, label: NAME}}; got {entry!r}.")
-        label = _label(entry.get("label") or entry.get("task") or "mixture")
-        out.append(Task(label, entry.get("task"), entry.get("params"), entry.get("mixture")))
+        overrides = tuple(str(o) for o in entry.get("overrides") or ())
+        outside = [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] not in ("data", "prompts")]
+        if outside:
+            raise ConfigError(f"tasks[{i}].overrides: {outside[0]!r} is not a setting of the task; a task's overrides "
+                              "set data.* and prompts (the rest of a job's config is the benchmark's).")
+        label = _label(entry.get("label") or entry.get("task") or entry.get("data") or "mixture")
+        out.append(Task(label, entry.get("task"), entry.get("params"), entry.get("mixture"), entry.get("data"),
+                        overrides))
     return _unique(out)
 
 
@@ -93,16 +111,22 @@ def find(cfg: DictConfig) -> tuple[Model, Task]:
     return by_label[0][wanted[0]], by_label[1][wanted[1]]
 
 
-def job_config(cfg: DictConfig, model: Model, task: Task, output_dir: str | None = None) -> DictConfig:
+def job_config(cfg: DictConfig, model: Model, task: Task, output_dir: str | None = None,
+               compose: Compose | None = None) -> DictConfig:
     """The pipeline config of one job: ``cfg`` without the benchmark's keys, with the model's path as
-    ``model.name_or_path``, the task as ``data.task`` (+ ``data.params.<task>``) or ``data.mixture``, and with
-    ``prompt_from_run`` a run directory's own prompt."""
+    ``model.name_or_path``; the task's ``data`` and ``prompts`` as ``compose`` makes them with ``data=<option>`` and
+    its overrides (``compose`` None: the shipped tree without the command line), or the task as ``data.task`` (+
+    ``data.params.<task>``) or ``data.mixture``; and with ``prompt_from_run`` a run directory's own prompt."""
     job = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     prompt_from_run = bool(job.get("prompt_from_run", False))
     for key in BENCHMARK_KEYS:
         job.pop(key, None)
     job.model.name_or_path = model.path
-    if task.mixture is not None:
+    if task.data is not None:
+        extra = [f"data={task.data}", *task.overrides]
+        composed = compose(extra) if compose is not None else load_config(extra, config_name="benchmark")
+        job.data, job.prompts = (OmegaConf.to_container(composed[k], resolve=False) for k in ("data", "prompts"))
+    elif task.mixture is not None:
         job.data.mixture = task.mixture
     else:
         job.data.task = task.task

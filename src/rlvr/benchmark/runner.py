@@ -23,7 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rlvr.benchmark.jobs import Model, Task, find, job_config, models, tasks
+from rlvr.benchmark.jobs import Compose, Model, Task, find, job_config, models, tasks
 from rlvr.config import CONFIG_PATH, exit_on_config_error, load_config, open_overrides, register_resolvers
 from rlvr.errors import ConfigError
 from rlvr.orchestration import build_pipeline, record_failure
@@ -35,14 +35,15 @@ _PRINT_ONLY = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "-
 _failed: list[str] = []  # one line per job that failed, in this process (the default launcher runs them here)
 
 
-def sweep_overrides(cfg: DictConfig) -> list[str]:
+def sweep_overrides(cfg: DictConfig, compose: Compose | None = None) -> list[str]:
     """Check every job's config (``build_pipeline`` validates and constructs; nothing loads), then return the
-    overrides that sweep the models' and tasks' labels (model-major, in the order listed)."""
+    overrides that sweep the models' and tasks' labels (model-major, in the order listed). ``compose`` makes a
+    task's data option (:func:`rlvr.benchmark.jobs.job_config`)."""
     model_list, task_list = models(cfg.models), tasks(cfg.tasks)
     for model in model_list:
         for task in task_list:
             try:
-                build_pipeline(job_config(cfg, model, task))
+                build_pipeline(job_config(cfg, model, task, compose=compose))
             except ConfigError as e:
                 raise ConfigError(f"{e} (model {model.label}, task {task.label})") from None
     return [f"++benchmark.model={','.join(_quoted(m.label) for m in model_list)}",
@@ -52,6 +53,7 @@ def sweep_overrides(cfg: DictConfig) -> list[str]:
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     """The Hydra task of one job: its model and task applied to the pipeline config, then the pipeline run in
     the job's directory. A failure is recorded in the job's ``results.json`` and does not stop the sweep."""
+    from hydra import compose
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
@@ -59,8 +61,12 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]
     asked = [a.removeprefix("++") for a in sys.argv[1:] if a != "--multirun" and not a.startswith("++benchmark.")]
     model, task = find(cfg)
+
+    def with_task(extra: list[str]) -> DictConfig:  # the app's own search path: a user's --config-dir too
+        return compose(config_name="benchmark", overrides=[*hydra_cfg.overrides.task, *open_overrides(extra)])
+
     try:
-        results = build_pipeline(job_config(cfg, model, task, str(job_dir))).run(
+        results = build_pipeline(job_config(cfg, model, task, str(job_dir), compose=with_task)).run(
             job_dir, overrides=overrides, command=" ".join(["python -m rlvr.benchmark", *asked]))
     except Exception as e:  # noqa: BLE001 - one broken model or task must not stop the others
         _record_failure(job_dir, model, task, e)
@@ -108,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
             return
         config_dir = _config_dir(args)
         overrides = [a for a in args if not a.startswith("-") and a != config_dir]
-        labels = sweep_overrides(load_config(overrides, config_name="benchmark", config_dir=config_dir))
+        labels = sweep_overrides(load_config(overrides, config_name="benchmark", config_dir=config_dir),
+                                 lambda extra: load_config([*overrides, *extra], config_name="benchmark",
+                                                           config_dir=config_dir))
         sys.argv[1:] = ["--multirun", *[a for a in args if a not in ("-m", "--multirun")], *labels]
         app()
 

@@ -12,8 +12,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rlvr.data.prompts import PromptTemplate
-from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
+from rlvr.data.sources import BadRow, build_splits, get_field, load_records, resolve_path
 from rlvr.interfaces import AtLeastOne, DataSplits
+from rlvr.schema import checked
 from rlvr.scoring.extract import canonical_number
 from rlvr.scoring.verifiers import YES_NO, FinQAVerifier
 
@@ -66,6 +67,7 @@ def gold_answer(value: Any) -> str | None:
 
 
 
+@checked("data")
 class FinQAData:
     """FinQA rows: report text + table + question, gold answer from ``qa.exe_ans`` (or ``answer``).
 
@@ -94,7 +96,6 @@ class FinQAData:
         test_size: AtLeastOne | None = None,
         seed: int = 0,
     ):
-        check_sizes(train_size, test_size)
         self.path = str(resolve_path(path)) if path else None  # a missing file fails now, before anything loads
         self.hub_id, self.hub_config = hub_id, hub_config
         self.splits = (train_split, test_split)

@@ -17,9 +17,11 @@ pairs) uses it too.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rlvr import distributed
 from rlvr.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -34,29 +36,31 @@ def reply(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-def dataset_pairs(rows: Any) -> list[dict[str, Any]]:
-    """``{prompt, chosen, rejected}`` from rows with ``chosen`` and ``rejected`` text columns.
+def dataset_pairs(rows: Any, setting: str) -> list[dict[str, Any]]:
+    """``{prompt, chosen, rejected}`` from rows with ``chosen`` and ``rejected`` text columns; without them, a
+    ConfigError naming ``setting``, the user's choice that asked for a dataset's pairs.
 
-    >>> dataset_pairs([{"prompt": [{"role": "user", "content": "1+1?"}], "chosen": "2", "rejected": "3"}])[0]["chosen"]
+    >>> rows = [{"prompt": [{"role": "user", "content": "1+1?"}], "chosen": "2", "rejected": "3"}]
+    >>> dataset_pairs(rows, "train.preferences=dataset")[0]["chosen"]
     [{'role': 'assistant', 'content': '2'}]
     """
-    _need(rows, PAIR_COLUMNS, "chosen/rejected pairs")
+    _need(rows, PAIR_COLUMNS, "chosen/rejected pairs", setting)
     return [{"prompt": r["prompt"], "chosen": reply(str(r["chosen"])), "rejected": reply(str(r["rejected"]))}
             for r in rows]
 
 
-def dataset_labels(rows: Any) -> list[dict[str, Any]]:
+def dataset_labels(rows: Any, setting: str) -> list[dict[str, Any]]:
     """``{prompt, completion, label}`` (KTO's unpaired form) from rows with ``completion`` and ``label`` columns,
     or else from ``chosen``/``rejected`` pairs (chosen desirable, rejected undesirable).
 
-    >>> [r["label"] for r in dataset_labels([{"prompt": [], "completion": "2", "label": "yes"}])]
+    >>> [r["label"] for r in dataset_labels([{"prompt": [], "completion": "2", "label": "yes"}], "train.preferences")]
     [True]
     """
     columns = _columns(rows)
     if all(c in columns for c in LABEL_COLUMNS):
         return [{"prompt": r["prompt"], "completion": reply(str(r["completion"])), "label": _label(r["label"])}
                 for r in rows]
-    return unpair(dataset_pairs(rows))
+    return unpair(dataset_pairs(rows, setting))
 
 
 def unpair(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,8 +131,10 @@ def rank(score: Any) -> tuple[float, bool]:
 
 def sample(model: Any, tokenizer: Any, prompts: list[list[dict]], *, k: int, max_new_tokens: int,
            temperature: float, top_p: float, batch_size: int, seed: int) -> list[str]:
-    """``k`` sampled completions per chat prompt (consecutive, in prompt order), decoded up to EOS."""
+    """``k`` sampled completions per chat prompt (consecutive, in prompt order), decoded up to EOS. A progress bar
+    (on stderr) counts the prompts: sampling comes before a preference loop's first step and may take minutes."""
     import torch
+    from tqdm.auto import tqdm
 
     was_training, side = model.training, tokenizer.padding_side
     model.eval()
@@ -137,6 +143,8 @@ def sample(model: Any, tokenizer: Any, prompts: list[list[dict]], *, k: int, max
     texts = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=False)
     per_batch = max(1, batch_size // k)
     out: list[str] = []
+    bar = tqdm(total=len(texts), desc=f"sampling {k} completions per prompt", unit="prompt", file=sys.stderr,
+               leave=None, dynamic_ncols=True, disable=distributed.rank() > 0)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
             torch.manual_seed(seed)
@@ -147,7 +155,9 @@ def sample(model: Any, tokenizer: Any, prompts: list[list[dict]], *, k: int, max
                                      num_return_sequences=k, max_new_tokens=max_new_tokens,
                                      pad_token_id=tokenizer.pad_token_id, use_cache=True)
                 out += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+                bar.update(len(enc["input_ids"]))
     finally:
+        bar.close()
         model.train(was_training)
         tokenizer.padding_side = side
     return out
@@ -158,14 +168,15 @@ def _columns(rows: Any) -> list[str]:
     return list(names) if names is not None else (list(rows[0]) if len(rows) else [])
 
 
-def _need(rows: Any, columns: tuple[str, ...], what: str) -> None:
+def _need(rows: Any, columns: tuple[str, ...], what: str, setting: str) -> None:
     have = _columns(rows)
     missing = [c for c in columns if c not in have]
     if missing:
+        key, _, value = setting.partition("=")
         raise ConfigError(
-            f"train.preferences=dataset needs {what}: the rows have no {', '.join(missing)} column (they have "
-            f"{', '.join(have)}). Name the record fields with data.columns (data=preferences_jsonl), or build pairs "
-            "from the policy's samples: train.preferences=samples.")
+            f"{setting} needs {what}: the rows have no {', '.join(missing)} column (they have {', '.join(have)}). "
+            f"Name the record fields with data.columns (data=preferences_jsonl), or build pairs from the policy's "
+            f"samples: {key}=samples.")
 
 
 def _label(value: Any) -> bool:

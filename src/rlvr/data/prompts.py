@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from rlvr.errors import ConfigError
+from rlvr.schema import checked
 from rlvr.scoring.formats import AnswerFormat
 
 
+@checked("prompts")
 class PromptTemplate:
     """Turns a question into chat messages; the tokenizer's chat template is applied by the trainer.
 

@@ -12,9 +12,10 @@ import re
 from typing import Any, Literal
 
 from rlvr.data.prompts import PromptTemplate
-from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
+from rlvr.data.sources import BadRow, build_splits, get_field, load_records, resolve_path
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, DataSplits, Verifier
+from rlvr.schema import checked
 from rlvr.scoring.verifiers import (
     ChoiceVerifier,
     ListVerifier,
@@ -24,6 +25,7 @@ from rlvr.scoring.verifiers import (
 )
 
 
+@checked("data")
 class QAData:
     """Rows of (question, gold answer) from local jsonl/json/parquet files or a Hugging Face dataset.
 
@@ -73,7 +75,6 @@ class QAData:
         seed: int = 0,
         columns: dict[str, str] = {},  # noqa: B006
     ):
-        check_sizes(train_size, test_size)
         try:
             self.pattern = re.compile(answer_pattern, flags=re.DOTALL | re.MULTILINE) if answer_pattern else None
         except re.error as e:

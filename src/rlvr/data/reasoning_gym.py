@@ -15,11 +15,13 @@ from typing import Any
 from rlvr.data.prompts import PromptTemplate
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, DataSplits
+from rlvr.schema import checked
 from rlvr.scoring.verifiers import ReasoningGymVerifier
 
 log = logging.getLogger(__name__)
 
 
+@checked("data")
 class ReasoningGymData:
     """Training and held-out sets from one reasoning-gym task or a weighted mixture.
 
@@ -49,9 +51,8 @@ class ReasoningGymData:
         if not task and not mixture:
             raise ConfigError("Set data.task (a reasoning-gym task such as chain_sum) or data.mixture.")
         if train_seed == test_seed:
-            raise ConfigError("data.train_seed and data.test_seed must differ, or the held-out set is the training set.")
-        if train_size < 1 or test_size < 1:
-            raise ConfigError("data.train_size and data.test_size must be at least 1.")
+            raise ConfigError("data.train_seed and data.test_seed must differ, or the held-out set is the training "
+                              "set.")
         self.task, self.mixture = task, dict(mixture)
         self.params = dict(params.get(task) or {})
         self.train_size, self.test_size = train_size, test_size

@@ -190,13 +190,6 @@ def build_rows(source: Source, parse: Parser, prompt: Any, task: str) -> tuple[l
     return rows, skipped
 
 
-def check_sizes(train_size: int | None, test_size: int | None) -> None:
-    """``data.train_size`` / ``data.test_size`` are at least 1, or null for every row."""
-    for key, size in (("train_size", train_size), ("test_size", test_size)):
-        if size is not None and size < 1:
-            raise ConfigError(f"data.{key} must be at least 1 (or null for all rows), got {size}.")
-
-
 def build_splits(
     train: Source, test: Source, parse: Parser, prompt: Any, *, task: str, train_size: int | None,
     test_size: int | None, seed: int,

@@ -20,6 +20,7 @@ from rlvr.errors import ConfigError
 from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive, Probability
 from rlvr.model.reward_head import is_reward_model
+from rlvr.schema import checked
 from rlvr.scoring import Scorer, is_well_formatted
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 Generation = tuple[str, int, bool]  # (text, n_tokens up to and including EOS, truncated)
 
 
+@checked("eval")
 class Evaluator:
     """Greedy accuracy and completion statistics on held-out rows, plus pass@k / maj@k from k samples.
 
@@ -58,21 +60,6 @@ class Evaluator:
         seed: int = 0,
         progress: bool = True,
     ):
-        if batch_size < 1 or max_new_tokens < 1:
-            raise ConfigError("eval.batch_size and eval.max_new_tokens must be >= 1.")
-        if eval_steps < 0:
-            raise ConfigError("eval.eval_steps must be >= 0 (0 disables evaluation during training).")
-        if num_examples is not None and num_examples < 1:
-            raise ConfigError("eval.num_examples must be >= 1, or null for the whole held-out set.")
-        if num_samples_saved is not None and num_samples_saved < 0:
-            raise ConfigError("eval.num_samples_saved must be >= 0, or null to keep every row's completion.")
-        if k < 0:
-            raise ConfigError(f"eval.k must be >= 0 (0 or 1 turns sampling off), got {k}.")
-        if k > 1 and (temperature <= 0 or not 0 < top_p <= 1):
-            raise ConfigError(
-                f"eval.k={k} samples completions: eval.temperature must be > 0 and eval.top_p in (0, 1] "
-                f"(got temperature={temperature}, top_p={top_p}); set eval.k=0 for greedy only."
-            )
         self.num_examples, self.batch_size, self.max_new_tokens = num_examples, batch_size, max_new_tokens
         self.eval_steps, self.num_samples_saved, self.baseline = eval_steps, num_samples_saved, baseline
         self.k, self.temperature, self.top_p, self.seed, self.progress = k, temperature, top_p, seed, progress

@@ -18,8 +18,10 @@ from rlvr.data.preferences import dataset_pairs, sample_pairs
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive
 from rlvr.model.reward_head import is_reward_model, reward_model_from
+from rlvr.schema import checked
 
 
+@checked("eval")
 class PairwiseEvaluator:
     """Pairwise accuracy of a reward model on held-out preference pairs.
 
@@ -46,8 +48,6 @@ class PairwiseEvaluator:
         temperature: Positive = 1.0,
         seed: int = 0,
     ):
-        if batch_size < 1 or eval_steps < 0:
-            raise ConfigError("eval.batch_size must be >= 1 and eval.eval_steps >= 0.")
         if pairs == "samples" and not baseline:
             raise ConfigError("eval.pairs=samples samples the held-out pairs from the policy at the baseline "
                               "evaluation: keep eval.baseline=true, or use eval.pairs=dataset.")
@@ -76,7 +76,7 @@ class PairwiseEvaluator:
     def held_out(self, model: Any, tokenizer: Any, rows: Any, scorer: Any) -> list[dict[str, Any]]:
         """The held-out pairs: the rows' own, or (once) the policy's scored samples of the held-out prompts."""
         if self.pairs == "dataset":
-            return dataset_pairs(rows)
+            return dataset_pairs(rows, "eval.pairs=dataset")
         if self._held_out is None:
             if is_reward_model(model):
                 raise ConfigError("eval.pairs=samples: the held-out pairs are sampled from the policy at the baseline "

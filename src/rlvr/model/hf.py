@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Range
 from rlvr.model import embedded
+from rlvr.schema import checked
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class QuantSettings:
     quant_type: str = "nf4"
 
 
+@checked("model")
 class HFModel:
     """Loads the policy model and tokenizer.
 

@@ -8,11 +8,11 @@ kept in memory, so a stage that the regression gate refuses is rolled back exact
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from rlvr.errors import ConfigError
+from rlvr.files import staged_file
 
 
 def trainable_state(model: Any) -> dict[str, Any]:
@@ -38,16 +38,12 @@ def restore(model: Any, state: dict[str, Any]) -> None:
 
 
 def save_weights(model: Any, path: str | Path) -> Path:
-    """Write the trainable weights to ``path`` (safetensors) atomically: a temporary file, fsynced, renamed."""
+    """Write the trainable weights to ``path`` (safetensors) atomically (:func:`rlvr.files.staged_file`)."""
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(trainable_state(model), str(tmp))
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with staged_file(path) as tmp:
+        save_file(trainable_state(model), str(tmp))
     return path
 
 

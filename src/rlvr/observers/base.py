@@ -1,17 +1,8 @@
-"""Observer events and the dispatcher that delivers them.
+"""The dispatcher that delivers observer events.
 
-An observer is any object with some of these methods (all optional, all keyword arguments):
-
-- ``on_pipeline_start(config: dict, run_dir: str)``
-- ``on_stage_start(stage: str)`` / ``on_stage_end(stage: str, output: dict)`` around each pipeline stage
-  (``setup``, ``data``, ``model``, ``rewards``, ``baseline_eval``, ``train``, ``final_eval``, ``save``; with
-  ``pipeline.stages``, ``train:<name>`` and ``eval:<name>`` for each training stage in place of the last two)
-- ``on_train_log(step: int, max_steps: int, metrics: dict, warnings: list[str], stage: str)`` at every logging
-  step of training (``step`` is the optimizer step, counted on across stages; ``stage`` the stage's name)
-- ``on_evaluation(result: EvalResult)`` baseline, during training and final
-- ``on_pipeline_end(status: "success" | "failed", error: BaseException | None, results: dict)``
-
-Observers watch; they never change control flow. One that raises is disabled with a warning, not fatal.
+An observer is any object with some of the hooks of :class:`rlvr.interfaces.Observer` (the events, their payload
+and when they come; all optional, all keyword arguments). Observers watch; they never change control flow. One
+that raises is disabled with a warning, not fatal.
 """
 
 from __future__ import annotations
@@ -19,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-log = logging.getLogger(__name__)
+from rlvr.interfaces import EVENTS
 
-EVENTS = ("on_pipeline_start", "on_stage_start", "on_stage_end", "on_train_log", "on_evaluation", "on_pipeline_end")
+log = logging.getLogger(__name__)
 
 
 class Observers:

@@ -14,6 +14,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from rlvr.interfaces import PREFERENCE_ACCURACY, PREFERENCE_MARGIN
+
 log = logging.getLogger(__name__)
 
 
@@ -140,10 +142,10 @@ def summary_line(m: dict[str, float]) -> str:
         parts.append(f"flat groups {m['frac_reward_zero_std']:.0%}")
     if "loss" in m:
         parts.append(f"loss {m['loss']:.4f}")
-    margin = next((m[k] for k in ("rewards/margins", "margin") if k in m), None)  # preference training
+    margin = next((m[k] for k in PREFERENCE_MARGIN if k in m), None)  # preference training
     if margin is not None:
         parts.append(f"margin {margin:.3f}")
-    ranked = next((m[k] for k in ("rewards/accuracies", "accuracy") if k in m), None)
+    ranked = next((m[k] for k in PREFERENCE_ACCURACY if k in m), None)
     if ranked is not None:
         parts.append(f"pref acc {ranked:.0%}")
     elif "mean_token_accuracy" in m:  # supervised fine-tuning

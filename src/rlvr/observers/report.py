@@ -1,6 +1,6 @@
 """Writes the run's ``report.md`` (config, curves, baseline vs final, sample completions) and its plots into
 the run directory when the pipeline ends, successful or not, and names them in the closing lines of the
-console and log. Same as ``python -m rlvr.report RUN_DIR``."""
+console and log. Same as ``python -m rlvr.report_cli RUN_DIR``."""
 
 from __future__ import annotations
 

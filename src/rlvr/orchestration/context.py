@@ -4,8 +4,6 @@ and how it tells observers). Stages get it, plus the outputs of earlier stages, 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 from rlvr.config.secrets import scrub
 from rlvr.errors import DiskFull, no_space
+from rlvr.files import write_atomic
 from rlvr.interfaces import EvalResult
 from rlvr.observers import Observers
 
@@ -84,17 +83,3 @@ def record_failure(run_dir: Path, error: BaseException) -> str:
     write_atomic(path, json.dumps(results, indent=2, default=str))
     return line
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

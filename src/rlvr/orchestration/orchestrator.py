@@ -25,7 +25,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlvr import distributed
 from rlvr.config import build, secrets, validate, with_defaults
-from rlvr.data import PromptTemplate
 from rlvr.errors import ConfigError, Stopped
 from rlvr.evaluation import RegressionGate
 from rlvr.interfaces import (
@@ -34,15 +33,17 @@ from rlvr.interfaces import (
     EvalResult,
     EvaluationComponent,
     ModelComponent,
+    PromptComponent,
+    RewardComponent,
     TrainingLoop,
     TrainInputs,
     TrainResult,
+    observer_problem,
 )
 from rlvr.model import count_parameters, load_weights, restore, save_weights, trainable_state
 from rlvr.observers import Observers
 from rlvr.orchestration.context import RunContext
 from rlvr.orchestration.stages import Stage, StagePlan, layout
-from rlvr.rewards import RewardSuite
 from rlvr.scoring import Scorer
 from rlvr.train.checkpoints import (
     STATE_FILE,
@@ -97,10 +98,10 @@ class PipelineOrchestrator:
     def __init__(
         self,
         data: DataComponent,
-        prompts: PromptTemplate,
+        prompts: PromptComponent,
         model: ModelComponent,
         eval: EvaluationComponent,
-        reward: RewardSuite | None = None,
+        reward: RewardComponent | None = None,
         train: TrainingLoop | None = None,
         pipeline: StagePlan = StagePlan(),
         observers: dict[str, Any] | None = None,
@@ -121,11 +122,16 @@ class PipelineOrchestrator:
             raise ConfigError("reward and training go together: set reward and train (or pipeline.stages) for "
                               "training, or neither to evaluate only.")
         loops = [(f"pipeline.stages.{k}", v) for k, v in self.plan.stages.items()] + [("train", train)]
-        for key, value, protocol in (("data", data, DataComponent), ("model", model, ModelComponent),
+        for key, value, protocol in (("data", data, DataComponent), ("prompts", prompts, PromptComponent),
+                                     ("model", model, ModelComponent), ("reward", reward, RewardComponent),
                                      *((k, v, TrainingLoop) for k, v in loops), ("eval", eval, EvaluationComponent)):
             if value is not None and not isinstance(value, protocol):
                 raise ConfigError(f"{key}: {type(value).__name__} does not implement {protocol.__name__} "
                                   f"(see rlvr.interfaces).")
+        for name, observer in (observers or {}).items():
+            if (problem := observer_problem(observer)) is not None:
+                raise ConfigError(f"observers.{name}: {type(observer).__name__} is no observer: {problem} (see "
+                                  "rlvr.interfaces.Observer).")
         self.data, self.prompts, self.model, self.reward = data, prompts, model, reward
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})
@@ -380,12 +386,11 @@ class PipelineOrchestrator:
 
     def train(self, ctx: RunContext, stage: Stage, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
               checkpoint: Path | None = None) -> tuple[tuple[TrainResult, dict], dict]:
-        functions, weights = self.reward.trl_functions(scorer)
         resumed_from_step = checkpoint_step(checkpoint) if checkpoint else None  # read now: rotation may delete it
         events = _Events(self, ctx, stage, tokenizer, splits, scorer)
         result = stage.loop.train(TrainInputs(
-            model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer, reward_functions=functions,
-            reward_weights=weights, output_dir=str(stage.checkpoints), seed=ctx.seed, events=events,
+            model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer,
+            rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints), seed=ctx.seed, events=events,
             resume_from=str(checkpoint) if checkpoint else None,
         ))
         summary = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),

@@ -1,4 +1,4 @@
-"""Reports and plots: a per-run ``report.md`` (``python -m rlvr.report RUN_DIR``), and the summary of a sweep
+"""Reports and plots: a per-run ``report.md`` (``python -m rlvr.report_cli RUN_DIR``), and the summary of a sweep
 (the benchmark's table and chart) written by a Hydra callback."""
 
 from rlvr.report.plots import plot_benchmark, plot_training_curves

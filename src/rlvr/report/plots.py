@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rlvr.interfaces import PREFERENCE_ACCURACY, PREFERENCE_MARGIN
+
 
 def _figure(width: float, height: float) -> Any:
     import matplotlib
@@ -138,8 +140,6 @@ def training_curves_figure(records: list[dict[str, Any]], final_step: int | None
 
 
 SMOOTHING = 5  # steps in the moving average of rollout accuracy
-# A preference trainer's metrics under TRL's names (DPO, KTO, CPO/SimPO: rewards/*; RewardTrainer: margin, accuracy).
-PREFERENCE_MARGIN, PREFERENCE_ACCURACY = ("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")
 
 
 def _first(record: dict[str, Any], keys: tuple[str, ...]) -> float | None:

@@ -1,7 +1,7 @@
 """One page per training run: ``report.md`` with how it was run (command, overrides, wall time), the config,
 reward/accuracy curves, baseline vs final and the completions of questions that training fixed or broke, plus
 its PNGs under ``plots/``. Written at the end of every run by
-:class:`~rlvr.observers.report.ReportObserver`, or afterwards with ``python -m rlvr.report RUN_DIR``.
+:class:`~rlvr.observers.report.ReportObserver`, or afterwards with ``python -m rlvr.report_cli RUN_DIR``.
 
 It only reads the run directory's files (``config.yaml``, ``results.json``, ``metrics.jsonl``,
 ``samples_*.jsonl``), so it works for a run that failed half way too.

@@ -5,7 +5,7 @@
 it writes at the sweep root ``summary.csv`` (one row per job: the swept values, the evaluation's numbers, pass@k
 and maj@k when sampled, seconds, status, error), ``summary.md`` (an accuracy table, then every column) and
 ``accuracy.png``. A job's numbers are its ``eval`` (an evaluation-only run, as in the benchmark) or else its
-``final`` evaluation (a training run). It only reads files, so ``python -m rlvr.report SWEEP_DIR`` rebuilds the
+``final`` evaluation (a training run). It only reads files, so ``python -m rlvr.report_cli SWEEP_DIR`` rebuilds the
 summary later (:func:`summarize`), and a job that failed or never wrote ``results.json`` is a row with its error.
 """
 

@@ -11,8 +11,9 @@ from rlvr.rewards.functions import (
     SymbolicMatch,
 )
 from rlvr.rewards.suite import RewardSuite
+from rlvr.rewards.total import weighted_total
 
 __all__ = [
     "AnswerCheck", "ApproximateFormat", "Correctness", "LengthShaping", "NumberCheck", "RewardSuite", "StrictFormat",
-    "SymbolicMatch",
+    "SymbolicMatch", "weighted_total",
 ]

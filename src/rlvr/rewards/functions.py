@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from rlvr.errors import ConfigError
-from rlvr.interfaces import Score
+from rlvr.interfaces import AtLeastOne, Score
+from rlvr.schema import checked
 from rlvr.scoring.extract import answer_block, canonical_number, is_well_formatted
 from rlvr.scoring.formats import AnswerFormat
 from rlvr.scoring.numbers import UnparseableAnswer, compare_numbers
@@ -245,6 +245,7 @@ def _verdict(score: Score, correct: float, wrong: float, unparseable: float) -> 
     return None if score.status == "bad_gold" else wrong
 
 
+@checked("LengthShaping")
 class LengthShaping:
     """Brevity shaping: ``reward`` for a reply up to ``target`` long, falling linearly to 0 at twice that.
 
@@ -260,10 +261,8 @@ class LengthShaping:
     [1.0, 0.5, 0.0, 0.0]
     """
 
-    def __init__(self, target: int = 400, unit: Literal["chars", "words"] = "chars", reward: float = 1.0,
+    def __init__(self, target: AtLeastOne = 400, unit: Literal["chars", "words"] = "chars", reward: float = 1.0,
                  only_correct: bool = True):
-        if target < 1:
-            raise ConfigError(f"LengthShaping.target must be at least 1, got {target}.")
         self.target, self.unit, self.reward, self.only_correct = target, unit, reward, only_correct
 
     def __call__(self, completions: list[str], *, scores: list[Score], **_: Any) -> list[float | None]:

@@ -1,8 +1,13 @@
 """The reward suite: builds the configured reward functions and adapts them to TRL's GRPOTrainer.
 
-Each function becomes one TRL reward function (so TRL logs ``rewards/<name>/mean`` and applies the weight).
-The suite scores each batch once (shared extraction + verifier), logs parse/wrong/unparseable rates and
-reward failures per step, and isolates failures. The rules, in plain words:
+Each function becomes one TRL reward function (so TRL logs ``rewards/<name>/mean`` and applies the weight); the
+suite hands them on with their weights, both by name (:class:`rlvr.interfaces.Rewards`). The suite scores each
+batch once (shared extraction + verifier), logs parse/wrong/unparseable rates and reward failures per step, and
+isolates failures. The rules, in plain words:
+
+- Scoring is shared through a cache of the last batch scored, keyed on the batch's content (its completion texts
+  and columns): the functions of one step, called one after another on the same completions, score them once,
+  however the caller builds its lists (TRL hands every function the same list; PPO, or a test, may not).
 
 - Reward functions and the shared scoring run in worker processes (``isolation: process``, see
   :mod:`rlvr.rewards.isolation`): each batch is one call, and a call that takes longer than ``timeout_s`` is
@@ -39,8 +44,9 @@ from collections import Counter
 from typing import Any, Callable, Collection, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import AtLeastOne, Positive, Score
+from rlvr.interfaces import AtLeastOne, Positive, Rewards, Score
 from rlvr.rewards.isolation import FAILED, SCORER, Processes, Threads
+from rlvr.schema import checked
 from rlvr.scoring import Scorer
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ _RESERVED = {"prompts", "completions", "completion_ids", "trainer_state", "log_e
 SCORE_FAILED = Score(None, "unparseable", 0.0)  # what the functions see for a sample whose scoring failed
 
 
+@checked("reward")
 class RewardSuite:
     """Weighted reward functions from config.
 
@@ -92,34 +99,25 @@ class RewardSuite:
             if not callable(fn):
                 raise ConfigError(f"reward.functions.{name} needs a _target_: a reward class, or a function with "
                                   f"`_partial_: true` (got {fn!r}).")
-        if timeout_s <= 0:
-            raise ConfigError(f"reward.timeout_s must be positive, got {timeout_s}.")
-        if workers < 1:
-            raise ConfigError(f"reward.workers must be at least 1, got {workers}.")
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
         self.conversational = set(conversational)
         self.timeout_s, self.on_error, self.isolation, self.workers = timeout_s, on_error, isolation, workers
         self.failures: Counter[str] = Counter()
         self.timeouts: Counter[str] = Counter()
         self.score_failures = 0
-        self._cache: tuple[Any, list[Score], set[int]] | None = None
+        self._cache: tuple[tuple[Any, ...], list[Score], set[int]] | None = None  # the last batch: key, scores, failed
         self._scorer: Scorer | None = None  # the scorer the runners below hold
         self._runners: dict[tuple[str, str], Threads | Processes] = {}
         self._pool: Processes | None = None
 
-    def scores(self, batch: list[Any], texts: list[str], columns: dict[str, Any], scorer: Scorer) -> list[Score]:
-        """Scores for this batch, computed once and shared by every function (and by the stats).
-
-        TRL hands every reward function the same ``completions`` list object in a step, so its identity keys
-        the cache (the cache holds a reference, so the identity cannot be reused while cached).
-        """
-        if self._cache is None or self._cache[0] is not batch:
-            self._cache = (batch, *self._score(texts, columns, scorer))
-        return self._cache[1]
-
-    def failed_scores(self, batch: list[Any]) -> set[int]:
-        """Indices of the samples of ``batch`` (the one last scored) whose scoring failed."""
-        return self._cache[2] if self._cache is not None and self._cache[0] is batch else set()
+    def scores(self, texts: list[str], columns: dict[str, Any], scorer: Scorer) -> tuple[list[Score], set[int]]:
+        """The scores of a batch (completion ``texts`` and their rows' ``columns``) and the indices of those whose
+        scoring failed: computed once per batch and shared by every function (and by the stats). The batch's
+        content is the cache key, so a batch scored again, in lists built anew, is not scored twice."""
+        key = (scorer, tuple(texts), repr(sorted(columns.items())))
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, *self._score(texts, columns, scorer))
+        return self._cache[1], self._cache[2]
 
     def _score(self, texts: list[str], columns: dict[str, Any], scorer: Scorer) -> tuple[list[Score], set[int]]:
         runner = self._runner(SCORER, scorer)
@@ -145,12 +143,11 @@ class RewardSuite:
                         "masked" if self.on_error == "mask" else "scored 0")
         return scores, failed
 
-    def trl_functions(self, scorer: Scorer) -> tuple[list[Callable], list[float]]:
-        """One TRL-compatible reward function per configured function, and their weights."""
-        funcs = []
-        for i, (name, fn) in enumerate(self.functions.items()):
-            funcs.append(self._adapt(name, fn, scorer, log_stats=i == 0))
-        return funcs, list(self.weights.values())
+    def trl_functions(self, scorer: Scorer) -> Rewards:
+        """One TRL-compatible reward function per configured function, and their weights, by name."""
+        functions = {name: self._adapt(name, fn, scorer, log_stats=i == 0)
+                     for i, (name, fn) in enumerate(self.functions.items())}
+        return Rewards(functions, dict(self.weights))
 
     def _adapt(self, name: str, fn: Callable, scorer: Scorer, log_stats: bool) -> Callable:
         suite = self
@@ -159,8 +156,7 @@ class RewardSuite:
             texts = [_text(c) for c in completions]
             log_metric = kwargs.get("log_metric")
             columns = {k: v for k, v in kwargs.items() if k not in _RESERVED}
-            scores = suite.scores(completions, texts, columns, scorer)
-            failed = suite.failed_scores(completions)
+            scores, failed = suite.scores(texts, columns, scorer)
             if log_stats and log_metric is not None:
                 for key, value in score_stats(scores, failed).items():
                     log_metric(key, value)

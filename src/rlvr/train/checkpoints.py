@@ -35,26 +35,10 @@ from typing import Any, ClassVar
 
 from rlvr import distributed
 from rlvr.errors import DiskFull, Stopped, no_space
+from rlvr.files import publish
 
 STATE_FILE = "rlvr_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def fsync_tree(root: Path) -> None:
-    """Flush every file under ``root`` and the directories themselves to disk."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            with open(os.path.join(dirpath, name), "rb") as f:
-                os.fsync(f.fileno())
-        fsync_dir(Path(dirpath))
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def checkpoints(root: str | Path) -> list[Path]:
@@ -100,6 +84,18 @@ def checkpoint_commit(path: str | Path) -> str | None:
     return json.loads((Path(path) / STATE_FILE).read_text()).get("commit")
 
 
+def complete(written: Path, root: Path, step: int, prompts_seen: int, keep: int) -> Path:
+    """Finish a checkpoint whose files are all in ``written`` (a staging directory): add ``rlvr_state.json``,
+    put it in place as ``root/checkpoint-<step>`` (atomically, :func:`rlvr.files.publish`), then delete the
+    checkpoints beyond the newest ``keep``."""
+    (written / STATE_FILE).write_text(json.dumps(checkpoint_state(step, prompts_seen)))
+    final = root / f"checkpoint-{step}"
+    publish(written, final)
+    for old in checkpoints(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
 def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> type:
     """``trainer_cls`` (a transformers/TRL Trainer) whose checkpoints are written atomically, ``keep`` kept."""
 
@@ -135,24 +131,11 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
                 self._staging = None
             self.accelerator.wait_for_everyone()  # every rank's files (its RNG state, DeepSpeed shards) are written
             if self.args.should_save:  # rank 0 completes the checkpoint
-                self._complete(root, step, staging)
+                complete(staging / f"checkpoint-{step}", root, step, step * prompts_per_step, keep)
             # No rank goes on (or exits, when a signal stops the run) before the checkpoint is complete: a launcher
             # stops the other ranks once one has exited.
             self.accelerator.wait_for_everyone()
-
-        def _complete(self, root: Path, step: int, staging: Path) -> None:
-            """``rlvr_state.json`` last, every file flushed, the rename into place, then older ones rotated out."""
-            written = staging / f"checkpoint-{step}"
-            (written / STATE_FILE).write_text(json.dumps(checkpoint_state(step, step * prompts_per_step)))
-            fsync_tree(written)
-            final = root / f"checkpoint-{step}"
-            if final.exists():  # the same step saved again (a stop signal on a save step)
-                shutil.rmtree(final)
-            os.replace(written, final)
-            fsync_dir(root)
             shutil.rmtree(staging, ignore_errors=True)
-            for old in checkpoints(root)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
 
     AtomicCheckpoints.__name__ = AtomicCheckpoints.__qualname__ = trainer_cls.__name__
     return AtomicCheckpoints

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
+from rlvr.interfaces import PREFERENCE_ACCURACY, PREFERENCE_MARGIN
+
 KEYS = ("completions/clipped_ratio", "frac_reward_zero_std", "reward", "score/parse_rate", "score/bad_gold_rate",
-        "rewards/margins", "rewards/accuracies", "margin", "accuracy", "dynamic_sampling/unfilled_groups")
-# A preference trainer's reward margin (chosen minus rejected) and preference accuracy (share of pairs ranked
-# right), under TRL's names: DPO, KTO and CPO/SimPO log ``rewards/*``; RewardTrainer logs ``margin`` and ``accuracy``.
-MARGIN, PREFERENCE_ACCURACY = ("rewards/margins", "margin"), ("rewards/accuracies", "accuracy")
+        *PREFERENCE_MARGIN, *PREFERENCE_ACCURACY, "dynamic_sampling/unfilled_groups")
 
 
 class Diagnoser:
@@ -88,7 +87,7 @@ def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None 
             f"Only {parse:.0%} of completions{over} contained an answer the extractor could read: the prompt "
             "(prompts.*) and the answer format disagree. This is a configuration problem, not a learning one."
         )
-    margin = next((metrics[k] for k in MARGIN if k in metrics), None)
+    margin = next((metrics[k] for k in PREFERENCE_MARGIN if k in metrics), None)
     accuracy = next((metrics[k] for k in PREFERENCE_ACCURACY if k in metrics), None)
     if margin is not None and margin <= 0 and (accuracy is None or accuracy <= 0.5) and steps >= min_steps:
         ranked = f", preference accuracy {accuracy:.0%}" if accuracy is not None else ""

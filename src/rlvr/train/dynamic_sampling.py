@@ -8,9 +8,10 @@ that carry a signal or ``max_resample_rounds`` extra rounds are spent; a batch s
 dropped groups (zero advantage: they change nothing but the loss's normaliser), and the diagnostics say so in
 plain words.
 
-A group is flat when its total rewards (weighted as TRL weights them; unscorable completions left out) are equal,
-read from the rewards themselves: TRL's advantages of such a group are not always exactly zero (a group mean of
-3.7 x 16 rounds), so testing them for zero would keep some flat groups.
+A group is flat when its total rewards (:func:`rlvr.rewards.weighted_total`, the sum TRL's advantages come from;
+unscorable completions left out) are equal, read from the rewards themselves: TRL's advantages of such a group
+are not always exactly zero (a group mean of 3.7 x 16 rounds), so testing them for zero would keep some flat
+groups.
 
 Metrics per step: ``dynamic_sampling/dropped_groups`` (flat groups generated), ``dynamic_sampling/rounds``
 (extra generation rounds) and ``dynamic_sampling/unfilled_groups`` (flat groups left in the batch). TRL's own
@@ -34,6 +35,7 @@ import torch
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
+from rlvr.rewards import weighted_total
 
 _BATCHED = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages", "old_per_token_logps",
             "ref_per_token_logps", "sampling_per_token_logps", "tool_mask", "importance_sampling_ratio")
@@ -48,12 +50,6 @@ def check_settings(extra: dict[str, Any]) -> None:
         raise ConfigError("train.dynamic_sampling drops groups whose total rewards are equal, but with "
                           "train.extra.multi_objective_aggregation=normalize_then_sum such a group can still carry "
                           "a signal; use one of them, not both.")
-
-
-def total_rewards(rewards_per_func: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Each completion's weighted reward, as TRL sums it; NaN for a completion no reward function scored."""
-    total = (rewards_per_func * weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
-    return total.masked_fill(torch.isnan(rewards_per_func).all(dim=1), float("nan"))
 
 
 def flat_groups(rewards: torch.Tensor, group: int) -> torch.Tensor:
@@ -131,7 +127,9 @@ def dynamic_sampling(trainer_cls: type, max_rounds: int) -> type:
             if self._last_rewards is None:
                 raise RuntimeError("dynamic sampling reads the rewards from _calculate_rewards, which this trainer's "
                                    "generation step did not call")
-            return output, total_rewards(self._last_rewards, self.reward_weights)
+            names = self.reward_func_names  # TRL's columns of the rewards, and of its weights, by function
+            return output, weighted_total(dict(zip(names, self._last_rewards.unbind(1))),
+                                          dict(zip(names, self.reward_weights.tolist())))
 
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             if not self.model.training:

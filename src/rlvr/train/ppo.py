@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import random
 import shutil
 import time
@@ -35,8 +34,10 @@ from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
 from rlvr.model.weights import restore, trainable_state
+from rlvr.rewards import weighted_total
+from rlvr.schema import checked
 from rlvr.train import ppo_math
-from rlvr.train.checkpoints import STATE_FILE, StopOnSignal, checkpoint_state, checkpoints, fsync_dir, fsync_tree
+from rlvr.train.checkpoints import STATE_FILE, StopOnSignal, complete
 from rlvr.train.diagnostics import Diagnoser
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Critic(torch.nn.Module):
         return self.head(out.hidden_states[-1]).squeeze(-1)
 
 
+@checked("train")
 class PPOLoop:
     """Proximal Policy Optimization with a value model, GAE and a KL penalty to the reference.
 
@@ -107,19 +109,9 @@ class PPOLoop:
         save_steps: Count = 10,
         keep_checkpoints: AtLeastOne = 2,
     ):
-        if min(max_steps, prompts_per_step, mini_batch_size, ppo_epochs, max_completion_length, logging_steps) < 1:
-            raise ConfigError("train.max_steps, prompts_per_step, mini_batch_size, ppo_epochs, "
-                              "max_completion_length and logging_steps must be >= 1.")
         if prompts_per_step % mini_batch_size:
             raise ConfigError(f"train.prompts_per_step ({prompts_per_step}) must be a multiple of "
                               f"train.mini_batch_size ({mini_batch_size}).")
-        if temperature <= 0 or not 0 < top_p <= 1 or kl_coef < 0 or clip_range <= 0 or clip_range_value <= 0:
-            raise ConfigError("train.temperature, clip_range and clip_range_value must be > 0, top_p in (0, 1] "
-                              "and kl_coef >= 0.")
-        if not (0 <= gamma <= 1 and 0 <= lam <= 1):
-            raise ConfigError(f"train.gamma and train.lam must be in [0, 1], got {gamma} and {lam}.")
-        if save_steps < 0 or keep_checkpoints < 1:
-            raise ConfigError("train.save_steps must be >= 0 (0: no checkpoints) and train.keep_checkpoints >= 1.")
         self.settings = {k: v for k, v in locals().items() if k != "self"}
 
     @property
@@ -232,13 +224,13 @@ class PPOLoop:
         }
 
     def _rewards(self, rows: list[dict[str, Any]], texts: list[str], inputs: TrainInputs) -> torch.Tensor:
-        """The weighted sum of the reward functions (TRL's calling convention: prompts, completions, columns)."""
+        """The weighted sum of the reward functions (called as TRL calls them: prompts, completions, columns); a
+        completion no function scored earns 0 (it has no group to be left out of, as in GRPO)."""
         completions = [[{"role": "assistant", "content": t}] for t in texts]
         columns = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
-        total = torch.zeros(len(rows))
-        for fn, weight in zip(inputs.reward_functions, inputs.reward_weights):
-            values = fn(prompts=[r["prompt"] for r in rows], completions=completions, **columns)
-            total += weight * torch.tensor([0.0 if v is None else float(v) for v in values])
+        values = {name: fn(prompts=[r["prompt"] for r in rows], completions=completions, **columns)
+                  for name, fn in inputs.rewards.functions.items()}
+        total = weighted_total(values, inputs.rewards.weights).nan_to_num(nan=0.0)
         return total.to(next(inputs.model.parameters()).device)
 
     # --- checkpoints -------------------------------------------------------------------------------------------
@@ -253,15 +245,7 @@ class PPOLoop:
                    staging / "ppo_state.pt")
         torch.save({"python": random.getstate(), "numpy": _numpy_state(), "torch": torch.get_rng_state()},
                    staging / "rng_state.pth")
-        (staging / STATE_FILE).write_text(json.dumps(checkpoint_state(step, step * self.settings["prompts_per_step"])))
-        fsync_tree(staging)
-        final = root / f"checkpoint-{step}"
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-        fsync_dir(root)
-        for old in checkpoints(root)[:-self.settings["keep_checkpoints"]]:
-            shutil.rmtree(old, ignore_errors=True)
+        complete(staging, root, step, step * self.settings["prompts_per_step"], self.settings["keep_checkpoints"])
 
     def _load(self, path: Path, policy: Any, critic: Critic, optimizers: dict[str, Any]) -> int:
         from safetensors.torch import load_file

@@ -12,78 +12,33 @@ Run it:  python run_pipeline.py train=reward_model eval=pairwise
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInputs, TrainResult
+from rlvr.interfaces import Positive, TrainInputs
 from rlvr.model.reward_head import reward_model_from
-from rlvr.train.preference import OURS, Source, check_settings, train_with, training_rows, trl_config
-from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args
+from rlvr.train.preference import PreferenceLoop
 
 
-class RewardModelLoop:
-    """Bradley-Terry reward modelling on preference pairs.
+@dataclass(eq=False, kw_only=True)
+class RewardModelLoop(PreferenceLoop):
+    """Bradley-Terry reward modelling on preference pairs. Settings besides the preference loops'
+    (:class:`rlvr.train.preference.PreferenceLoop`):
 
     Args:
-        max_steps, learning_rate, lr_scheduler_type, warmup_steps, per_device_train_batch_size,
-            gradient_accumulation_steps: as for ``dpo``.
+        learning_rate: peak learning rate (the new head learns from scratch: higher than the policy loops').
         center_rewards_coefficient: weight of a penalty on the mean reward, keeping scores centred on 0 (null:
             none).
-        max_length: tokens per prompt + completion.
-        preferences, samples_per_prompt, sample_prompts, sample_temperature, sample_batch_size,
-            max_completion_length: where the
-            pairs come from and how they are sampled, as for ``dpo``.
-        logging_steps, save_steps, keep_checkpoints, on_nonfinite_loss: as for ``dpo``.
-        extra: any further ``trl.RewardConfig`` field (checked against RewardConfig).
     """
 
-    def __init__(
-        self,
-        max_steps: AtLeastOne = 20,
-        learning_rate: Positive = 1e-5,
-        lr_scheduler_type: str = "constant",
-        warmup_steps: NonNegative = 0,
-        per_device_train_batch_size: AtLeastOne = 8,
-        gradient_accumulation_steps: AtLeastOne = 1,
-        center_rewards_coefficient: float | None = None,
-        max_length: AtLeastOne | None = 512,
-        preferences: Source = "samples",
-        samples_per_prompt: AtLeastOne = 4,
-        sample_prompts: AtLeastOne | None = 128,
-        sample_temperature: Positive = 1.0,
-        sample_batch_size: AtLeastOne = 32,
-        max_completion_length: AtLeastOne = 40,
-        logging_steps: AtLeastOne = 1,
-        save_steps: Count = 10,
-        keep_checkpoints: AtLeastOne = 2,
-        on_nonfinite_loss: OnNonFinite = "skip",
-        extra: dict[str, Any] = {},  # noqa: B006
-    ):
-        self.settings = {k: v for k, v in locals().items() if k not in ("self", "extra")}
-        self.extra = dict(extra)
-        check_settings(self.settings)
-        from trl import RewardConfig
+    learning_rate: Positive = 1e-5
+    center_rewards_coefficient: float | None = None
 
-        check_extra(RewardConfig, self.extra, self.settings,
-                    lambda tmp: self.config(tmp, seed=0, bf16=False, **checkpointing(False)))
+    def trl_classes(self) -> tuple[type, type]:
+        from trl import RewardConfig, RewardTrainer
 
-    @property
-    def max_steps(self) -> int:
-        return self.settings["max_steps"]
+        return RewardConfig, RewardTrainer
 
-    def config(self, output_dir: str, seed: int, **model_args: Any) -> Any:
-        """The ``trl.RewardConfig`` for this run."""
-        from trl import RewardConfig
-
-        return trl_config(RewardConfig, self.settings, self.extra, output_dir, seed, OURS, **model_args)
-
-    def train(self, inputs: TrainInputs) -> TrainResult:
-        """Train a reward model, made from ``inputs.model``, on the preference pairs of ``inputs.train``. The
-        pairs are built first (sampling needs the policy); the result's model is the reward model."""
-        from trl import RewardTrainer
-
-        s = self.settings
-        pairs = training_rows(inputs, s, "pairs")
-        model = reward_model_from(inputs.model, seed=inputs.seed)
-        return train_with(RewardTrainer, inputs, s, s["per_device_train_batch_size"] * s["gradient_accumulation_steps"],
-                          model=model, train_dataset=pairs,
-                          args=self.config(inputs.output_dir, inputs.seed, **model_args(model)))
+    def model(self, inputs: TrainInputs) -> Any:
+        """The reward model, made from the policy: its body and a new, seeded head; the stage's result."""
+        return reward_model_from(inputs.model, seed=inputs.seed)

@@ -1,9 +1,12 @@
-"""What every TRL-based training loop shares: the callback bridge from a ``transformers.Trainer`` to our
-events (metrics with plain-words diagnostics at each logging step, a hook after each optimizer step), the
-training arguments that follow the loaded model rather than TRL's defaults, a guard against non-finite losses
-(:class:`NonFiniteGuard`: ``train.on_nonfinite_loss``), and running the trainer.
+"""What every TRL-based training loop shares: its common settings and the way its TRL config is built
+(:class:`TRLLoop`), the callback bridge from a ``transformers.Trainer`` to our events (metrics with plain-words
+diagnostics at each logging step, a hook after each optimizer step), the training arguments that follow the loaded
+model rather than TRL's defaults, a guard against non-finite losses (:class:`NonFiniteGuard`:
+``train.on_nonfinite_loss``), atomic checkpoints, and running the trainer.
 
-A loop over another TRL trainer (SFT, DPO, ...) builds its trainer and calls :func:`run_trainer`.
+A loop over a TRL trainer is a dataclass extending :class:`TRLLoop` (:class:`GroupLoop` for GRPO and RLOO,
+:class:`rlvr.train.preference.PreferenceLoop` for the preference loops): its own settings as fields, its TRL
+classes, and how it builds its trainer.
 """
 
 from __future__ import annotations
@@ -12,12 +15,24 @@ import logging
 import math
 import time
 import warnings
-from typing import Any, Callable, Literal
+from dataclasses import dataclass, field, fields
+from typing import Annotated, Any, Callable, Literal
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
-from rlvr.interfaces import TrainEvents, TrainResult
-from rlvr.train.checkpoints import StopOnSignal
+from rlvr.interfaces import (
+    AtLeastOne,
+    Count,
+    NonNegative,
+    Positive,
+    Probability,
+    Range,
+    TrainEvents,
+    TrainInputs,
+    TrainResult,
+)
+from rlvr.schema import check_arguments
+from rlvr.train.checkpoints import StopOnSignal, atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
 
 log = logging.getLogger(__name__)
@@ -26,17 +41,177 @@ OnNonFinite = Literal["skip", "stop"]
 SKIPPED = "nonfinite/skipped_steps"  # the metric: steps whose update was not applied so far
 
 
+@dataclass(eq=False, kw_only=True)
+class TRLLoop:
+    """The settings every loop over a TRL trainer has (the first part of each ``train`` option's schema), and what
+    it does with them. A loop is a dataclass extending this one, with its own settings as fields; it names its TRL
+    classes (:meth:`trl_classes`), derives what TRL wants in another form (:meth:`trl_settings`), adds its rules
+    that tie several settings together (:meth:`check`) and builds its trainer (:meth:`trainer`). Constructing one
+    checks every setting against the fields' annotations (:func:`rlvr.schema.check_arguments`, as the config check
+    does), then :meth:`check`, then builds its TRL config once, so a value TRL rejects fails before any model loads.
 
-def model_args(model: Any) -> dict[str, Any]:
-    """Precision, gradient checkpointing and device that follow the loaded model (``model.dtype``,
-    ``model.gradient_checkpointing``): one knob each, not TRL's defaults (bf16 and checkpointing on, which fail
-    or slow down on CPU). Also: no TRL/transformers progress bar or reporting (our observers do that)."""
+    Args:
+        max_steps: optimizer steps.
+        learning_rate: peak learning rate.
+        lr_scheduler_type: transformers scheduler name (``constant``, ``linear``, ``cosine``, ...).
+        warmup_steps: warm-up steps, or a fraction of max_steps when below 1.
+        per_device_train_batch_size: examples per device per step (completions for GRPO and RLOO, pairs or
+            labelled examples for the preference loops).
+        gradient_accumulation_steps: micro-batches per optimizer step.
+        max_completion_length: tokens per completion the policy writes (rollouts, sampled preference data);
+            evaluation's budget (``eval.max_new_tokens``) follows it.
+        logging_steps: log (and diagnose) every N steps.
+        save_steps: checkpoint every N steps, and at the last step (0: no checkpoints, so no resume). Each holds
+            the model (or adapter), optimizer, scheduler, RNG states and data position; written atomically
+            (:mod:`rlvr.train.checkpoints`).
+        keep_checkpoints: the newest checkpoints kept; older ones are deleted once a newer one is complete.
+        on_nonfinite_loss: a step whose loss (or gradient) is NaN or inf never changes the weights; ``skip``
+            trains on (the step counted in ``nonfinite/skipped_steps`` and said in its warnings), ``stop`` saves
+            a checkpoint at that step and stops the run, saying the step and why (:class:`NonFiniteGuard`).
+        extra: any further field of the loop's TRL config, passed through unchanged (checked against it).
+    """
+
+    max_steps: AtLeastOne = 20
+    learning_rate: Positive = 2e-5
+    lr_scheduler_type: str = "constant"
+    warmup_steps: NonNegative = 0
+    per_device_train_batch_size: AtLeastOne = 8
+    gradient_accumulation_steps: AtLeastOne = 1
+    max_completion_length: AtLeastOne = 40
+    logging_steps: AtLeastOne = 1
+    save_steps: Count = 10
+    keep_checkpoints: AtLeastOne = 2
+    on_nonfinite_loss: OnNonFinite = "skip"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_arguments(type(self), {f.name: getattr(self, f.name) for f in fields(self)}, "train.")
+        self.extra = dict(self.extra)
+        self.check()
+        check_extra(self.trl_classes()[0], self.extra, self.settings, lambda tmp: self.config(tmp, seed=0))
+
+    # --- what each loop defines ----------------------------------------------------------------------------
+    def trl_classes(self) -> tuple[type, type]:
+        """TRL's ``(config class, trainer class)`` of this loop."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """The loop's rules that tie several settings together; a ConfigError says how to fix one."""
+
+    def trl_settings(self) -> dict[str, Any]:
+        """TRL config fields this loop derives from its settings (a setting TRL names or shapes otherwise)."""
+        return {}
+
+    def trainer(self, inputs: TrainInputs) -> Any:
+        """The TRL trainer of this run, built with :meth:`build`."""
+        raise NotImplementedError
+
+    # --- shared --------------------------------------------------------------------------------------------
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Every setting but ``extra``, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+    @property
+    def prompts_per_step(self) -> int:
+        """Training rows one optimizer step consumes (the data position a checkpoint records)."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+
+    def config(self, output_dir: str, seed: int, **args: Any) -> Any:
+        """The TRL config of this run, built the one way every loop's is: each setting that is a field of the
+        config class goes in under its own name (the others are ours: checkpoint rotation, where data comes
+        from, ...), then what :meth:`trl_settings` derives, the training arguments that replace TRL's defaults
+        (:func:`model_args`; ``args`` overrides them: the loaded model's, reward weights) and ``train.extra``."""
+        config_cls = self.trl_classes()[0]
+        values = {k: v for k, v in self.settings.items() if k in config_cls.__dataclass_fields__}
+        values.update(output_dir=output_dir, seed=seed, save_strategy="steps" if self.save_steps else "no",
+                      save_steps=self.save_steps or 500)
+        for more in (model_args(), self.trl_settings(), args, self.extra):
+            values.update(more)
+        return config_cls(**values)
+
+    def build(self, trainer_cls: type, inputs: TrainInputs, **kwargs: Any) -> Any:
+        """``trainer_cls`` with atomic checkpoints (:func:`rlvr.train.checkpoints.atomic_checkpoints`), built from
+        ``kwargs`` and the run's tokenizer."""
+        import datasets
+
+        cls = atomic_checkpoints(trainer_cls, keep=self.keep_checkpoints, prompts_per_step=self.prompts_per_step)
+        bars = not datasets.are_progress_bars_disabled()
+        datasets.disable_progress_bars()  # the trainers tokenize with progress bars; our console has its own
+        try:
+            return cls(processing_class=inputs.tokenizer, **kwargs)
+        finally:
+            if bars:
+                datasets.enable_progress_bars()
+
+    def train(self, inputs: TrainInputs) -> TrainResult:
+        """Train on ``inputs`` with the trainer of :meth:`trainer`; events go to ``inputs.events``."""
+        diagnoser = Diagnoser(max_completion_length=self.max_completion_length)
+        return run_trainer(self.trainer(inputs), inputs.events, diagnoser, resume_from=inputs.resume_from,
+                           save_at_end=bool(self.save_steps), on_nonfinite_loss=self.on_nonfinite_loss)
+
+
+@dataclass(eq=False, kw_only=True)
+class GroupLoop(TRLLoop):
+    """A loop that samples a group of completions per prompt and learns from our reward functions (GRPO, RLOO):
+    these settings besides those of every TRL loop; ``per_device_train_batch_size`` counts completions (prompts x
+    ``num_generations``), and each prompt's group must fit in one step.
+
+    Args:
+        num_generations: completions sampled per prompt (the "group"; the advantage compares them).
+        temperature, top_p: sampling for rollouts.
+        beta: KL coefficient against the reference model (a frozen copy of the starting policy); 0 skips the
+            reference model entirely.
+        num_iterations: policy updates per generation batch (mu in the GRPO paper).
+        mask_truncated_completions: drop cut-off completions from the loss.
+        max_grad_norm: gradient clipping.
+    """
+
+    max_steps: AtLeastOne = 30
+    per_device_train_batch_size: AtLeastOne = 16
+    num_generations: Annotated[int, Range(ge=2, why="the advantage compares completions within a group")] = 16
+    temperature: Positive = 1.0
+    top_p: Probability = 1.0
+    beta: NonNegative = 0.0
+    num_iterations: AtLeastOne = 1
+    mask_truncated_completions: bool = False
+    max_grad_norm: Positive = 1.0
+
+    def check(self) -> None:
+        total = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if total % self.num_generations:
+            raise ConfigError(
+                f"train.per_device_train_batch_size x gradient_accumulation_steps ({total}) must be a multiple of "
+                f"train.num_generations ({self.num_generations}): each prompt's group must fit in one step. "
+                f"Try train.per_device_train_batch_size={self.num_generations}.")
+
+    @property
+    def prompts_per_step(self) -> int:
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
+
+    def trainer_class(self) -> type:
+        """The trainer class to build (a loop may wrap TRL's)."""
+        return self.trl_classes()[1]
+
+    def trainer(self, inputs: TrainInputs) -> Any:
+        """The TRL trainer over ``inputs.train``, rewarded by ``inputs.rewards`` (their weights in TRL's order)."""
+        functions, weights = inputs.rewards.as_lists()
+        args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model))
+        return self.build(self.trainer_class(), inputs, model=inputs.model, reward_funcs=functions, args=args,
+                          train_dataset=inputs.train)
+
+
+def model_args(model: Any | None = None) -> dict[str, Any]:
+    """The training arguments we set instead of TRL's defaults: precision, gradient checkpointing and device that
+    follow the loaded ``model`` (``model.dtype``, ``model.gradient_checkpointing``), one knob each, not TRL's
+    (bf16 and checkpointing on, which fail or slow down on CPU); no TRL/transformers progress bar or reporting (our
+    observers do that). Without a model (settings are checked before one loads): float32, no checkpointing, CPU."""
     import torch
 
     return {
-        "bf16": next(model.parameters()).dtype == torch.bfloat16,
-        **checkpointing(is_checkpointing(model)),
-        "use_cpu": not torch.cuda.is_available(),
+        "bf16": model is not None and next(model.parameters()).dtype == torch.bfloat16,
+        **checkpointing(model is not None and is_checkpointing(model)),
+        "use_cpu": model is None or not torch.cuda.is_available(),
         "ddp_find_unused_parameters": False,  # every weight takes part in the loss (DDP would search every step)
         "report_to": [],
         "disable_tqdm": True,

@@ -71,3 +71,42 @@ def test_a_bad_setting_is_refused_in_one_line_before_anything_loads(overrides, m
     text = str(error.value)
     assert text.startswith(message) and "\n" not in text.strip()
 
+
+
+def _direct_cases():
+    from rlvr.data import PromptTemplate, QAData, ReasoningGymData
+    from rlvr.evaluation import Evaluator, PairwiseEvaluator
+    from rlvr.model import HFModel
+    from rlvr.rewards import LengthShaping, RewardSuite
+    from rlvr.train import DPOLoop, GRPOLoop, PPOLoop, SFTLoop
+
+    return [
+        (["eval.top_p=1.5"], lambda: Evaluator(top_p=1.5), "'eval.top_p' must be in (0, 1], got 1.5."),
+        (["eval=pairwise", "eval.batch_size=0"], lambda: PairwiseEvaluator(batch_size=0),
+         "'eval.batch_size' must be >= 1, got 0."),
+        (["reward.timeout_s=0"], lambda: RewardSuite({"a": LengthShaping()}, timeout_s=0),
+         "'reward.timeout_s' must be > 0, got 0."),
+        (["data.test_size=0"], lambda: ReasoningGymData(task="chain_sum", test_size=0),
+         "'data.test_size' must be >= 1, got 0."),
+        (["data=jsonl", "data.path=x", "data.train_size=0"], lambda: QAData(path="x", train_size=0),
+         "'data.train_size' must be >= 1, got 0."),
+        (["prompts.answer_style=boxed"], lambda: PromptTemplate(answer_style="boxed"),
+         "Invalid value 'boxed' for 'prompts.answer_style'. Valid choices: last_number, gsm8k."),
+        (["model.dtype=int3"], lambda: HFModel("m", dtype="int3"), "Invalid value 'int3' for 'model.dtype'."),
+        (["train.top_p=0"], lambda: GRPOLoop(top_p=0), "'train.top_p' must be in (0, 1], got 0."),
+        (["train=sft", "train.max_steps=0"], lambda: SFTLoop(max_steps=0), "'train.max_steps' must be >= 1, got 0."),
+        (["train=dpo", "train.sample_temperature=0"], lambda: DPOLoop(sample_temperature=0),
+         "'train.sample_temperature' must be > 0, got 0."),
+        (["experiment=ppo", "train.lam=2"], lambda: PPOLoop(lam=2), "'train.lam' must be in [0, 1], got 2."),
+    ]
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_direct_construction_refuses_what_the_config_refuses_in_the_same_words(case):
+    """One check (rlvr.schema.check_arguments) for both ways of building a component: no constructor re-checks a
+    single setting's range, yet building one in Python with a bad value fails with the config's own line."""
+    overrides, construct, message = _direct_cases()[case]
+    for build in (lambda: build_pipeline(compose(overrides)), construct):
+        with pytest.raises(ConfigError) as error:
+            build()
+        assert str(error.value).startswith(message), str(error.value)

@@ -17,7 +17,7 @@ def test_gsm8k_qwen_grpo_lora_composes_and_builds_without_loading_the_model(tmp_
         "Qwen/Qwen2.5-0.5B-Instruct", "bfloat16", True, 16, 64)
     assert (pipeline.data.hub_id, pipeline.data.task) == ("openai/gsm8k", "gsm8k")
     assert pipeline.prompts.answer_format.answer_tag == "answer"
-    args = train.grpo_config(str(tmp_path), seed=0, reward_weights=[1.0, 0.2], bf16=True)
+    args = train.config(str(tmp_path), seed=0, reward_weights=[1.0, 0.2], bf16=True)
     assert (args.learning_rate, args.lr_scheduler_type.value, args.weight_decay, args.adam_beta2) == (
         5e-6, "cosine", 0.1, 0.99)
     assert (args.num_generations, args.per_device_train_batch_size * args.gradient_accumulation_steps) == (16, 64)

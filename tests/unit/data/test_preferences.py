@@ -36,7 +36,7 @@ def test_the_data_group_fills_preference_columns_from_named_fields(tmp_path):
     row = splits.train[0]
     q = int(row["question"].split(" ")[0])
     assert (row["chosen"], row["rejected"]) == (f"The answer is {q + 1}.", f"The answer is {q + 2}.")
-    pairs = dataset_pairs(splits.train)
+    pairs = dataset_pairs(splits.train, "train.preferences=dataset")
     assert pairs[0]["chosen"] == [{"role": "assistant", "content": row["chosen"]}]
     assert pairs[0]["prompt"] == row["prompt"]
 
@@ -55,13 +55,16 @@ def test_a_record_without_a_named_field_is_skipped_and_counted(tmp_path):
 
 def test_kto_labels_from_a_label_column_or_from_pairs():
     rows = [{"prompt": PROMPT, "completion": "3", "label": "true"}, {"prompt": PROMPT, "completion": "4", "label": 0}]
-    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(rows)] == [("3", True), ("4", False)]
+    labelled = dataset_labels(rows, "train.preferences=dataset")
+    assert [(r["completion"][0]["content"], r["label"]) for r in labelled] == [("3", True), ("4", False)]
     pairs = [{"prompt": PROMPT, "chosen": "3", "rejected": "4"}]
-    assert [(r["completion"][0]["content"], r["label"]) for r in dataset_labels(pairs)] == [("3", True), ("4", False)]
+    labelled = dataset_labels(pairs, "train.preferences=dataset")
+    assert [(r["completion"][0]["content"], r["label"]) for r in labelled] == [("3", True), ("4", False)]
     with pytest.raises(ConfigError, match="label must be true/false"):
-        dataset_labels([{"prompt": PROMPT, "completion": "3", "label": "maybe"}])
-    with pytest.raises(ConfigError, match="no chosen, rejected column.*data.columns"):
-        dataset_pairs([{"prompt": PROMPT, "answer": "3"}])
+        dataset_labels([{"prompt": PROMPT, "completion": "3", "label": "maybe"}], "train.preferences=dataset")
+    with pytest.raises(ConfigError, match="^train.preferences=dataset needs .*no chosen, rejected column.*data.columns"
+                                          ".*train.preferences=samples"):
+        dataset_pairs([{"prompt": PROMPT, "answer": "3"}], "train.preferences=dataset")
 
 
 class ByText:
@@ -116,3 +119,15 @@ def test_sampling_is_seeded_and_leaves_the_global_rng_alone(tiny_model_dir):
     assert torch.equal(torch.random.get_rng_state(), before)
     assert len(first) == 6 and first == sample(model, tok, [PROMPT, PROMPT], **kw)
     assert len(set(first)) > 1  # sampled, not greedy
+
+
+def test_sampling_shows_its_own_progress_bar_with_a_total(tiny_model_dir, capsys):
+    """Sampling comes before a preference loop's first step and may take minutes: it has a bar of its own, counting
+    prompts against their total (not the training bar's "0step")."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+    sample(model, tok, [PROMPT] * 3, k=2, max_new_tokens=4, temperature=1.0, top_p=1.0, batch_size=2, seed=0)
+    err = capsys.readouterr().err
+    assert "sampling 2 completions per prompt" in err and "3/3" in err and "prompt/s" in err
+

@@ -11,6 +11,7 @@ import pytest
 
 from rlvr.data import PromptTemplate, QAData
 from rlvr.errors import ConfigError
+from rlvr.rewards import weighted_total
 from rlvr.scoring import Scorer
 from tests.conftest import FIXTURES, build_group, compose
 
@@ -192,8 +193,8 @@ def test_training_rows_that_are_also_held_out_are_dropped(tmp_path):
     [
         ({"answer_pattern": "####(("}, "data.answer_pattern .* is not a valid regex"),
         ({"answer_pattern": "#### .+"}, "needs a group"),
-        ({"train_size": 0}, "data.train_size must be at least 1"),
-        ({"test_size": -1}, "data.test_size must be at least 1"),
+        ({"train_size": 0}, "'data.train_size' must be >= 1, got 0."),
+        ({"test_size": -1}, "'data.test_size' must be >= 1, got -1."),
     ],
 )
 def test_bad_settings_raise_config_errors(kwargs, message):
@@ -233,7 +234,7 @@ def test_gsm8k_with_the_seeds_prompt_and_rewards_wires_up(tmp_path):
     ctx = RunContext(tmp_path, 0, Observers([]))
     splits, _ = pipeline.load_data(ctx)
     scorer, _ = pipeline.build_scorer(ctx)
-    reward_funcs, reward_weights = pipeline.reward.trl_functions(scorer)
+    rewards = pipeline.reward.trl_functions(scorer)
     rows = splits.train.to_list()
     assert "<SOLUTION>" in rows[0]["prompt"][0]["content"]
     good = [f"<start_working_out>work<end_working_out><SOLUTION>{r['answer']}</SOLUTION>" for r in rows]
@@ -241,6 +242,6 @@ def test_gsm8k_with_the_seeds_prompt_and_rewards_wires_up(tmp_path):
     columns = {k: [r[k] for r in rows] for k in ("answer", "task", "entry", "question")}
     for texts, total in ((good, 9.5), (bad, 4.0)):
         completions = [[{"role": "assistant", "content": t}] for t in texts]
-        values = [f(prompts=[r["prompt"] for r in rows], completions=completions, **columns) for f in reward_funcs]
-        sums = [sum(w * v[i] for w, v in zip(reward_weights, values)) for i in range(len(rows))]
-        assert sums == [total] * len(rows)
+        values = {name: f(prompts=[r["prompt"] for r in rows], completions=completions, **columns)
+                  for name, f in rewards.functions.items()}
+        assert weighted_total(values, rewards.weights).tolist() == [total] * len(rows)

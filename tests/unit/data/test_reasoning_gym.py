@@ -60,11 +60,12 @@ def test_mixture_from_the_command_line_with_per_task_rewards():
     data = build_group(cfg, "data")
     suite = build_group(cfg, "reward")
     rows = data.load(PromptTemplate()).train.to_list()
-    funcs, weights = suite.trl_functions(Scorer(PromptTemplate().answer_format, data.verifier))
+    rewards = suite.trl_functions(Scorer(PromptTemplate().answer_format, data.verifier))
     columns = {k: [r[k] for r in rows] for k in ("answer", "task", "entry")}
     completions = [f"It is {r['answer']}" for r in rows]
-    out = {f.__name__: f(prompts=[None] * len(rows), completions=completions, **columns) for f in funcs}
-    assert weights == [1.0, 2.0]
+    out = {name: f(prompts=[None] * len(rows), completions=completions, **columns)
+           for name, f in rewards.functions.items()}
+    assert rewards.weights == {"sums": 1.0, "legs": 2.0}
     for i, row in enumerate(rows):
         mine, other = ("sums", "legs") if row["task"] == "chain_sum" else ("legs", "sums")
         assert out[mine][i] == 1.0 and out[other][i] is None

@@ -52,3 +52,13 @@ def test_held_out_samples_need_the_policy_and_the_generating_evaluator_refuses_a
         PairwiseEvaluator(pairs="samples", baseline=False)
     with pytest.raises(ConfigError, match="Evaluate it with eval=pairwise"):
         Evaluator().evaluate(rm, tok, [{"prompt": PROMPT, "answer": "3"}], None, "final")
+
+
+def test_pairwise_evaluation_without_pairs_names_its_own_setting():
+    """eval=pairwise on held-out rows without chosen/rejected columns: the message names eval.pairs, the setting that
+    asked for the dataset's pairs (not train.preferences, which the user may not have set)."""
+    with pytest.raises(ConfigError) as error:
+        PairwiseEvaluator().held_out(None, None, [{"prompt": PROMPT, "answer": "3"}], None)
+    assert str(error.value).startswith("eval.pairs=dataset needs chosen/rejected pairs: the rows have no chosen, "
+                                       "rejected column") and "eval.pairs=samples" in str(error.value)
+    assert "train.preferences" not in str(error.value)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 
 import pytest
 import torch
 
-from rlvr.orchestration import build_pipeline
+from rlvr.errors import ConfigError
+from rlvr.observers import ConsoleObserver
+from rlvr.orchestration import PipelineOrchestrator, build_pipeline
 from tests.conftest import compose, read_jsonl, tiny_overrides
 
 
@@ -174,3 +177,30 @@ def test_a_run_continues_only_with_its_own_settings(tiny_model_dir, tmp_path):
     build_pipeline(compose(base)).run(tmp_path)
     with pytest.raises(ConfigError, match=r"holds a run with other settings \(data.test_size: 4 -> 3\)"):
         build_pipeline(compose(base + ["data.test_size=3"])).run(tmp_path)
+
+
+class Misspelt:
+    """An observer whose one hook is misspelt, so it would never be called."""
+
+    def on_train_logs(self, **_):
+        pass
+
+
+def test_every_group_is_checked_against_its_protocol_when_the_pipeline_is_built(tmp_path):
+    """data, prompts, model, reward, train, eval and each observer (rlvr.interfaces): a component that does not fit
+    its group fails when the pipeline is built, naming the key."""
+    with pytest.raises(ConfigError, match=re.escape("observers.typo: Misspelt is no observer: on_train_logs is no "
+                                                    "event (the events: on_pipeline_start, on_stage_start")):
+        build_pipeline(compose([f"output_dir={tmp_path}",
+                                "+observers.typo={_target_: tests.unit.orchestration.test_orchestrator.Misspelt}"]))
+    pipeline = build_pipeline(compose(["observers=none", f"output_dir={tmp_path}"]))
+    parts = {"data": pipeline.data, "prompts": pipeline.prompts, "model": pipeline.model, "eval": pipeline.evaluator,
+             "reward": pipeline.reward, "train": pipeline.trainer}
+    assert PipelineOrchestrator(**parts, observers={"console": ConsoleObserver()}).observers  # the right kinds
+    for key, bad, message in (
+        ("prompts", "Q: {question}", "prompts: str does not implement PromptComponent"),
+        ("reward", Misspelt(), "reward: Misspelt does not implement RewardComponent"),
+        ("observers", {"quiet": object()}, "observers.quiet: object is no observer: it defines none of the events"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            PipelineOrchestrator(**{**parts, key: bad})

@@ -1,5 +1,5 @@
 """Plots render as real PNGs; the run report puts how it ran, config, curves, baseline vs final and the questions
-training changed on one page, from the observer at the end of a run and from ``python -m rlvr.report RUN_DIR``."""
+training changed on one page, from the observer at the end of a run and from ``python -m rlvr.report_cli RUN_DIR``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rlvr.config import load_config, validate, with_defaults
 from rlvr.observers import Observers
 from rlvr.observers.report import ReportObserver
 from rlvr.report import plot_benchmark, plot_training_curves, write_report
-from rlvr.report.__main__ import main as report_main
+from rlvr.report_cli import main as report_main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,6 +1,6 @@
 """The sweep summary (rlvr.report.sweep): one row per job from results.json and .hydra/overrides.yaml, a failed
 or unfinished job as a row with its error, a training sweep read from its final evaluation, and the rebuild
-through ``python -m rlvr.report SWEEP_DIR``."""
+through ``python -m rlvr.report_cli SWEEP_DIR``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rlvr.report.__main__ import main as report_main
 from rlvr.report.sweep import SweepSummary, sweep_rows, write_summary
+from rlvr.report_cli import main as report_main
 
 KEYS = {"benchmark.model": "model", "benchmark.task": "task"}
 

@@ -64,8 +64,8 @@ def test_every_correctness_reward_agrees_with_the_evaluation_scorer(suites, fmt_
     assert any(verdicts) and not all(verdicts)
     judged = 0
     for config, suite in suites.items():
-        functions, _ = suite.trl_functions(scorer)
-        for fn, trl_fn in zip(suite.functions.values(), functions):
+        functions = suite.trl_functions(scorer).functions
+        for fn, trl_fn in zip(suite.functions.values(), functions.values()):
             values = trl_fn(prompts=["q"] * len(texts), completions=texts, answer=golds, task=["t"] * len(texts))
             for (text, gold), verdict, value in zip(rows, verdicts, values):
                 where = f"{config}/{trl_fn.__name__} on {text!r} (gold {gold}): {value}, scorer correct={verdict}"

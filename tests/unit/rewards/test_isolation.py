@@ -237,8 +237,8 @@ from tests.unit.rewards.test_isolation import process_id
 
 if __name__ == "__main__":
     suite = RewardSuite({"pid": functools.partial(process_id)})
-    functions, _ = suite.trl_functions(Scorer(AnswerFormat(), NumberVerifier()))
-    print(int(functions[0](prompts=["q"], completions=["1"], answer=["1"])[0]), flush=True)
+    functions = suite.trl_functions(Scorer(AnswerFormat(), NumberVerifier())).functions
+    print(int(functions["pid"](prompts=["q"], completions=["1"], answer=["1"])[0]), flush=True)
     time.sleep(600)
 """
 

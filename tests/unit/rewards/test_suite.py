@@ -79,14 +79,15 @@ class Metrics:
 
 def call_like_trl(suite, scorer, texts, **columns):
     """Call every adapted function exactly as GRPOTrainer does, with conversational completions."""
-    funcs, weights = suite.trl_functions(scorer)
+    rewards = suite.trl_functions(scorer)
     completions = [[{"role": "assistant", "content": t}] for t in texts]
     prompts = [[{"role": "user", "content": "q"}]] * len(texts)
     metrics = Metrics()
-    out = {f.__name__: f(prompts=prompts, completions=completions, completion_ids=[[1]] * len(texts),
-                         trainer_state=None, log_metric=metrics, log_extra=lambda **_: None, **columns)
-           for f in funcs}
-    return out, dict(zip([f.__name__ for f in funcs], weights)), metrics.values
+    out = {name: f(prompts=prompts, completions=completions, completion_ids=[[1]] * len(texts),
+                   trainer_state=None, log_metric=metrics, log_extra=lambda **_: None, **columns)
+           for name, f in rewards.functions.items()}
+    assert [f.__name__ for f in rewards.functions.values()] == list(rewards.functions)  # TRL logs by __name__
+    return out, rewards.weights, metrics.values
 
 
 def suite_of(functions, **kwargs):
@@ -260,6 +261,27 @@ def test_scores_are_computed_once_per_batch():
     suite = suite_of({"a": {"_target_": "rlvr.rewards.Correctness"}, "b": {"_target_": "rlvr.rewards.NumberCheck"}})
     call_like_trl(suite, Scorer(TAGS, Counting()), ["<answer>1</answer>", "<answer>2</answer>"], answer=["1", "1"])
     assert calls == ["1", "2"]
+
+
+def test_the_score_cache_is_keyed_on_the_batch_not_on_the_list_that_holds_it():
+    """TRL hands every function of a step the same completions list; another caller (PPO, a test) may build a new
+    list for each function. Either way a batch is scored once; the same texts for other rows are scored anew."""
+    calls = []
+
+    class Counting(NumberVerifier):
+        def __call__(self, answer, row):
+            calls.append((answer, row["answer"]))
+            return super().__call__(answer, row)
+
+    suite = suite_of({"a": {"_target_": "rlvr.rewards.Correctness"}, "b": {"_target_": "rlvr.rewards.NumberCheck"}})
+    rewards = suite.trl_functions(Scorer(TAGS, Counting()))
+    texts = ["<answer>1</answer>", "<answer>2</answer>"]
+    for f in rewards.functions.values():
+        f(prompts=["q", "q"], completions=list(texts), answer=["1", "1"])
+    assert calls == [("1", "1"), ("2", "1")]
+    assert rewards.functions["a"](prompts=["q", "q"], completions=list(texts), answer=["2", "2"]) == [0.0, 1.0]
+    assert calls[2:] == [("1", "2"), ("2", "2")]
+    suite.close()
 
 
 @pytest.mark.parametrize(

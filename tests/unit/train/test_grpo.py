@@ -14,7 +14,7 @@ from tests.conftest import build_group, compose
 def test_every_setting_reaches_grpo_config(tmp_path):
     loop = build_group(compose(["train.beta=0.04", "train.loss_type=dr_grpo", "train.num_generations=8",
                                 "train.per_device_train_batch_size=16", "train.extra.top_k=5"]), "train")
-    args = loop.grpo_config(str(tmp_path), seed=3, reward_weights=[1.0, 0.2], bf16=False)
+    args = loop.config(str(tmp_path), seed=3, reward_weights=[1.0, 0.2], bf16=False)
     assert (args.beta, args.loss_type, args.num_generations, args.top_k) == (0.04, "dr_grpo", 8, 5)
     assert (args.max_steps, args.learning_rate, args.max_completion_length) == (30, 2e-5, 40)
     assert args.seed == 3 and args.reward_weights == [1.0, 0.2] and args.report_to == []
@@ -23,9 +23,24 @@ def test_every_setting_reaches_grpo_config(tmp_path):
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_gradient_checkpointing_follows_the_model(tmp_path, checkpointing):
     """TRL turns checkpointing on by default; ours is model.gradient_checkpointing (off: faster on CPU)."""
-    args = GRPOLoop().grpo_config(str(tmp_path), seed=0, reward_weights=None, bf16=False,
+    args = GRPOLoop().config(str(tmp_path), seed=0, bf16=False,
                                   **checkpointing_arg(checkpointing))
     assert args.gradient_checkpointing is checkpointing and args.bf16 is False
+
+
+def test_every_loss_type_trls_grpo_accepts_is_one_of_ours():
+    """train.loss_type offers each loss TRL's GRPOConfig lists (its own help text names them), plus gspo (TRL's
+    grpo loss on sequence-level ratios); when TRL adds one, this says so."""
+    import re
+    from typing import get_args
+
+    from trl import GRPOConfig
+
+    from rlvr.train.grpo import LossType
+
+    help_text = GRPOConfig.__dataclass_fields__["loss_type"].metadata["help"]
+    trls = set(re.findall(r"'(\w+)'", re.search(r"Supported values are (.+?)\. ", help_text).group(1)))
+    assert len(trls) >= 8 and trls == set(get_args(LossType)) - {"gspo"}, f"TRL's GRPO loss types: {sorted(trls)}"
 
 
 def test_values_trl_rejects_fail_at_construction():
@@ -38,7 +53,7 @@ def test_no_deprecated_training_argument_is_used(tmp_path, recwarn):
     import warnings
 
     warnings.simplefilter("always")
-    GRPOLoop().grpo_config(str(tmp_path), seed=0, reward_weights=None, bf16=False, **checkpointing_arg(False))
+    GRPOLoop().config(str(tmp_path), seed=0, bf16=False, **checkpointing_arg(False))
     assert not [w for w in recwarn if "deprecated" in str(w.message)]
 
 

@@ -14,9 +14,10 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import TrainInputs
+from rlvr.interfaces import Rewards, TrainInputs
+from rlvr.rewards import weighted_total
 from rlvr.train import GRPOLoop
-from rlvr.train.dynamic_sampling import concat, dynamic_sampling, flat_groups, total_rewards
+from rlvr.train.dynamic_sampling import concat, dynamic_sampling, flat_groups
 from rlvr.train.trl_bridge import model_args
 
 G = 4  # completions per prompt
@@ -61,7 +62,7 @@ def train(tiny_model_dir, tmp_path, reward=variety, **settings) -> tuple[Events,
                        "max_completion_length": 8, "learning_rate": 1e-2, "save_steps": 0, **settings})
     events = Events()
     result = loop.train(TrainInputs(model=model, tokenizer=tokenizer, train=prompts(32), scorer=None,
-                                    reward_functions=[reward], reward_weights=[1.0], output_dir=str(tmp_path),
+                                    rewards=Rewards({"reward": reward}, {"reward": 1.0}), output_dir=str(tmp_path),
                                     seed=0, events=events))
     assert result.global_step == 2 and [e["step"] for e in events.logs] == [1, 2]
     return events, result
@@ -131,7 +132,7 @@ def loss_case(tiny_model_dir, tmp_path, **settings):
     loop = GRPOLoop(**{"epsilon": 0.2, "num_generations": G, "per_device_train_batch_size": G,
                        "max_completion_length": 6, "save_steps": 0, **settings})
     trainer = GRPOTrainer(model=model, reward_funcs=[variety], train_dataset=prompts(4), processing_class=tokenizer,
-                          args=loop.grpo_config(str(tmp_path), 0, None, **model_args(model)))
+                          args=loop.config(str(tmp_path), 0, **model_args(model)))
     batch, plen, clen, vocab = 4, 5, 6, model.config.vocab_size
     inputs = {"prompt_ids": torch.randint(4, vocab, (batch, plen)),
               "completion_ids": torch.randint(4, vocab, (batch, clen)),
@@ -180,6 +181,18 @@ def test_loss_and_gradient_match_the_formula(tiny_model_dir, tmp_path, loss_type
     assert (ours_grad - expected_grad).abs().max().item() <= 1e-6 and expected_grad.abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("loss_type", ["cispo", "sapo", "luspo", "vespo"])
+def test_trls_further_losses_build_and_give_a_gradient(tiny_model_dir, tmp_path, loss_type):
+    """TRL's losses beyond the papers' formulas above are passed through as they are: each builds a GRPOTrainer
+    (whose own checks pass: luspo's sequence-level ratios, vespo's token-level ones) and moves the policy."""
+    trainer, model, inputs, _ = loss_case(tiny_model_dir, tmp_path, loss_type=loss_type, epsilon_high=0.28)
+    model.eval()
+    loss = trainer._compute_loss(model, inputs)
+    assert torch.isfinite(loss) and gradient(model, loss).abs().max() > 1e-4
+    expected = "sequence" if loss_type == "luspo" else "token"
+    assert trainer.args.loss_type == loss_type and trainer.args.importance_sampling_level == expected
+
+
 @pytest.mark.parametrize("loss_type", LOSS_TYPES)
 def test_accumulated_micro_batches_add_up_to_the_formula_over_the_step(tiny_model_dir, tmp_path, loss_type):
     """In training TRL splits a step's batch into gradient_accumulation_steps micro-batches and scales each one's
@@ -215,10 +228,33 @@ def test_flat_groups_are_read_from_the_rewards_not_the_advantages():
     assert flat_groups(sixteen, 16).tolist() == [True]
 
 
-def test_total_rewards_weight_each_function_and_leave_unscorable_completions_out():
-    per_func = torch.tensor([[1.0, 0.5], [float("nan"), 1.0], [float("nan"), float("nan")]])
-    total = total_rewards(per_func, torch.tensor([1.0, 0.2]))
-    assert total[:2].tolist() == pytest.approx([1.1, 0.2]) and total[2].isnan()
+def test_trl_totals_the_rewards_as_weighted_total_does(tiny_model_dir, tmp_path):
+    """Weights go to TRL by name (as a list in its functions' order), and TRL's own total, from which its advantages
+    come, is :func:`rlvr.rewards.weighted_total` of the functions' values: the sum PPO and dynamic sampling use."""
+    from trl import GRPOTrainer
+
+    class Capture(GRPOTrainer):
+        def _calculate_rewards(self, *args):
+            self.per_function = super()._calculate_rewards(*args)
+            return self.per_function
+
+    def some(completions, **_):  # no reward for every other completion: left out of the total
+        return [None if i % 2 else 1.0 for i in range(len(completions))]
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir, padding_side="left")
+    rewards = Rewards({"some": some, "variety": variety}, {"variety": 0.25, "some": 2.0})
+    functions, weights = rewards.as_lists()
+    assert weights == [2.0, 0.25]
+    loop = GRPOLoop(num_generations=G, per_device_train_batch_size=2 * G, max_completion_length=6, save_steps=0)
+    trainer = Capture(model=model, reward_funcs=functions, train_dataset=prompts(2), processing_class=tokenizer,
+                      args=loop.config(str(tmp_path), 0, reward_weights=weights, **model_args(model)))
+    trainer.model.train()
+    trainer._generate_and_score_completions([row for row in prompts(2) for _ in range(G)])
+    ours = weighted_total(dict(zip(rewards.functions, trainer.per_function.unbind(1))), rewards.weights)
+    assert trainer._metrics["train"]["reward"][-1] == pytest.approx(ours.nanmean().item(), abs=1e-6)
+    assert ours[1::2].tolist() == pytest.approx((0.25 * trainer.per_function[1::2, 1]).tolist())
 
 
 class FakeGRPO:
@@ -227,7 +263,7 @@ class FakeGRPO:
 
     def __init__(self, n_prompts: int, step: int = 0):
         self.train_dataset = [{"prompt": f"p{i}"} for i in range(n_prompts)]
-        self.num_generations, self.reward_weights = G, torch.ones(1)
+        self.num_generations, self.reward_weights, self.reward_func_names = G, torch.ones(1), ["variety"]
         self.model, self.processing_class = SimpleNamespace(training=True), SimpleNamespace(pad_token_id=0)
         self.args, self.state = SimpleNamespace(seed=0), SimpleNamespace(global_step=step)
         self._metrics = {"train": defaultdict(list)}
@@ -328,7 +364,7 @@ def test_without_dynamic_sampling_flat_groups_stay_in_the_batch(tiny_model_dir, 
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({"epsilon": 1.0}, "train.epsilon must be in (0, 1)"),
+    ({"epsilon": 1.0}, "'train.epsilon' must be in (0, 1) (the ratio is clipped below at 1 - epsilon), got 1.0."),
     ({"epsilon": 0.2, "epsilon_high": 0.1}, "train.epsilon_high (0.1) is the upper clip bound"),
     ({"loss_type": "dapo", "extra": {"importance_sampling_level": "sequence"}},
      "train.extra.importance_sampling_level: set by train.loss_type (gspo"),

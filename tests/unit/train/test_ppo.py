@@ -68,10 +68,12 @@ def test_the_completion_mask_ends_at_the_first_eos():
 
 @pytest.mark.parametrize("settings, message", [
     ({"prompts_per_step": 6, "mini_batch_size": 4}, "multiple of train.mini_batch_size"),
-    ({"gamma": 1.5}, "train.gamma and train.lam must be in [0, 1]"),
-    ({"kl_coef": -1.0}, "kl_coef >= 0"),
+    ({"gamma": 1.5}, "'train.gamma' must be in [0, 1], got 1.5."),
+    ({"kl_coef": -1.0}, "'train.kl_coef' must be >= 0, got -1.0."),
 ])
 def test_bad_settings_fail_at_construction(settings, message):
+    """A single setting out of its range fails by the signature's check (as in a config); a rule between two
+    settings by the constructor's own."""
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         PPOLoop(**settings)
 

@@ -336,9 +336,9 @@ def test_vllm_is_a_config_path_checked_before_loading(tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else real(name, *a))
     loop = GRPOLoop(rollout="vllm", vllm_mode="server", extra={"vllm_server_base_url": "http://gpu-1:8000"})
-    args = loop.grpo_config(str(tmp_path), seed=0, reward_weights=None, bf16=False)
+    args = loop.config(str(tmp_path), seed=0, bf16=False)
     assert (args.use_vllm, args.vllm_mode, args.vllm_server_base_url) == (True, "server", "http://gpu-1:8000")
-    assert GRPOLoop().grpo_config(str(tmp_path), seed=0, reward_weights=None, bf16=False).use_vllm is False
+    assert GRPOLoop().config(str(tmp_path), seed=0, bf16=False).use_vllm is False
 
 
 @pytest.mark.parametrize(("kw", "message"), [

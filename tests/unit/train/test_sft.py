@@ -36,8 +36,8 @@ def inputs(rows: list[dict], tokenizer, fmt: AnswerFormat = AnswerFormat(), mode
     from datasets import Dataset
 
     return TrainInputs(model=model, tokenizer=tokenizer, train=Dataset.from_list(rows),
-                       scorer=Scorer(fmt, NumberVerifier()), reward_functions=[], reward_weights=[],
-                       output_dir=kw.pop("output_dir", "unused"), seed=0, events=None, **kw)
+                       scorer=Scorer(fmt, NumberVerifier()), output_dir=kw.pop("output_dir", "unused"), seed=0,
+                       events=None, **kw)
 
 
 def row(answer: str, **more) -> dict:
@@ -79,11 +79,11 @@ def test_completion_field_trains_on_the_datasets_own_completions_if_they_verify(
 def test_every_setting_reaches_sft_config(tmp_path):
     loop = build_group(compose(["train=sft", "train.packing=true", "train.completion_only_loss=false",
                                 "train.max_length=256", "train.extra.loss_type=dft"]), "train")
-    args = loop.sft_config(str(tmp_path), seed=3, bf16=False)
+    args = loop.config(str(tmp_path), seed=3, bf16=False)
     assert (args.packing, args.completion_only_loss, args.max_length, args.loss_type) == (True, False, 256, "dft")
     assert (args.max_steps, args.learning_rate, args.per_device_train_batch_size) == (20, 2e-5, 8)
     assert args.seed == 3 and args.report_to == [] and args.save_strategy == "steps"
-    assert SFTLoop().sft_config(str(tmp_path), seed=0).packing is False
+    assert SFTLoop().config(str(tmp_path), seed=0).packing is False
 
 
 @pytest.mark.parametrize(("extra", "expected"), [

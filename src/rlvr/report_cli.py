@@ -1,9 +1,12 @@
-"""Write the report of a finished (or failed) run: ``python -m rlvr.report RUN_DIR [--samples N]``.
+"""Write the report of a finished (or failed) run: ``rlvr-report RUN_DIR [--samples N]`` (or
+``python -m rlvr.report_cli``). The command line of :mod:`rlvr.report`, which is a library.
 
 For a training run directory this writes ``RUN_DIR/report.md`` and ``RUN_DIR/plots/*.png``. For a sweep's root
 directory (a benchmark's ``output_dir``; Hydra wrote ``multirun.yaml`` there) it rebuilds ``summary.csv``,
 ``summary.md`` and ``accuracy.png`` from the jobs' ``results.json`` (:mod:`rlvr.report.sweep`).
 """
+
+from __future__ import annotations
 
 import argparse
 import sys
@@ -14,7 +17,7 @@ from rlvr.report.sweep import is_sweep, summarize
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlvr.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="rlvr-report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory, or a sweep's (a benchmark's output_dir)")
     parser.add_argument("--samples", type=int, default=4, help="completions shown per evaluation (default 4)")
     args = parser.parse_args(argv)
