@@ -34,6 +34,8 @@ from rlvr.interfaces import (
     EvalResult,
     EvaluationComponent,
     ModelComponent,
+    StreamingData,
+    StreamingLoop,
     TrainingLoop,
     TrainInputs,
     TrainResult,
@@ -116,6 +118,13 @@ class PipelineOrchestrator:
             if value is not None and not isinstance(value, protocol):
                 raise ConfigError(f"{key}: {type(value).__name__} does not implement {protocol.__name__} "
                                   f"(see rlvr.interfaces).")
+        if isinstance(data, StreamingData) and data.streaming:
+            for key, loop in loops:
+                if loop is not None and not isinstance(loop, StreamingLoop):
+                    raise ConfigError(f"data.streaming=true: {key} ({type(loop).__name__}) trains on rows held in "
+                                      "memory; train=grpo and train=sft stream. Set data.streaming=false.")
+                if loop is not None:
+                    loop.check_streaming()
         self.data, self.prompts, self.model, self.reward = data, prompts, model, reward
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
+from rlvr.data.streaming import TrainStream
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
 from rlvr.train import dynamic_sampling as dynamic
@@ -154,6 +155,13 @@ class GRPOLoop:
     def max_steps(self) -> int:
         return self.settings["max_steps"]
 
+    def check_streaming(self) -> None:
+        """Trains on a stream (``data.streaming=true``), except with dynamic sampling, which draws further prompts
+        from anywhere in the training set."""
+        if self.settings["dynamic_sampling"]:
+            raise ConfigError("train.dynamic_sampling draws further prompts from anywhere in the training set, which "
+                              "a stream cannot give: set data.streaming=false or train.dynamic_sampling=false.")
+
     def grpo_config(self, output_dir: str, seed: int, reward_weights: list[float] | None, **model_args: Any) -> Any:
         """The ``trl.GRPOConfig`` for this run; ``model_args`` (precision, checkpointing, device) follow the
         loaded model, see :func:`rlvr.train.trl_bridge.model_args`."""
@@ -182,10 +190,14 @@ class GRPOLoop:
         """Run GRPO on ``inputs.train`` with ``inputs.reward_functions``; events go to ``inputs.events``."""
         from trl import GRPOTrainer
 
-        args = self.grpo_config(inputs.output_dir, inputs.seed, inputs.reward_weights, **model_args(inputs.model))
+        stream = inputs.train.reader() if isinstance(inputs.train, TrainStream) else None
+        # A stream comes shuffled in its own (resumable) order; TRL's buffered shuffle on top would lose rows on resume.
+        args = self.grpo_config(inputs.output_dir, inputs.seed, inputs.reward_weights, **model_args(inputs.model),
+                                **({"shuffle_dataset": False} if stream else {}))
         s = self.settings
         prompts_per_step = s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] // s["num_generations"]
-        trainer_cls = atomic_checkpoints(GRPOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step)
+        trainer_cls = atomic_checkpoints(GRPOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step,
+                                         stream=stream)
         if s["rollout"] == "engine":
             trainer_cls = with_engine(trainer_cls, RolloutEngine(compile=s["rollout_compile"]))
         if s["shared_prefix"]:
@@ -196,7 +208,7 @@ class GRPOLoop:
             model=inputs.model,
             reward_funcs=inputs.reward_functions,
             args=args,
-            train_dataset=inputs.train,
+            train_dataset=stream.dataset() if stream else inputs.train,
             processing_class=inputs.tokenizer,
         )
         diagnoser = Diagnoser(max_completion_length=self.settings["max_completion_length"])

@@ -11,10 +11,12 @@ Run it alone:  python run_pipeline.py train=sft
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from typing import Any
 
+from rlvr.data.streaming import StreamReader, TrainStream
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, TrainInputs, TrainResult
 from rlvr.scoring.completions import gold_completion
@@ -23,6 +25,7 @@ from rlvr.train.diagnostics import Diagnoser
 from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args, run_trainer
 
 log = logging.getLogger(__name__)
+PEEK = 64  # rows of a stream whose completions are checked before training
 
 
 class SFTLoop:
@@ -93,6 +96,13 @@ class SFTLoop:
     def max_steps(self) -> int:
         return self.settings["max_steps"]
 
+    def check_streaming(self) -> None:
+        """Trains on a stream (``data.streaming=true``), except with packing, which joins rows into sequences so
+        that a checkpoint cannot say which row comes next."""
+        if self.settings["packing"]:
+            raise ConfigError("train.packing joins streamed rows into sequences, and a stream's position is counted in "
+                              "rows: set data.streaming=false or train.packing=false.")
+
     def sft_config(self, output_dir: str, seed: int, **model_args: Any) -> Any:
         """The ``trl.SFTConfig`` for this run; ``model_args`` (precision, checkpointing, device) follow the
         loaded model, see :func:`rlvr.train.trl_bridge.model_args`."""
@@ -112,26 +122,28 @@ class SFTLoop:
             **self.extra,
         )
 
-    def dataset(self, inputs: TrainInputs) -> tuple[Any, Counter]:
+    def dataset(self, inputs: TrainInputs, stream: StreamReader | None = None) -> tuple[Any, Counter]:
         """Prompt-completion pairs whose completion scores ``correct`` with ``inputs.scorer``, and the rows dropped
-        counted by status (also logged). Raises ConfigError when no row is left to train on."""
+        counted by status (also logged). Raises ConfigError when no row is left to train on. A stream's pairs
+        (``data.streaming=true``) are verified as they are read, through ``stream`` (the trainer's reader)."""
         from datasets import Dataset
 
         field = self.settings["completion_field"]
+        verified = VerifiedPair(inputs.scorer, field)
+        if isinstance(inputs.train, TrainStream):
+            return self._stream(inputs.train, verified, stream), Counter()
         if field is not None and field not in inputs.train.column_names:
             raise ConfigError(f"train.completion_field={field!r}: the training rows have no such column "
                               f"(they have {', '.join(inputs.train.column_names)}).")
         pairs, dropped, too_long = [], Counter(), 0
         for row in inputs.train:
-            text = gold_completion(row["answer"], inputs.scorer.fmt) if field is None else row[field]
-            if not isinstance(text, str):
-                raise ConfigError(f"train.completion_field={field!r} must hold text, got {type(text).__name__}.")
-            score = inputs.scorer(text, row)
-            if not score.correct:
-                dropped[score.status] += 1
+            pair, status = verified.check(row)
+            if pair is None:
+                dropped[status] += 1
                 continue
+            text = pair["completion"][0]["content"]
             too_long += len(inputs.tokenizer(text)["input_ids"]) > self.settings["max_completion_length"]
-            pairs.append({"prompt": row["prompt"], "completion": [{"role": "assistant", "content": text}]})
+            pairs.append(pair)
         source = f"column {field!r}" if field else "the gold answers"
         if not pairs:
             raise ConfigError(f"train=sft: no completion from {source} scores correct with the prompt's answer "
@@ -146,6 +158,19 @@ class SFTLoop:
         log.info("[rlvr] SFT on %d verified completions from %s.", len(pairs), source)
         return Dataset.from_list(pairs), dropped
 
+    def _stream(self, rows: TrainStream, verified: "VerifiedPair", stream: StreamReader | None) -> Any:
+        """The verified pairs of a stream, as they come. Its first rows are checked now: a stream whose completions
+        do not score correct (a prompt that disagrees with the data's answers) fails before training."""
+        first = [verified.check(row) for row in itertools.islice(rows.reader().rows(), PEEK)]
+        if not any(pair for pair, _ in first):
+            source = f"column {verified.field!r}" if verified.field else "the gold answers"
+            raise ConfigError(f"train=sft: none of the first {len(first)} completions from {source} scores correct "
+                              f"with the prompt's answer format ({_counts(Counter(s for _, s in first))}): the "
+                              "prompt (prompts.*) and the data's answers disagree.")
+        log.info("[rlvr] SFT on the verified completions of %s, as they stream (rows that do not score correct are "
+                 "left out).", rows.source.where)
+        return (stream or rows.reader()).dataset(verified)
+
     def trainer(self, inputs: TrainInputs) -> Any:
         """The ``trl.SFTTrainer`` (with atomic checkpoints) over the verified completions of ``inputs.train``."""
         import datasets
@@ -153,13 +178,14 @@ class SFTLoop:
 
         args = self.sft_config(inputs.output_dir, inputs.seed, **model_args(inputs.model))
         s = self.settings
+        stream = inputs.train.reader() if isinstance(inputs.train, TrainStream) else None
         trainer_cls = atomic_checkpoints(SFTTrainer, keep=s["keep_checkpoints"],
                                          prompts_per_step=s["per_device_train_batch_size"]
-                                         * s["gradient_accumulation_steps"])
+                                         * s["gradient_accumulation_steps"], stream=stream)
         bars = not datasets.are_progress_bars_disabled()
         datasets.disable_progress_bars()  # SFTTrainer tokenizes with four progress bars; our console has its own
         try:
-            return trainer_cls(model=inputs.model, args=args, train_dataset=self.dataset(inputs)[0],
+            return trainer_cls(model=inputs.model, args=args, train_dataset=self.dataset(inputs, stream)[0],
                                processing_class=inputs.tokenizer)
         finally:
             if bars:
@@ -171,6 +197,29 @@ class SFTLoop:
         return run_trainer(self.trainer(inputs), inputs.events, Diagnoser(), resume_from=inputs.resume_from,
                            save_at_end=bool(self.settings["save_steps"]),
                            on_nonfinite_loss=self.settings["on_nonfinite_loss"])
+
+
+class VerifiedPair:
+    """A training row's prompt-completion pair: the completion from the gold answer (or from ``field``), kept only
+    when ``scorer`` scores it correct."""
+
+    def __init__(self, scorer: Any, field: str | None):
+        self.scorer, self.field = scorer, field
+
+    def check(self, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The pair (None when its completion does not score correct) and the completion's status."""
+        if self.field is not None and self.field not in row:
+            raise ConfigError(f"train.completion_field={self.field!r}: the training rows have no such column "
+                              f"(they have {', '.join(row)}).")
+        text = gold_completion(row["answer"], self.scorer.fmt) if self.field is None else row[self.field]
+        if not isinstance(text, str):
+            raise ConfigError(f"train.completion_field={self.field!r} must hold text, got {type(text).__name__}.")
+        score = self.scorer(text, row)
+        pair = {"prompt": row["prompt"], "completion": [{"role": "assistant", "content": text}]}
+        return (pair if score.correct else None), score.status
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        return self.check(row)[0]
 
 
 def _counts(statuses: Counter) -> str:
