@@ -7,10 +7,15 @@ step 3, so the resumed run starts from checkpoint-2, one row into the second blo
 the question makes each step's mean reward a fingerprint of the prompts it trained on: the resumed run's rewards,
 losses and final weights equal the uninterrupted run's, so it trained on exactly the same rows in the same order.
 TensorBoard's reader shows each step once. SFT resumes the same way (its loss per step is the fingerprint).
+
+Under ``torchrun --nproc_per_node 2`` (gloo on CPU) each rank trains on its slice of every global batch: with
+near-greedy sampling the per-step rewards and the prompts' fingerprints equal a one-process run with the same global
+batch, and the checkpoint records the same stream position.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +25,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.conftest import FIXTURES, REPO, read_jsonl
 from tests.faults.ledger import LEDGER, Expected
+from tests.integration.test_distributed import launch
 from tests.integration.test_resume import env, logged_step, run, train_records, wait_for, weights
 
 QUESTION = "+reward.functions.question={_target_: tests.integration.test_streaming.question_length, _partial_: true}"
@@ -82,3 +88,49 @@ def test_a_streamed_run_killed_after_a_checkpoint_resumes_on_the_same_rows(tiny_
     assert [round(e.value, 5) for e in events.Scalars("train/loss")] == [round(r["loss"], 5) for r in theirs]
     assert [e.step for e in events.Scalars("eval/accuracy")] == [0, 4]  # baseline, final
 
+
+
+def test_two_processes_share_each_global_batch_of_the_stream(tiny_model_dir, tmp_path):
+    settings = [f"model.name_or_path={tiny_model_dir}", "model.dtype=float32", "data=gsm8k",
+                f"data.path={FIXTURES / 'gsm8k'}", "data.streaming=true", "data.test_size=4", "data.shuffle_buffer=3",
+                "train.max_steps=2", "train.save_steps=2", "train.num_generations=4", "train.max_completion_length=8",
+                "train.temperature=1e-4", "eval.batch_size=4", QUESTION, "observers=none",
+                "+observers.jsonl={_target_: rlvr.observers.JsonlObserver}"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    launch([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            str(REPO / "run_pipeline.py"), *settings, "train.per_device_train_batch_size=4", f"output_dir={two}"],
+           cwd=tmp_path)
+    launch([sys.executable, str(REPO / "run_pipeline.py"), *settings, "train.per_device_train_batch_size=8",
+            f"output_dir={one}"], cwd=tmp_path)
+    assert json.loads((two / "results.json").read_text())["run"]["world_size"] == 2
+    mine, theirs = train_records(two), train_records(one)
+    for a, b in zip(mine, theirs, strict=True):
+        for key in ("rewards/question/mean", "reward", "completions/mean_length"):
+            assert a[key] == pytest.approx(b[key], abs=1e-6), key
+    state = [json.loads((d / "checkpoints" / "checkpoint-2" / "data_state.json").read_text()) for d in (two, one)]
+    assert state[0] == state[1] and state[0]["index"] == 4  # 2 steps of 2 prompts
+
+
+@pytest.mark.slow
+def test_embedded_model_smoke_run_streams_and_writes_tensorboard(tmp_path):
+    """The README's smoke run on the embedded SmolLM2-135M, GSM8K rows streamed from the committed files, with
+    TensorBoard beside the default observers."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "experiment=smoke", "data=gsm8k",
+                           f"data.path={FIXTURES / 'gsm8k'}", "data.streaming=true", "data.test_size=4",
+                           "observers=tensorboard",
+                           f"output_dir={run_dir}"], capture_output=True, text=True, cwd=tmp_path, timeout=900,
+                          env=env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["data"]["streaming"] and results["data"]["test_rows"] == 4 and results["final"]["n"] == 4
+    assert results["train"]["global_step"] == 2 and results["run"]["status"] == "success"
+    assert json.loads((run_dir / "checkpoints" / "checkpoint-2" / "data_state.json").read_text())["index"] == 2
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/reward")] == [1, 2]
+    assert [e.step for e in events.Scalars("eval/accuracy")] == [0, 2]
+    assert events.Scalars("eval/accuracy")[-1].value == pytest.approx(results["final"]["accuracy"])
+    (table,) = events.Tensors("samples/final/text_summary")
+    assert table.tensor_proto.string_val[0].decode().startswith("| question | gold | completion | extracted |")
