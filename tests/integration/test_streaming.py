@@ -118,9 +118,8 @@ def test_embedded_model_smoke_run_streams_and_writes_tensorboard(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "experiment=smoke", "data=gsm8k",
                            f"data.path={FIXTURES / 'gsm8k'}", "data.streaming=true", "data.test_size=4",
-                           "observers=tensorboard",
-                           f"output_dir={run_dir}"], capture_output=True, text=True, cwd=tmp_path, timeout=900,
-                          env=env())
+                           "observers=tensorboard", f"output_dir={run_dir}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=900, env=env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["data"]["streaming"] and results["data"]["test_rows"] == 4 and results["final"]["n"] == 4

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 TEST_SIZE = 500  # held-out rows when data.test_size is null: a stream's length is not known in advance
 BLOCK = 1000  # rows per block with shuffle_buffer=0 (file order): the unit a resumed reader reads again
 BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-# Bytes of a jsonl file parsed at a time. datasets' default (10 MiB) costs about 100 MB of peak memory whatever the
-# file's size; 1 MiB costs about 10 MB and reads as fast (measured: bench/streaming_memory.py).
+# Bytes of a jsonl file parsed at a time. datasets' default (10 MiB) costs about 100 MiB of peak memory whatever the
+# file's size; 1 MiB about 25 MiB, at a comparable speed (bench/streaming_memory.py, README "Streaming data").
 JSON_CHUNK = 1 << 20
 
 
@@ -97,6 +97,21 @@ def _files(files: list[Path]) -> Records:
     return Records(", ".join(map(str, files)), kinds.pop(), tuple(map(str, files)))
 
 
+def read(records: Any, where: str) -> Iterator[Any]:
+    """The records of a stream, a record pyarrow cannot parse (a line that is not JSON, a field whose type changes)
+    a ConfigError naming the file."""
+    it = iter(records)
+    while True:
+        try:
+            record = next(it)
+        except StopIteration:
+            return
+        except ValueError as e:  # pyarrow's ArrowInvalid
+            raise ConfigError(f"Cannot stream {where}: {str(e).splitlines()[0]}. A stream stops at such a record; fix "
+                              "it, or set data.streaming=false (which skips and counts it).") from None
+        yield record
+
+
 @dataclass(frozen=True)
 class RowMaker:
     """Turns a record into a row as the in-memory path does (:func:`rlvr.data.sources.make_row`), with the
@@ -121,7 +136,7 @@ def sample_rows(records: Records, to_row: RowMaker, size: int, seed: int, buffer
     if buffer:
         stream = stream.shuffle(seed=seed, buffer_size=buffer)
     rows, skipped = [], Counter()
-    for record in stream:
+    for record in read(stream, records.where):
         try:
             rows.append(to_row(record))
         except BadRow as e:
@@ -229,7 +244,7 @@ class StreamReader:
             records = s.source.open()
             if state is not None:
                 records.load_state_dict(state)
-            it, skipped = iter(records), Counter()
+            it, skipped = read(records, s.source.where), Counter()
             while s.limit is None or taken < s.limit:
                 rows = s.read_block(it, s.block if s.limit is None else min(s.block, s.limit - taken), skipped)
                 if not rows:

@@ -121,6 +121,13 @@ def test_bad_records_are_skipped_and_counted(tmp_path, caplog):
     assert "skipped 3 records" in caplog.text and "answer: not a number: 1" in caplog.text
 
 
+def test_a_line_that_is_not_json_is_a_one_line_error_naming_the_file(tmp_path):
+    path = write_jsonl(tmp_path / "data.jsonl", [*records(5), "{not json", *records(5, start=5)])
+    with pytest.raises(ConfigError, match=r"Cannot stream .*data.jsonl: JSON parse error") as e:
+        stream_data(path=path, test_size=2, shuffle_buffer=0).load(PROMPT)
+    assert "\n" not in str(e.value)
+
+
 def test_a_stream_without_a_training_row_fails_when_loaded(tmp_path):
     path = write_jsonl(tmp_path / "data.jsonl", records(3))
     with pytest.raises(ConfigError, match="No usable training row"):
