@@ -98,10 +98,13 @@ class SFTLoop:
 
     def check_streaming(self) -> None:
         """Trains on a stream (``data.streaming=true``), except with packing, which joins rows into sequences so
-        that a checkpoint cannot say which row comes next."""
+        that a checkpoint cannot say which row comes next, or with data loader workers, which would each read it."""
         if self.settings["packing"]:
             raise ConfigError("train.packing joins streamed rows into sequences, and a stream's position is counted in "
                               "rows: set data.streaming=false or train.packing=false.")
+        if self.extra.get("dataloader_num_workers"):
+            raise ConfigError("train.extra.dataloader_num_workers: a stream is read in the training process (its "
+                              "position is saved with each checkpoint); remove it or set data.streaming=false.")
 
     def sft_config(self, output_dir: str, seed: int, **model_args: Any) -> Any:
         """The ``trl.SFTConfig`` for this run; ``model_args`` (precision, checkpointing, device) follow the

@@ -68,6 +68,7 @@ CASES = [
     ([*STREAM, 'experiment=sft_then_grpo', 'train@pipeline.stages.sft=dpo'], 'data.streaming=true: pipeline.stage'
                                                                              's.sft (DPOLoop) trains on rows held in'),
     ([*STREAM, 'train=sft', 'train.packing=true'], 'train.packing joins streamed rows into sequences, and a stream'),
+    ([*STREAM, 'train=sft', 'train.extra.dataloader_num_workers=2'], 'train.extra.dataloader_num_workers: a stream i'),
     ([*STREAM, 'train.dynamic_sampling=true'], 'train.dynamic_sampling draws further prompts from anywhere in the t'),
     (['observers=tensorboard', 'observers.tensorboard.num_samples=-1'], "'observers.tensorboard.num_samples' must "),
 ]
