@@ -8,11 +8,13 @@ checkpoint, so TensorBoard hides what the interrupted run logged past that step 
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
+from rlvr.errors import ConfigError
 from rlvr.interfaces import Count
 
 
@@ -21,6 +23,8 @@ class TensorBoardObserver:
     shown per evaluation (as a table of question, gold answer, completion, extracted answer, verdict)."""
 
     def __init__(self, log_dir: str = "tensorboard", num_samples: Count = 8):
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError('observers.tensorboard needs the tensorboard package: pip install "rlvr[tensorboard]".')
         self.log_dir, self.num_samples = log_dir, num_samples
         self.writer: Any = None
         self.path: Path | None = None

@@ -4,8 +4,12 @@ interrupted run logged past its checkpoint."""
 
 from __future__ import annotations
 
+import importlib.util
+
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rlvr.errors import ConfigError
 from rlvr.interfaces import EvalResult
 from rlvr.observers import TensorBoardObserver
 
@@ -81,3 +85,10 @@ def test_a_fresh_run_in_an_old_directory_hides_the_old_events(tmp_path):
     run(tmp_path, [1, 2, 3], reward=lambda s: -1.0)
     run(tmp_path, [1], reward=lambda s: 9.0)
     assert scalars(read(tmp_path / "tensorboard"), "train/reward") == [(1, 9.0)]
+
+
+def test_without_the_tensorboard_package_the_config_is_refused(monkeypatch):
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else find(name, *a))
+    with pytest.raises(ConfigError, match=r'needs the tensorboard package: pip install "rlvr\[tensorboard\]"'):
+        TensorBoardObserver()
