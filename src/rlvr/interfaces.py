@@ -79,7 +79,9 @@ class Score:
 
 @dataclass
 class DataSplits:
-    """Training and held-out rows. Columns: ``prompt`` (chat messages), ``answer``, ``task``, ``entry``."""
+    """Training and held-out rows. Columns: ``prompt`` (chat messages), ``answer``, ``task``, ``entry``. With
+    ``data.streaming=true`` ``train`` is a :class:`rlvr.data.streaming.TrainStream` (read as it trains), ``test``
+    stays in memory."""
 
     train: "Dataset"
     test: "Dataset"
@@ -162,6 +164,12 @@ class PromptComponent(Protocol):
     def messages(self, question: str) -> list[dict[str, Any]]: ...
 
 
+class StreamingData(Protocol):
+    """A data component that can stream its training rows (``data.streaming``) instead of loading them."""
+
+    streaming: bool
+
+
 @runtime_checkable
 class ModelComponent(Protocol):
     """The ``model`` group: loads the policy and its tokenizer, and saves the trained result."""
@@ -234,6 +242,14 @@ class TrainingLoop(Protocol):
     def max_steps(self) -> int: ...
 
     def train(self, inputs: TrainInputs) -> TrainResult: ...
+
+
+@runtime_checkable
+class StreamingLoop(Protocol):
+    """A training loop that can train on streamed rows (``data.streaming=true``); the others refuse it."""
+
+    def check_streaming(self) -> None:
+        """Raise ConfigError when the loop's settings cannot train on a stream (before anything loads)."""
 
 
 @runtime_checkable

@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, get_field, load_records, resolve_path
+from rlvr.data.streaming import load_splits
 from rlvr.errors import ConfigError
-from rlvr.interfaces import AtLeastOne, DataSplits, Verifier
+from rlvr.interfaces import AtLeastOne, Count, DataSplits, Verifier
 from rlvr.schema import checked
 from rlvr.scoring.verifiers import (
     ChoiceVerifier,
@@ -53,6 +54,11 @@ class QAData:
             dataset's ``{chosen: chosen, rejected: rejected}`` (or ``{completion: output, label: is_good}`` for
             KTO), which ``train.preferences=dataset`` trains on and ``eval=pairwise`` scores; a record lacking
             one is skipped and counted.
+        streaming: read the records through ``datasets``' iterable datasets instead of loading them
+            (:mod:`rlvr.data.streaming`): training rows stream in flat memory, a run resumes at the exact row;
+            ``test_size`` rows (default 500) are held out in memory. ``train=grpo`` and ``train=sft`` train on it.
+        shuffle_buffer: with ``streaming``, training rows are shuffled within blocks of this many rows (seeded
+            by ``seed`` and the pass); 0 keeps the file's order.
     """
 
     def __init__(
@@ -74,6 +80,8 @@ class QAData:
         test_size: AtLeastOne | None = None,
         seed: int = 0,
         columns: dict[str, str] = {},  # noqa: B006
+        streaming: bool = False,
+        shuffle_buffer: Count = 1000,
     ):
         try:
             self.pattern = re.compile(answer_pattern, flags=re.DOTALL | re.MULTILINE) if answer_pattern else None
@@ -94,6 +102,7 @@ class QAData:
             raise ConfigError(f"data.columns: {', '.join(sorted(taken))} is a column of every row already; "
                               "give the extra column another name.")
         self.columns = dict(columns)
+        self.streaming, self.shuffle_buffer = streaming, shuffle_buffer
 
     @property
     def verifier(self) -> Verifier:
@@ -127,6 +136,11 @@ class QAData:
 
     def load(self, prompt: PromptTemplate) -> DataSplits:
         """Both splits as rows; malformed records are skipped and counted in the stats."""
+        if self.streaming:
+            return load_splits(path=self.path, hub_id=self.hub_id, hub_config=self.hub_config, splits=self.splits,
+                               parse=self.parse, prompt=prompt, task=self.task, train_size=self.train_size,
+                               test_size=self.test_size, seed=self.seed, shuffle_buffer=self.shuffle_buffer,
+                               columns=self.columns)
         train, test = load_records(path=self.path, hub_id=self.hub_id, hub_config=self.hub_config,
                                    splits=self.splits, test_size=self.test_size, seed=self.seed)
         splits = build_splits(train, test, self.parse, prompt, task=self.task, train_size=self.train_size,

@@ -95,12 +95,19 @@ def read_file(path: Path) -> list[Any]:
 
 
 def split_files(directory: Path, split: str) -> list[Path]:
-    """Files of ``split`` in ``directory`` (recursively): ``train.jsonl``, ``train-00000-of-00002.parquet``..."""
-    return sorted(
+    """Files of ``split`` in ``directory`` (recursively): ``train.jsonl``, ``train-00000-of-00002.parquet``...;
+    a ConfigError when there is none."""
+    files = sorted(
         p for p in directory.rglob("*")
         if p.is_file() and p.suffix in SUFFIXES
         and (p.stem == split or p.stem.startswith(f"{split}-") or p.stem.startswith(f"{split}_"))
     )
+    if not files:
+        raise ConfigError(
+            f"data.path: no file for split '{split}' in {directory} (looked for {split}.jsonl, {split}.json, "
+            f"{split}.parquet or {split}-*.parquet); set data.train_split / data.test_split to the names used."
+        )
+    return files
 
 
 def load_records(
@@ -135,11 +142,6 @@ def load_records(
         out = []
         for split in (train_split, test_split):
             files = split_files(root, split)
-            if not files:
-                raise ConfigError(
-                    f"data.path: no file for split '{split}' in {root} (looked for {split}.jsonl, {split}.json, "
-                    f"{split}.parquet or {split}-*.parquet); set data.train_split / data.test_split to the names used."
-                )
             out.append(Source([r for f in files for r in read_file(f)], ", ".join(map(str, files)), split))
         return out[0], out[1]
     if not hub_id:
@@ -164,20 +166,24 @@ def _hub_split(hub_id: str, hub_config: str | None, split: str) -> Source:
 Parser = Callable[[Any], tuple[str, str, dict[str, Any]]]
 
 
+def make_row(record: Any, parse: Parser, prompt: Any, task: str) -> dict[str, Any]:
+    """One row (``prompt``, ``question``, ``answer``, ``task``, ``entry``) from a record; raises :class:`BadRow`."""
+    if not isinstance(record, dict):
+        raise BadRow("<record>", "not a JSON object")
+    question, answer, entry = parse(record)
+    return {"prompt": prompt.messages(question), "question": question, "answer": answer, "task": task,
+            "entry": json.dumps(entry, default=str)}
+
+
 def build_rows(source: Source, parse: Parser, prompt: Any, task: str) -> tuple[list[dict[str, Any]], Counter]:
     """Rows (``prompt``, ``question``, ``answer``, ``task``, ``entry``) from records; bad ones skipped, counted
     by ``"field: reason"``. ``parse(record) -> (question, gold_answer, entry)`` raises :class:`BadRow`."""
     rows, skipped = [], Counter()
     for record in source.records:
         try:
-            if not isinstance(record, dict):
-                raise BadRow("<record>", "not a JSON object")
-            question, answer, entry = parse(record)
+            rows.append(make_row(record, parse, prompt, task))
         except BadRow as e:
             skipped[f"{e.field}: {e.reason}"] += 1
-            continue
-        rows.append({"prompt": prompt.messages(question), "question": question, "answer": answer, "task": task,
-                     "entry": json.dumps(entry, default=str)})
     if skipped:
         log.warning("data: skipped %d of %d rows in %s (%s)", sum(skipped.values()), len(source.records),
                     source.where, "; ".join(f"{k}: {v}" for k, v in skipped.most_common()))

@@ -35,6 +35,8 @@ from rlvr.interfaces import (
     ModelComponent,
     PromptComponent,
     RewardComponent,
+    StreamingData,
+    StreamingLoop,
     TrainingLoop,
     TrainInputs,
     TrainResult,
@@ -132,6 +134,13 @@ class PipelineOrchestrator:
             if (problem := observer_problem(observer)) is not None:
                 raise ConfigError(f"observers.{name}: {type(observer).__name__} is no observer: {problem} (see "
                                   "rlvr.interfaces.Observer).")
+        if isinstance(data, StreamingData) and data.streaming:
+            for key, loop in loops:
+                if loop is not None and not isinstance(loop, StreamingLoop):
+                    raise ConfigError(f"data.streaming=true: {key} ({type(loop).__name__}) trains on rows held in "
+                                      "memory; train=grpo and train=sft stream. Set data.streaming=false.")
+                if loop is not None:
+                    loop.check_streaming()
         self.data, self.prompts, self.model, self.reward = data, prompts, model, reward
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})

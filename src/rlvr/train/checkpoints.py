@@ -13,6 +13,9 @@ already seen) and add two things:
   the time and the commit of the code that wrote it (:func:`code_commit`; a resume with other code is refused
   unless told). A checkpoint without it is not complete (:func:`latest_checkpoint` ignores it); uploads to S3
   (infrastructure/scripts/s3_checkpoints.py) keep the same rule.
+- **``data_state.json``** when training reads a stream (``data.streaming=true``): the stream's position after the
+  last row the trainer consumed (:meth:`rlvr.data.streaming.StreamReader.state`). A resumed trainer starts the
+  stream there instead of skipping the batches already seen by reading them again.
 
 :class:`StopOnSignal` turns SIGTERM (a spot machine's two-minute notice) and SIGINT (Ctrl-C) into "save a
 checkpoint at the end of this step, then stop" inside training, and into "stop now, keep the latest checkpoint"
@@ -30,14 +33,17 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from rlvr import distributed
+from rlvr.data.streaming import StreamReader
 from rlvr.errors import DiskFull, Stopped, no_space
 from rlvr.files import publish
 
 STATE_FILE = "rlvr_state.json"
+DATA_STATE_FILE = "data_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -96,11 +102,41 @@ def complete(written: Path, root: Path, step: int, prompts_seen: int, keep: int)
     return final
 
 
-def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> type:
-    """``trainer_cls`` (a transformers/TRL Trainer) whose checkpoints are written atomically, ``keep`` kept."""
+def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int, stream: StreamReader | None = None
+                       ) -> type:
+    """``trainer_cls`` (a transformers/TRL Trainer) whose checkpoints are written atomically, ``keep`` kept; with
+    ``stream`` (the reader of its training stream), they hold the stream's position and resume from it."""
 
     class AtomicCheckpoints(trainer_cls):  # type: ignore[misc, valid-type]
         _staging: str | None = None
+        _consumed: int = -1  # the last stream_index of the batches the trainer took (with ``stream``)
+        _pending: deque  # the last stream_index of each batch collated and not yet taken (the loader reads ahead)
+
+        def train(self, resume_from_checkpoint: str | None = None, **kwargs: Any) -> Any:
+            if stream is not None and resume_from_checkpoint:
+                stream.resume(json.loads((Path(resume_from_checkpoint) / DATA_STATE_FILE).read_text()))
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+        def get_resumed_dataloader(self, dataloader: Any, num_batches: int) -> Any:
+            if stream is not None:
+                return dataloader  # the stream starts after the checkpoint's last row: nothing to skip
+            return super().get_resumed_dataloader(dataloader, num_batches)
+
+        def _get_collator_with_removed_columns(self, data_collator: Callable, description: str | None = None
+                                               ) -> Callable:
+            collator = super()._get_collator_with_removed_columns(data_collator, description)
+            if stream is None or description != "Training":
+                return collator
+            self._pending = deque()
+            return _RecordIndex(collator, self._pending)
+
+        def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any) -> Any:
+            batches, items = super().get_batch_samples(epoch_iterator, num_batches, device)
+            if stream is not None:
+                for _ in batches:
+                    self._consumed = max(self._consumed, self._pending.popleft())
+                stream.forget(self._consumed)
+            return batches, items
 
         def _get_output_dir(self, trial: Any) -> str:
             return self._staging or super()._get_output_dir(trial)
@@ -130,8 +166,13 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
             finally:
                 self._staging = None
             self.accelerator.wait_for_everyone()  # every rank's files (its RNG state, DeepSpeed shards) are written
+            # Each rank took its slice of every global batch: the position is after the furthest row any rank took.
+            consumed = max(distributed.gather(self._consumed)) if stream is not None else None
             if self.args.should_save:  # rank 0 completes the checkpoint
-                complete(staging / f"checkpoint-{step}", root, step, step * prompts_per_step, keep)
+                written = staging / f"checkpoint-{step}"
+                if consumed is not None:
+                    (written / DATA_STATE_FILE).write_text(json.dumps(stream.state(consumed)))
+                complete(written, root, step, step * prompts_per_step, keep)
             # No rank goes on (or exits, when a signal stops the run) before the checkpoint is complete: a launcher
             # stops the other ranks once one has exited.
             self.accelerator.wait_for_everyone()
@@ -139,6 +180,18 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
 
     AtomicCheckpoints.__name__ = AtomicCheckpoints.__qualname__ = trainer_cls.__name__
     return AtomicCheckpoints
+
+
+class _RecordIndex:
+    """A data collator that first notes the last ``stream_index`` of the rows it collates (and takes the column
+    out: the model and the reward functions never see it)."""
+
+    def __init__(self, collator: Callable, pending: deque):
+        self.collator, self.pending = collator, pending
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        self.pending.append(max(f.pop("stream_index") for f in features))
+        return self.collator(features)
 
 
 class StopOnSignal:

@@ -109,6 +109,13 @@ class GRPOLoop(GroupLoop):
             derived.update(importance_sampling_level="sequence")
         return derived
 
+    def check_streaming(self) -> None:
+        """Trains on a stream (``data.streaming=true``), except with dynamic sampling, which draws further prompts
+        from anywhere in the training set."""
+        if self.dynamic_sampling:
+            raise ConfigError("train.dynamic_sampling draws further prompts from anywhere in the training set, which "
+                              "a stream cannot give: set data.streaming=false or train.dynamic_sampling=false.")
+
     def trainer_class(self) -> type:
         """TRL's ``GRPOTrainer`` with our rollout engine, shared-prefix pass and dynamic sampling, as set."""
         trainer_cls = self.trl_classes()[1]

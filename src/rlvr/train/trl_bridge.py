@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Callable, Literal
 
 from rlvr import distributed
+from rlvr.data.streaming import StreamReader, TrainStream
 from rlvr.errors import ConfigError
 from rlvr.interfaces import (
     AtLeastOne,
@@ -130,12 +131,13 @@ class TRLLoop:
             values.update(more)
         return config_cls(**values)
 
-    def build(self, trainer_cls: type, inputs: TrainInputs, **kwargs: Any) -> Any:
-        """``trainer_cls`` with atomic checkpoints (:func:`rlvr.train.checkpoints.atomic_checkpoints`), built from
-        ``kwargs`` and the run's tokenizer."""
+    def build(self, trainer_cls: type, inputs: TrainInputs, stream: StreamReader | None = None, **kwargs: Any) -> Any:
+        """``trainer_cls`` with atomic checkpoints (:func:`rlvr.train.checkpoints.atomic_checkpoints`; with the
+        ``stream`` it trains on, they hold its position), built from ``kwargs`` and the run's tokenizer."""
         import datasets
 
-        cls = atomic_checkpoints(trainer_cls, keep=self.keep_checkpoints, prompts_per_step=self.prompts_per_step)
+        cls = atomic_checkpoints(trainer_cls, keep=self.keep_checkpoints, prompts_per_step=self.prompts_per_step,
+                                 stream=stream)
         bars = not datasets.are_progress_bars_disabled()
         datasets.disable_progress_bars()  # the trainers tokenize with progress bars; our console has its own
         try:
@@ -196,9 +198,12 @@ class GroupLoop(TRLLoop):
     def trainer(self, inputs: TrainInputs) -> Any:
         """The TRL trainer over ``inputs.train``, rewarded by ``inputs.rewards`` (their weights in TRL's order)."""
         functions, weights = inputs.rewards.as_lists()
-        args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model))
-        return self.build(self.trainer_class(), inputs, model=inputs.model, reward_funcs=functions, args=args,
-                          train_dataset=inputs.train)
+        stream = inputs.train.reader() if isinstance(inputs.train, TrainStream) else None
+        # A stream comes shuffled in its own (resumable) order; TRL's buffered shuffle on top would lose rows on resume.
+        args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model),
+                           **({"shuffle_dataset": False} if stream else {}))
+        return self.build(self.trainer_class(), inputs, stream=stream, model=inputs.model, reward_funcs=functions,
+                          args=args, train_dataset=stream.dataset() if stream else inputs.train)
 
 
 def model_args(model: Any | None = None) -> dict[str, Any]:

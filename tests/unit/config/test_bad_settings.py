@@ -10,7 +10,9 @@ import pytest
 
 from rlvr.errors import ConfigError
 from rlvr.orchestration import build_pipeline
-from tests.conftest import compose
+from tests.conftest import FIXTURES, compose
+
+STREAM = ["data=gsm8k", f"data.path={FIXTURES / 'gsm8k'}", "data.streaming=true"]
 
 CASES = [
     (['train.learning_rate=-1'], "'train.learning_rate' must be > 0, got -1."),
@@ -61,6 +63,14 @@ CASES = [
     (['train.dynamic_sampling=maybe'], "'train.dynamic_sampling' must be true or false, got 'maybe'."),
     (['model.lora.target_modules=5'], "'model.lora.target_modules' got 5, which is not a string or list."),
     (['data=gsm8k', 'data.path=/nonexistent.jsonl'], "data.path: '/nonexistent.jsonl' does not exist."),
+    ([*STREAM, 'data.shuffle_buffer=-1'], "'data.shuffle_buffer' must be >= 0, got -1."),
+    ([*STREAM, 'train=dpo'], 'data.streaming=true: train (DPOLoop) trains on rows held in memory; train=grpo and'),
+    ([*STREAM, 'experiment=sft_then_grpo', 'train@pipeline.stages.sft=dpo'], 'data.streaming=true: pipeline.stage'
+                                                                             's.sft (DPOLoop) trains on rows held in'),
+    ([*STREAM, 'train=sft', 'train.packing=true'], 'train.packing joins streamed rows into sequences, and a stream'),
+    ([*STREAM, 'train=sft', 'train.extra.dataloader_num_workers=2'], 'train.extra.dataloader_num_workers: a stream i'),
+    ([*STREAM, 'train.dynamic_sampling=true'], 'train.dynamic_sampling draws further prompts from anywhere in the t'),
+    (['observers=tensorboard', 'observers.tensorboard.num_samples=-1'], "'observers.tensorboard.num_samples' must "),
 ]
 
 

@@ -162,3 +162,24 @@ def test_all_targets_are_rlvr_or_libraries():
         for line in text.splitlines():
             if line.strip().startswith("_target_:"):
                 assert not line.split(":", 1)[1].strip().startswith("src."), f"{group}/{option}"
+
+
+def test_tensorboard_goes_in_a_list_with_the_other_observers():
+    """observers=[wandb,tensorboard]: console, metrics.jsonl, report, W&B and TensorBoard, each once."""
+    from rlvr.observers import TensorBoardObserver, WandbObserver
+
+    pipeline = build_pipeline(compose(["observers=[wandb,tensorboard]"]))
+    assert list(pipeline.observers) == ["console", "jsonl", "report", "wandb", "tensorboard"]
+    assert isinstance(pipeline.observers["wandb"], WandbObserver)
+    assert isinstance(pipeline.observers["tensorboard"], TensorBoardObserver)
+    alone = build_pipeline(compose(["observers=tensorboard", "observers.tensorboard.log_dir=tb"]))
+    assert list(alone.observers) == ["console", "jsonl", "report", "tensorboard"]
+    assert alone.observers["tensorboard"].log_dir == "tb"
+
+
+@pytest.mark.parametrize("overrides", [[], ["train=sft"], ["experiment=sft_then_grpo"], ["experiment=smoke"]])
+def test_streaming_data_composes_with_the_loops_that_stream(overrides):
+    data = [f"data.path={REPO}/tests/fixtures/gsm8k", "data.streaming=true", "data.shuffle_buffer=64"]
+    pipeline = build_pipeline(compose(["data=gsm8k", *data, *overrides, "observers=tensorboard"]))
+    assert pipeline.data.streaming and pipeline.data.shuffle_buffer == 64
+    assert all(hasattr(loop, "check_streaming") for loop in [*pipeline.plan.stages.values(), pipeline.trainer] if loop)

@@ -19,7 +19,7 @@ def test_help_says_what_it_does_lists_groups_and_gives_examples(tmp_path):
     for group in ("data: ", "eval: ", "experiment: ", "model: ", "observers: ", "prompts: ", "reward: ", "train: "):
         (line,) = [x for x in lines if x.startswith(group)]
         assert line[len(group):].strip()  # its options
-    assert "observers: default, none, wandb" in lines
+    assert "observers: default, none, tensorboard, wandb" in lines
     (experiments,) = [x for x in lines if x.startswith("experiment: ")]
     assert {"smoke", "sft_then_grpo", "dpo_from_samples", "gsm8k_qwen_grpo_lora"} <= set(
         experiments.removeprefix("experiment: ").split(", "))

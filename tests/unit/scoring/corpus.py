@@ -202,7 +202,8 @@ CASES: list[Case] = [
     C("finqa", "yes", "yes", True, "yes for yes", ("working_out",), question="did revenue grow?"),
     C("finqa", "Yes.", "yes", True, "case and a period", ("working_out",), question="did revenue grow?"),
     C("finqa", "yes or no", "yes", False, "both answers", ("working_out",), question="did revenue grow?"),
-    C("finqa", "Yes, revenue grew.", "yes", True, "yes, then the reason", ("working_out",), question="did revenue grow?"),
+    C("finqa", "Yes, revenue grew.", "yes", True, "yes, then the reason", ("working_out",),
+      question="did revenue grow?"),
     C("finqa", "Yes, or maybe no", "yes", False, "yes, then no", ("working_out",), question="did revenue grow?"),
     C("finqa", "no", "yes", False, "the other answer", ("working_out",), question="did revenue grow?"),
     # --- expressions (math-verify) ------------------------------------------------------------------------------
