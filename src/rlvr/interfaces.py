@@ -164,6 +164,7 @@ class PromptComponent(Protocol):
     def messages(self, question: str) -> list[dict[str, Any]]: ...
 
 
+@runtime_checkable
 class StreamingData(Protocol):
     """A data component that can stream its training rows (``data.streaming``) instead of loading them."""
 

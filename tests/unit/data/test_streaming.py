@@ -118,7 +118,7 @@ def test_bad_records_are_skipped_and_counted(tmp_path, caplog):
     splits = stream_data(path=path, test_size=2, shuffle_buffer=0).load(PROMPT)
     rows = take(splits.train.reader(), 16)  # two passes of 8
     assert {r["question"] for r in rows} == {f"What is {i} + 1?" for i in range(10)} - set(splits.test["question"])
-    assert "skipped 3 records" in caplog.text and "answer: not a number: 1" in caplog.text
+    assert "skipped 3 records" in caplog.text and "answer: not a valid number answer: 1" in caplog.text
 
 
 def test_a_line_that_is_not_json_is_a_one_line_error_naming_the_file(tmp_path):
