@@ -9,7 +9,8 @@ An observer is any object with some of these methods (all optional, all keyword 
 - ``on_train_log(step: int, max_steps: int, metrics: dict, warnings: list[str], stage: str)`` at every logging
   step of training (``step`` is the optimizer step, counted on across stages; ``stage`` the stage's name)
 - ``on_evaluation(result: EvalResult)`` baseline, during training and final
-- ``on_pipeline_end(status: "success" | "failed", error: BaseException | None, results: dict)``
+- ``on_pipeline_end(status: "success" | "failed" | "stopped", error: BaseException | None, results: dict)``
+  (``stopped``: a signal or ``train.on_nonfinite_loss=stop`` ended the run after a checkpoint; ``error`` is None)
 
 Observers watch; they never change control flow. One that raises is disabled with a warning, not fatal.
 """
