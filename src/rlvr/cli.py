@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from rlvr import devices, distributed
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, DiskFull, Stopped
@@ -47,8 +49,8 @@ def run(cfg: Any) -> dict[str, Any] | None:
     overrides = [o.removeprefix("++") for o in hydra_cfg.overrides.task]
     command = " ".join([Path(sys.argv[0]).name, *(a.removeprefix("++") for a in sys.argv[1:])])
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    if sweep and "joblib" in str(hydra_cfg.launcher.get("_target_", "")):
-        devices.claim(int(hydra_cfg.launcher.n_jobs), Path(hydra_cfg.sweep.dir) / ".devices")
+    if sweep:
+        _share_the_machine(hydra_cfg)
     try:
         try:
             return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
@@ -72,6 +74,18 @@ def run(cfg: Any) -> dict[str, Any] | None:
     except DiskFull as e:  # not a bug: said in one line, without a traceback
         _disk_full.append(str(e))
         return None
+
+
+def _share_the_machine(hydra_cfg: Any) -> None:
+    """Jobs a launcher runs side by side share the machine: a joblib worker claims its share of the GPUs, and
+    every job its share of the CPU cores (joblib: cores / n_jobs; Ray: the CPUs its task reserved)."""
+    launcher = str(hydra_cfg.launcher.get("_target_", ""))
+    if "joblib" in launcher:
+        n_jobs = int(hydra_cfg.launcher.n_jobs)
+        devices.claim(n_jobs, Path(hydra_cfg.sweep.dir) / ".devices")
+        devices.share_cores(devices.cores() // devices.concurrent_jobs(n_jobs))
+    elif "ray" in launcher:
+        devices.share_cores(int(OmegaConf.select(hydra_cfg.launcher, "ray.remote.num_cpus") or 1))  # a task: 1 CPU
 
 
 def _quiet_library_progress_bars() -> None:

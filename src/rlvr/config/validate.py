@@ -46,10 +46,13 @@ def import_target(path: str, where: str = "_target_") -> Any:
 
 
 def parameters(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
-    """``(parameters, type hints, accepts **kwargs)`` of a class's ``__init__`` or of a function."""
+    """``(parameters, type hints, accepts **kwargs)`` of a class's ``__init__`` or of a function: its settings. A
+    keyword-only parameter without a default is not one: it is a runtime argument, given by the code that builds
+    or calls the target (the orchestrator's ``config``, a reward's ``scores``), never by a config file."""
     fn = target.__init__ if inspect.isclass(target) else target
     params = {k: p for k, p in inspect.signature(fn).parameters.items()
-              if k != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+              if k != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+              and not (p.kind is p.KEYWORD_ONLY and p.default is p.empty)}
     var_kw = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
