@@ -14,13 +14,15 @@ TRAIN_OPTIONS = sorted(p.stem for p in (REPO / "conf" / "train").glob("*.yaml"))
 
 
 def trial(model_dir, run_dir, *extra: str, experiment: str = "smoke") -> list[str]:
+    """The trial on the tiny model, with fewer rows than the embedded model's trial (the sizes under test stay)."""
     return [f"experiment={experiment}", f"model.name_or_path={model_dir}", "model.dtype=float32", "observers=none",
-            f"output_dir={run_dir}", *extra]
+            "data.train_size=16", "data.test_size=4", f"output_dir={run_dir}", *extra]
 
 
 @pytest.mark.parametrize("train", TRAIN_OPTIONS)
 def test_the_trial_runs_every_train_option(tiny_model_dir, tmp_path, train):
-    evaluator = ["eval=pairwise"] if train == "reward_model" else []  # it scores pairs, it does not generate
+    # a reward model scores pairs, it does not generate: held-out pairs from the policy's samples
+    evaluator = ["eval=pairwise", "eval.pairs=samples"] if train == "reward_model" else []
     results = build_pipeline(compose(trial(tiny_model_dir, tmp_path, f"train={train}", *evaluator))).run(tmp_path)
     assert results["run"]["status"] == "success" and results["train"]["global_step"] == 2
     assert [h["step"] for h in results["train_history"]][-1] == 2 and "loss" in results["train_history"][-1]
