@@ -56,7 +56,8 @@ def build_pipeline(cfg: DictConfig) -> PipelineOrchestrator:
     cfg = with_defaults(cfg)
     validate(cfg)
     apply_trial(cfg)
-    if import_target(cfg.get("_target_"), "_target_") is not PipelineOrchestrator:
+    root = import_target(cfg.get("_target_"), "_target_")
+    if not (isinstance(root, type) and issubclass(root, PipelineOrchestrator)):
         raise ConfigError(f"The config's root _target_ must be rlvr.orchestration.PipelineOrchestrator, got "
                           f"{cfg.get('_target_')}.")
     config = OmegaConf.to_container(cfg, resolve=True)
