@@ -6,10 +6,12 @@
   core, as every process does by default, and the two jobs oversubscribe the cores.
 
     python bench/parallel_jobs.py                                    # the embedded model
+    python bench/parallel_jobs.py --rounds 2                         # A B, then B A: load drifts even out
     python bench/parallel_jobs.py model.name_or_path=/path/to/model  # any overrides, given to both sweeps
 
-Prints, per mode: threads per job, each job's wall time and training time (from its ``results.json``), and the
-sweep's wall time. On a machine other processes share, the figures move with their load: say so with them.
+Prints, per sweep: threads per job, each job's wall time and training time (from its ``results.json``), the
+sweep's wall time and the machine's load average before it. On a machine other processes share, the figures
+move with their load: say so with them.
 """
 
 from __future__ import annotations
@@ -42,22 +44,29 @@ def sweep(root: Path, overrides: list[str], threads: int | None) -> tuple[float,
 
 
 def main() -> None:
+    import argparse
+
     from rlvr.devices import cores
 
-    overrides = sys.argv[1:]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1, help="each round runs both modes; odd rounds reversed")
+    args, overrides = parser.parse_known_args()
+    modes = [("a thread per core", cores()), ("shared", None)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for mode, threads in (("a thread per core", cores()), ("shared", None)):
-            wall, jobs = sweep(Path(tmp) / mode.replace(" ", "_"), overrides, threads)
-            rows.append((mode, jobs, wall))
+        for i in range(args.rounds):
+            for mode, threads in modes if i % 2 == 0 else modes[::-1]:
+                load = os.getloadavg()[0]
+                wall, jobs = sweep(Path(tmp) / f"{i}-{mode.replace(' ', '_')}", overrides, threads)
+                rows.append((mode, jobs, wall, load))
     print(f"\n{cores()} cores, 2 jobs at once (experiment=smoke, seeds 0 and 1) {' '.join(overrides)}\n")
-    print("| mode | threads per job | job wall s | job training s | sweep wall s |")
-    print("|---|---|---|---|---|")
-    for mode, jobs, wall in rows:
+    print("| mode | threads per job | job wall s | job training s | sweep wall s | load before |")
+    print("|---|---|---|---|---|---|")
+    for mode, jobs, wall, load in rows:
         threads = ", ".join(str(j["run"]["threads"]) for j in jobs)
         job_wall = ", ".join(f"{j['run']['wall_time_s']:.1f}" for j in jobs)
         training = ", ".join(f"{j['train']['runtime_s']:.1f}" for j in jobs)
-        print(f"| {mode} | {threads} | {job_wall} | {training} | {wall:.1f} |")
+        print(f"| {mode} | {threads} | {job_wall} | {training} | {wall:.1f} | {load:.1f} |")
 
 
 if __name__ == "__main__":
