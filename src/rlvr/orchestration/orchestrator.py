@@ -38,7 +38,7 @@ from rlvr.interfaces import (
     TrainInputs,
     TrainResult,
 )
-from rlvr.model import count_parameters, load_weights, restore, save_weights, trainable_state
+from rlvr.model import count_parameters, full_state_dict, load_weights, restore, save_weights, trainable_state
 from rlvr.observers import Observers
 from rlvr.orchestration.context import RunContext
 from rlvr.orchestration.stages import Stage, StagePlan, layout
@@ -277,9 +277,6 @@ class PipelineOrchestrator:
         are not trained again: their weights are loaded."""
         one = not self.plan.stages
         gate = self.plan.gate
-        if distributed.sharded_launch() and (not one or gate.enabled):
-            raise ConfigError("pipeline.stages and pipeline.gate hand whole weights from stage to stage; with FSDP or "
-                              "DeepSpeed ZeRO-3 run one stage without a gate (or launch with DDP or ZeRO-2).")
         kept = (ctx.results.get("baseline"), ctx.run_dir / "samples_baseline.jsonl")  # evaluation, its samples
         ctx.results["stages"], pending, gathered = [], None, None
         for i, stage in enumerate(stages):
@@ -312,10 +309,11 @@ class PipelineOrchestrator:
             samples = (ctx.run_dir if one else stage.dir) / f"samples_{names[2]}.jsonl"
             if verdict["passed"]:
                 kept = (evaluation, samples)
-                if not one and ctx.main:
-                    save_weights(model, stage.weights)
+                if not one:
+                    save_weights(model, stage.weights)  # every rank: sharded weights are gathered; rank 0 writes
             else:
                 restore(model, before)
+                gathered = full_state_dict(model)  # sharded: the weights to save are the restored ones
                 if one:  # samples_final.jsonl will hold the kept model's samples
                     samples.replace(samples.with_name("samples_rolled_back.jsonl"))
                 log.warning("[rlvr] gate: stage %s rolled back (%s); %s.", stage.label, verdict["reason"],

@@ -40,6 +40,7 @@ def model_args(model: Any) -> dict[str, Any]:
         "ddp_find_unused_parameters": False,  # every weight takes part in the loss (DDP would search every step)
         "report_to": [],
         "disable_tqdm": True,
+        **distributed.trainer_arguments(),  # on CPU under an FSDP/DeepSpeed launch: accelerate's state set up for it
     }
 
 
