@@ -34,11 +34,6 @@ def sharding() -> str | None:
     return None
 
 
-def sharded_launch() -> bool:
-    """Whether ``accelerate launch`` was told to split the weights across ranks (FSDP, or DeepSpeed ZeRO-3)."""
-    return sharding() in ("fsdp", "zero3")
-
-
 def trainer_arguments() -> dict[str, Any]:
     """Training arguments every Trainer of this process needs: ``{}``, except on CPU under ``accelerate launch``
     with an FSDP or DeepSpeed config.

@@ -402,6 +402,28 @@ def test_pipeline_rolls_out_with_the_chosen_backend(tiny_model_dir, tmp_path, ro
         assert not any("rollout/seconds" in m for m in metrics)
 
 
+def test_pipeline_trains_in_bf16_through_the_engine(tiny_model_dir, tmp_path):
+    """``model.dtype=bfloat16`` end to end on CPU: the engine samples from the bf16 policy, TRL trains it in bf16
+    (``bf16`` follows the model's dtype) and the saved weights are bf16 and changed."""
+    from safetensors.torch import load_file
+
+    from rlvr.orchestration import build_pipeline
+    from tests.conftest import compose, read_jsonl, tiny_overrides
+    from tests.unit.orchestration.test_orchestrator import SIGNAL
+
+    overrides = [o for o in tiny_overrides(tiny_model_dir, tmp_path) if o != "model.dtype=float32"]
+    results = build_pipeline(compose(overrides + ["model.dtype=bfloat16", "observers=none", SIGNAL,
+                                                  "+observers.jsonl={_target_: rlvr.observers.JsonlObserver}"])
+                             ).run(tmp_path)
+    assert results["run"]["status"] == "success" and results["train"]["global_step"] == 2
+    steps = [r for r in read_jsonl(tmp_path / "metrics.jsonl") if r["event"] == "train"]
+    assert len(steps) == 2 and all(r["rollout/seconds"] > 0 for r in steps)
+    assert any(r["reward_std"] > 0 for r in steps)  # a group with different rewards: a gradient
+    before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(tmp_path / "model" / "model.safetensors")
+    assert {t.dtype for t in after.values()} == {torch.bfloat16}
+    assert any(not after[k].equal(v.to(torch.bfloat16)) for k, v in before.items())
+
+
 def test_same_seed_same_tokens_as_generate(tiny_model_dir, tiny):
     """The engine draws for finished rows too (and throws those draws away), as ``generate`` does, so from the same
     seed it samples exactly the tokens ``generate`` samples although its batch shrinks: a run keeps the trajectory
