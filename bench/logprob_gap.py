@@ -6,9 +6,13 @@
 For each precision (fp32; bf16; an nf4 base with bf16 compute, QLoRA's setting) the engine samples 16 completions
 of each of 4 chain_sum prompts (temperature 0.7, up to ``--tokens`` tokens) and returns each token's
 log-probability; then TRL's GRPOTrainer scores the same tokens with its own training pass
-(``_get_per_token_logps_and_entropies``, the fused LM head GRPOTrainer adds). The table gives the largest and the
-mean absolute gap in nats per token over every sampled token, for ``--seeds`` seeds. GRPO's importance ratio
-is exp(training pass - rollout), so a gap of g nats moves the ratio by about g at most.
+(``_get_per_token_logps_and_entropies``, the fused LM head GRPOTrainer adds, which accumulates the LM head's
+product in fp32), and the model's own LM head scores them too (one uncached forward, logits in the model's dtype,
+as ``generate`` and the engine compute them). The table gives the largest and the mean absolute gap in nats per
+token over every sampled token, for ``--seeds`` seeds, for each pair: the engine against TRL's pass (what a
+rollout/training mismatch would be), and how much of it is the LM head's rounding (own head against TRL) or
+cached decoding (engine against own head). GRPO's importance ratio is exp(training pass - rollout): a gap of g
+nats moves it by a factor up to exp(g).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ def load(path: str, precision: str, device: str):
     else:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
     add_fused_lm_head(model, temperature=0.7, outputs=("log_probs", "entropy"))
+    if precision == "nf4":  # as QLoRA trains it (and TRL takes it): a LoRA adapter on top, starting as the identity
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear", task_type="CAUSAL_LM"))
     return model.eval()
 
 
@@ -72,7 +80,24 @@ def trl_pass(model, tok, device: str):
     return score
 
 
-def gaps(path: str, precision: str, device: str, seeds: int, tokens: int) -> tuple[float, float, int]:
+def plain_pass(model, device: str):
+    """The log-probabilities from the model's own LM head (logits in the model's dtype, as ``generate`` and the
+    engine get them), one uncached forward over prompt and completion."""
+    import torch
+
+    def score(prompt_ids, completion_ids):
+        out = []
+        with torch.no_grad():
+            for p, c in zip(prompt_ids, completion_ids):
+                logits = model(torch.tensor([p + c], device=device)).logits[0, len(p) - 1:-1].float()
+                out.append(torch.log_softmax(logits / 0.7, -1).gather(1, torch.tensor(c, device=device)[:, None])
+                           .squeeze(1).cpu())
+        return out
+
+    return score
+
+
+def gaps(path: str, precision: str, device: str, seeds: int, tokens: int) -> dict[str, tuple[float, float]]:
     import torch
     from transformers import AutoTokenizer
 
@@ -80,18 +105,21 @@ def gaps(path: str, precision: str, device: str, seeds: int, tokens: int) -> tup
 
     tok = AutoTokenizer.from_pretrained(path, padding_side="left")
     model = load(path, precision, device)
-    score = trl_pass(model, tok, device)
+    score, plain = trl_pass(model, tok, device), plain_pass(model, device)
     prompts = [tok.apply_chat_template(r["prompt"], add_generation_prompt=True) for r in rows(4)]
     prompt_ids = [list(p if isinstance(p, list) else p["input_ids"]) for p in prompts for _ in range(16)]
     sampling = Sampling(max_new_tokens=tokens, stop_token_ids=(tok.eos_token_id,), temperature=0.7)
-    all_gaps = []
+    found: dict[str, list] = {"engine - TRL": [], "own head - TRL": [], "engine - own head": []}
     for seed in range(seeds):
         torch.manual_seed(seed)
         rollout = RolloutEngine().generate(model, prompt_ids, sampling, tok.pad_token_id)
-        reference = score(prompt_ids, rollout.completion_ids)
-        all_gaps += [(torch.tensor(lp) - ref).abs() for lp, ref in zip(rollout.logprobs, reference)]
-    flat = torch.cat(all_gaps)
-    return flat.max().item(), flat.mean().item(), flat.numel()
+        engine = [torch.tensor(lp) for lp in rollout.logprobs]
+        trl, own = score(prompt_ids, rollout.completion_ids), plain(prompt_ids, rollout.completion_ids)
+        for name, (a, b) in {"engine - TRL": (engine, trl), "own head - TRL": (own, trl),
+                             "engine - own head": (engine, own)}.items():
+            found[name] += [(x - y).abs() for x, y in zip(a, b)]
+    return {name: (torch.cat(g).max().item(), torch.cat(g).mean().item(), torch.cat(g).numel())
+            for name, g in found.items()}
 
 
 def main() -> None:
@@ -106,10 +134,11 @@ def main() -> None:
     from rlvr.model import embedded
 
     path = embedded.resolve(args.model) if embedded.is_embedded(args.model) else args.model
-    print("| precision | device | tokens | max gap (nats) | mean gap (nats) |\n|---|---|---|---|---|")
+    print("| precision | device | tokens | compared | max gap (nats) | mean gap (nats) |")
+    print("|---|---|---|---|---|---|")
     for precision in args.precision or ["fp32", "bf16", "nf4"]:
-        worst, mean, n = gaps(path, precision, args.device, args.seeds, args.tokens)
-        print(f"| {precision} | {args.device} | {n} | {worst:.2e} | {mean:.2e} |", flush=True)
+        for name, (worst, mean, n) in gaps(path, precision, args.device, args.seeds, args.tokens).items():
+            print(f"| {precision} | {args.device} | {n} | {name} | {worst:.2e} | {mean:.2e} |", flush=True)
 
 
 if __name__ == "__main__":
