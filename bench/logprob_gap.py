@@ -10,8 +10,9 @@ log-probability; then TRL's GRPOTrainer scores the same tokens with its own trai
 product in fp32), and the model's own LM head scores them too (one uncached forward, logits in the model's dtype,
 as ``generate`` and the engine compute them). The table gives the largest and the mean absolute gap in nats per
 token over every sampled token, for ``--seeds`` seeds, for each pair: the engine against TRL's pass (what a
-rollout/training mismatch would be), and how much of it is the LM head's rounding (own head against TRL) or
-cached decoding (engine against own head). GRPO's importance ratio is exp(training pass - rollout): a gap of g
+rollout/training mismatch would be); ``model.generate`` (TRL's own rollouts, on their own samples) against TRL's
+pass, the baseline; and how much of the engine's gap is the LM head's rounding (own head against TRL) or cached
+decoding (engine against own head). GRPO's importance ratio is exp(training pass - rollout): a gap of g
 nats moves it by a factor up to exp(g).
 """
 
@@ -97,6 +98,27 @@ def plain_pass(model, device: str):
     return score
 
 
+def generate_rollout(model, tok, prompt_ids, tokens: int, device: str):
+    """What TRL's own rollouts are: ``model.generate`` (cached decoding, logits in the model's dtype), with each
+    sampled token's log-probability from its logits; completions end at (and include) EOS."""
+    import torch
+
+    width = max(map(len, prompt_ids))
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(p)) + p for p in prompt_ids], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=device)
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=0.7, top_k=0, top_p=1.0,
+                             max_new_tokens=tokens, output_logits=True, return_dict_in_generate=True,
+                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    logps = torch.stack([torch.log_softmax(x.float() / 0.7, -1) for x in out.logits], 1)  # rows x steps x vocab
+    completions, logprobs = [], []
+    for row, seq in enumerate(out.sequences[:, width:].tolist()):
+        end = seq.index(tok.eos_token_id) + 1 if tok.eos_token_id in seq else len(seq)
+        completions.append(seq[:end])
+        logprobs.append(logps[row, torch.arange(end), torch.tensor(seq[:end])].cpu())
+    return completions, logprobs
+
+
 def gaps(path: str, precision: str, device: str, seeds: int, tokens: int) -> dict[str, tuple[float, float]]:
     import torch
     from transformers import AutoTokenizer
@@ -109,14 +131,18 @@ def gaps(path: str, precision: str, device: str, seeds: int, tokens: int) -> dic
     prompts = [tok.apply_chat_template(r["prompt"], add_generation_prompt=True) for r in rows(4)]
     prompt_ids = [list(p if isinstance(p, list) else p["input_ids"]) for p in prompts for _ in range(16)]
     sampling = Sampling(max_new_tokens=tokens, stop_token_ids=(tok.eos_token_id,), temperature=0.7)
-    found: dict[str, list] = {"engine - TRL": [], "own head - TRL": [], "engine - own head": []}
+    found: dict[str, list] = {"engine - TRL": [], "generate - TRL": [], "own head - TRL": [],
+                              "engine - own head": []}
     for seed in range(seeds):
         torch.manual_seed(seed)
         rollout = RolloutEngine().generate(model, prompt_ids, sampling, tok.pad_token_id)
         engine = [torch.tensor(lp) for lp in rollout.logprobs]
         trl, own = score(prompt_ids, rollout.completion_ids), plain(prompt_ids, rollout.completion_ids)
+        torch.manual_seed(seed)
+        generated, generate_logps = generate_rollout(model, tok, prompt_ids, tokens, device)
         for name, (a, b) in {"engine - TRL": (engine, trl), "own head - TRL": (own, trl),
-                             "engine - own head": (engine, own)}.items():
+                             "engine - own head": (engine, own),
+                             "generate - TRL": (generate_logps, score(prompt_ids, generated))}.items():
             found[name] += [(x - y).abs() for x, y in zip(a, b)]
     return {name: (torch.cat(g).max().item(), torch.cat(g).mean().item(), torch.cat(g).numel())
             for name, g in found.items()}
