@@ -314,7 +314,7 @@ class PipelineOrchestrator:
             else:
                 restore(model, before)
                 gathered = full_state_dict(model)  # sharded: the weights to save are the restored ones
-                if one:  # samples_final.jsonl will hold the kept model's samples
+                if one and ctx.main:  # samples_final.jsonl will hold the kept model's samples (rank 0 wrote it)
                     samples.replace(samples.with_name("samples_rolled_back.jsonl"))
                 log.warning("[rlvr] gate: stage %s rolled back (%s); %s.", stage.label, verdict["reason"],
                             "the pipeline stops" if gate.on_regression == "stop" else "the run continues from the "
