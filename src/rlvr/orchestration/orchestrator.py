@@ -41,12 +41,12 @@ from rlvr.interfaces import (
     TrainResult,
     observer_problem,
 )
-from rlvr.model import count_parameters, load_weights, restore, trainable_state
+from rlvr.model import count_parameters, full_state_dict, load_weights, restore, trainable_state
 from rlvr.observers import Observers
 from rlvr.orchestration.context import RunContext
 from rlvr.orchestration.results import Evaluation, Results, RunRecord, StageRecord, TrainSummary, samples_path
 from rlvr.orchestration.resume import ResumePoint, resume_point
-from rlvr.orchestration.stages import Stage, StagePlan, apply_trial, layout, refuse_sharded_handover
+from rlvr.orchestration.stages import Stage, StagePlan, apply_trial, layout
 from rlvr.scoring import Scorer
 from rlvr.train.checkpoints import STATE_FILE, checkpoint_step
 
@@ -263,7 +263,6 @@ class PipelineOrchestrator:
         """Train every stage in turn, each judged by the gate against the evaluation kept before it; returns the
         model the run ends with (and its full weights when training sharded them). Stages a resumed run finished
         before are not trained again: the weights of the last one kept are loaded."""
-        refuse_sharded_handover(stages, self.plan.gate)
         kept = (ctx.results.baseline, samples_path(ctx.run_dir, "baseline"))  # an evaluation and its samples
         ctx.results.stages, pending, gathered = [], None, None
         for i, stage in enumerate(stages):
@@ -300,13 +299,14 @@ class PipelineOrchestrator:
         step = stage.offset + trained.global_step
         if trained.stopped_by:
             raise Stopped(trained.stopped_by, step, str(stage.dir))
-        model = trained.model
+        model, gathered = trained.model, trained.state_dict
         result = self._stage(ctx, eval_event, self.evaluate, ctx, stage.evaluation, model, tokenizer, splits, scorer,
                              step, stage.dir)
         verdict = gate.judge(before, result.summary())
         if not verdict["passed"]:
             restore(model, saved)
-            if stage.evaluation == "final":  # samples_final.jsonl will hold the kept model's samples
+            gathered = full_state_dict(model)  # sharded: the weights to save are the restored ones
+            if stage.evaluation == "final" and ctx.main:  # samples_final.jsonl: the kept model's (rank 0 wrote it)
                 stage.samples.replace(samples_path(stage.dir, "rolled_back"))
             log.warning("[rlvr] gate: stage %s rolled back (%s); %s.", stage.label, verdict["reason"],
                         "the pipeline stops" if gate.on_regression == "stop" else "the run continues from the "
@@ -315,11 +315,10 @@ class PipelineOrchestrator:
                              result.summary(), verdict, kept=verdict["passed"],
                              stopped_pipeline=not verdict["passed"] and gate.on_regression == "stop")
         ctx.results.stages.append(record)
-        if ctx.main:
-            stage.finish(record, model)
+        stage.finish(record, model)  # every rank: sharded weights are gathered; rank 0 writes
         distributed.barrier()
         ctx.write_results()
-        return model, trained.state_dict, record
+        return model, gathered, record
 
     def _keep_final(self, ctx: RunContext, evaluation: Evaluation | None, samples: Path) -> None:
         """``final`` is the evaluation of the model the run ends with: the last stage the gate kept, or the

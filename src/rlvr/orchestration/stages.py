@@ -120,8 +120,9 @@ class Stage:
         if not self.staged:
             return
         if record.kept:
-            save_weights(model, self.weights)
-        write_atomic(self.dir / MARKER, json.dumps(asdict(record), indent=2, default=str))
+            save_weights(model, self.weights)  # every rank calls it (sharded weights are gathered); rank 0 writes
+        if distributed.is_main():
+            write_atomic(self.dir / MARKER, json.dumps(asdict(record), indent=2, default=str))
 
     def skipped(self) -> SkippedStage:
         return SkippedStage(self.index, self.name, str(self.dir))
@@ -149,12 +150,3 @@ def apply_trial(cfg: DictConfig) -> None:
             value = loop.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > cap:
                 loop[key] = cap
-
-
-def refuse_sharded_handover(stages: list[Stage], gate: RegressionGate) -> None:
-    """Stages and the gate hand whole weights from stage to stage (save, load, roll back), which a launch that
-    shards the weights across ranks (FSDP, DeepSpeed ZeRO-3) does not give: such a launch runs one plain stage
-    without a gate."""
-    if distributed.sharded_launch() and (any(s.staged for s in stages) or gate.enabled):
-        raise ConfigError("pipeline.stages and pipeline.gate hand whole weights from stage to stage; with FSDP or "
-                          "DeepSpeed ZeRO-3 run one stage without a gate (or launch with DDP or ZeRO-2).")
