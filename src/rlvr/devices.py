@@ -1,4 +1,4 @@
-"""Which GPUs a job of a sweep may use.
+"""Which GPUs and how many CPU threads a job of a sweep may use.
 
 Ray (``hydra/launcher=ray_cluster``: ``num_gpus`` per task) and SLURM (``slurm``: ``gpus_per_node``) give each job
 its own devices and set ``CUDA_VISIBLE_DEVICES`` themselves. Joblib (``hydra/launcher=local``) runs the jobs in
@@ -6,6 +6,11 @@ its own devices and set ``CUDA_VISIBLE_DEVICES`` themselves. Joblib (``hydra/lau
 touches CUDA: the visible devices split in ``n_jobs`` slots, a slot held by an exclusive lock on
 ``<sweep dir>/.devices/slot-<k>.lock`` for the worker's life (a worker runs several jobs one after another, and
 CUDA cannot change devices once started), then ``CUDA_VISIBLE_DEVICES`` set to that slot's devices.
+
+Jobs side by side also share the CPU cores (:func:`share_cores`): torch would otherwise start a thread per core
+in every job, and jobs that oversubscribe the cores slow each other down many times over. Each job gets
+``cores / parallel jobs`` threads (joblib: ``n_jobs`` at once; Ray: the CPUs its task reserved), unless
+``OMP_NUM_THREADS`` was set by hand.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import fcntl
 import os
 from pathlib import Path
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what OpenMP and MKL (torch's CPU kernels) read at start
 _claimed: dict[str, object] = {}  # this process's slot: its lock file stays open (and locked) while it lives
 
 
@@ -67,3 +73,27 @@ def claim(slots: int, lock_dir: str | Path) -> list[str]:
         return share
     raise RuntimeError(f"All {slots} device slots under {lock_dir} are taken: more worker processes than "
                        "hydra.launcher.n_jobs?")
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def concurrent_jobs(n_jobs: int) -> int:
+    """Jobs joblib runs at once for ``n_jobs`` (joblib's meaning: -1 is one per core, -2 all cores but one)."""
+    return n_jobs if n_jobs > 0 else max(1, cores() + 1 + n_jobs)
+
+
+def share_cores(threads: int) -> int:
+    """Run this job on ``threads`` CPU threads (at least one): torch's, and those of the processes it starts
+    (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``). ``OMP_NUM_THREADS`` set by hand wins (joblib's and Ray's workers
+    inherit it). Returns the threads used."""
+    import torch
+
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    threads = int(given) if given.isdigit() and int(given) > 0 else max(1, threads)
+    for var in THREAD_VARS:
+        os.environ[var] = str(threads)
+    torch.set_num_threads(threads)
+    return threads

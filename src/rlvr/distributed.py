@@ -3,7 +3,8 @@ one process per device: who is rank 0, waiting for each other, agreeing on a val
 
 Without a launcher (``WORLD_SIZE`` unset or 1) every function is the single-process identity, so the pipeline's
 code has one path. The training itself is distributed by the Trainer (accelerate: DDP, FSDP, DeepSpeed), which
-finds the process group this module started and uses it.
+finds the process group this module started and uses it; on CPU, where accelerate would not shard, it finds the
+accelerate state this module set up (:func:`trainer_arguments`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,70 @@ from __future__ import annotations
 import os
 from typing import Any
 
+_sharding: dict[str, Any] = {}  # on CPU: what accelerate launch asked for and its plugin (see trainer_arguments)
+
 
 def launched() -> bool:
     """Whether a launcher started several processes (``WORLD_SIZE`` > 1)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def sharded_launch() -> bool:
-    """Whether ``accelerate launch`` was told to split the weights across ranks (FSDP, or DeepSpeed ZeRO-3)."""
+def sharding() -> str | None:
+    """How ``accelerate launch`` was told to distribute the training (launch/*.yaml): ``fsdp``, ``zero2``,
+    ``zero3`` (``zero1``, ...), or None (DDP, torchrun, one process): from the environment the launcher set (on
+    CPU, as it was before :func:`trainer_arguments` changed it)."""
+    if "kind" in _sharding:
+        return _sharding["kind"]
     env = os.environ
-    return env.get("ACCELERATE_USE_FSDP", "").lower() == "true" or (
-        env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true" and env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3")
+    if env.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return "fsdp"
+    if env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return f"zero{env.get('ACCELERATE_DEEPSPEED_ZERO_STAGE', '2')}"
+    return None
+
+
+def trainer_arguments() -> dict[str, Any]:
+    """Training arguments every Trainer of this process needs: ``{}``, except on CPU under ``accelerate launch``
+    with an FSDP or DeepSpeed config.
+
+    accelerate turns FSDP and DeepSpeed on only for a GPU-class device: on CPU its state says MULTI_CPU and the
+    Trainer trains with DDP, every rank holding the whole model, without a word (``launch/fsdp.yaml`` on two CPU
+    processes wrote one unsharded ``model.safetensors`` per checkpoint). So on CPU this sets accelerate's shared
+    state up as accelerate does on a GPU: over the gloo group :func:`init` started, with the FSDP or DeepSpeed
+    plugin read from the environment that ``accelerate launch`` set from the config file, and the distributed type
+    FSDP or DEEPSPEED; the Trainer then takes that state as it is (``accelerator_config.use_configured_state``).
+    Everything after is accelerate's, torch's and DeepSpeed's own code: ``fully_shard`` over a CPU device mesh
+    (FSDP2), ZeRO partitioning (DeepSpeed's CPU accelerator, gloo), sharded checkpoints, the gathered weights.
+    Called before each Trainer is built (a Trainer built without it resets accelerate's state)."""
+    kind = sharding()
+    if kind is None or not _active():
+        return {}
+    import torch
+
+    if torch.cuda.is_available():
+        return {}  # accelerate sets FSDP and DeepSpeed up itself
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin
+
+    _sharding["kind"] = kind
+    wanted = DistributedType.FSDP if kind == "fsdp" else DistributedType.DEEPSPEED
+    if AcceleratorState._shared_state.get("distributed_type") != wanted:
+        state = Accelerator(cpu=True).state  # MULTI_CPU over the gloo group, then turned into what was asked for
+        if kind == "fsdp":
+            state.fsdp_plugin = FullyShardedDataParallelPlugin()  # from the environment, as accelerate reads it
+        state.distributed_type = PartialState().distributed_type = wanted
+    if kind != "fsdp":
+        # A fresh plugin for each Trainer, as on a GPU (a Trainer fills the plugin's config with its own batch size
+        # and steps, so a second stage cannot reuse the first one's)...
+        plugin = DeepSpeedPlugin()
+        plugin.set_mixed_precision("no")  # the model's dtype is the precision (launch/*.yaml: mixed_precision no)
+        plugin.select(_from_accelerator_state=True)
+        AcceleratorState().deepspeed_plugins = plugin
+        # ...given through the state: training arguments would build a second one from this variable (which each
+        # Accelerator sets again), and accelerate refuses a second plugin over a configured state.
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "false"
+    return {"accelerator_config": {"use_configured_state": True}}
 
 
 def _active() -> bool:

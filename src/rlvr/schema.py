@@ -29,11 +29,14 @@ _EMPTY = inspect.Parameter.empty
 def parameters(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
     """``(parameters, type hints, accepts **kwargs)`` of a class's ``__init__`` or of a function. A dataclass's
     ``default_factory`` shows as the value it makes, and its hints are resolved field by field in the module that
-    declares each field (so a subclass in another module inherits its base's annotations correctly)."""
+    declares each field (so a subclass in another module inherits its base's annotations correctly). A keyword-only
+    parameter without a default is not a setting: it is a runtime argument, given by the code that builds or calls
+    the target (the orchestrator's ``config``, a reward's ``scores``), never by a config file."""
     fn = target.__init__ if inspect.isclass(target) else target
     signature = inspect.signature(fn)
     params = {k: p for k, p in signature.parameters.items()
-              if k != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+              if k != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+              and not (p.kind is p.KEYWORD_ONLY and p.default is p.empty)}
     var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     dataclass = inspect.isclass(target) and dataclasses.is_dataclass(target)
     if dataclass:

@@ -2,7 +2,7 @@
 Ray instance the launcher starts (``hydra/launcher=ray_cluster``), on a tiny model.
 
 - Each job of a local sweep sees only its own share of the GPUs: with 4 (fake) devices and 2 jobs at once, each
-  job's ``CUDA_VISIBLE_DEVICES`` holds 2 of them, and the two shares are disjoint.
+  job's ``CUDA_VISIBLE_DEVICES`` holds 2 of them, and the two shares are disjoint; and runs on half the cores.
 - A job that fails is recorded (its results.json and the summary carry its error line), the other jobs finish,
   and the command exits 1 naming it.
 - After the sweep, ``summary.csv``, ``summary.md`` and ``accuracy.png`` are at its root.
@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rlvr import devices
 from tests.conftest import REPO
 from tests.integration.test_resume import env
 
@@ -23,9 +24,11 @@ TINY = ["data.train_size=16", "data.test_size=4", "train.max_steps=1", "train.pe
         "train.num_generations=4", "train.max_completion_length=8", "observers=none"]
 
 
-def sweep(args: list[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess:
+def sweep(args: list[str], cwd: Path, **extra_env: str | None) -> subprocess.CompletedProcess:
+    """The sweep on one thread per job unless told otherwise (a variable given as None is left unset)."""
+    environment = {k: v for k, v in {**env(), "OMP_NUM_THREADS": "1", **extra_env}.items() if v is not None}
     return subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "-m", *TINY, *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600, env={**env(), "OMP_NUM_THREADS": "1", **extra_env})
+                          text=True, cwd=cwd, timeout=600, env=environment)
 
 
 def summary(root: Path) -> list[dict]:
@@ -38,12 +41,13 @@ def test_local_jobs_get_their_own_gpus_and_a_failed_job_does_not_stop_the_others
     root = tmp_path / "sweep"
     proc = sweep(["hydra/launcher=local", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={root}",
                   f"model.name_or_path={tiny_model_dir},{tmp_path / 'no-such-model'}"], tmp_path,
-                 CUDA_VISIBLE_DEVICES="10,11,12,13")
+                 CUDA_VISIBLE_DEVICES="10,11,12,13", OMP_NUM_THREADS=None)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "1 job(s) of the sweep failed" in proc.stderr and "no-such-model" in proc.stderr
 
     ok, failed = (json.loads((root / str(i) / "results.json").read_text())["run"] for i in (0, 1))
     assert ok["status"] == "success" and failed["status"] == "failed" and "no-such-model" in failed["error"]
+    assert ok["threads"] == failed["threads"] == max(1, devices.cores() // 2)  # 2 jobs at once share the cores
     shares = [set(run["cuda_visible_devices"].split(",")) for run in (ok, failed)]
     assert all(len(s) == 2 for s in shares) and not shares[0] & shares[1]
     assert shares[0] | shares[1] == {"10", "11", "12", "13"}

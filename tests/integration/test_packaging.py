@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
+from rlvr.train.grpo import LossType
 from tests.conftest import REPO
 
 TINY = ["data.train_size=16", "data.test_size=4", "train.max_steps=1", "train.per_device_train_batch_size=4",
@@ -20,9 +22,17 @@ TINY = ["data.train_size=16", "data.test_size=4", "train.max_steps=1", "train.pe
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A venv that sees the installed dependencies (torch, trl, ...) but gets rlvr itself from a real wheel build."""
+    """A fresh venv that gets rlvr itself from a real wheel build, and its dependencies (torch, trl, ..., pip and
+    the build tools) from the environment running the tests, wherever they were installed: a venv, the system
+    Python, a user site. Their directories are listed in a ``.pth`` file of the new venv, which Python reads at
+    start-up (``--system-site-packages`` would give the base interpreter's instead, which inside a venv has none)."""
     root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(root)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / "bin" / "python"
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    theirs = [p for p in dict.fromkeys(sys.path) if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+    Path(own, "_dependencies.pth").write_text("".join(f"{p}\n" for p in theirs))
     build = tmp_path_factory.mktemp("src")
     # Install from a copy of the tracked tree, as a user's `git clone` would have it.
     files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.split(b"\0")
@@ -33,8 +43,8 @@ def venv(tmp_path_factory) -> Path:
             dst.symlink_to(os.readlink(src))
         elif src.is_file():
             dst.write_bytes(src.read_bytes())
-    proc = subprocess.run([root / "bin" / "python", "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                           "--quiet", str(build)], capture_output=True, text=True)
+    proc = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--quiet", str(build)],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root
 
@@ -64,8 +74,9 @@ def test_console_script_help_and_cfg_job(venv, tmp_path):
 def test_console_script_config_error_is_one_line(venv, tmp_path):
     proc = run(venv, ["train.loss_type=bogus"], tmp_path)
     assert proc.returncode == 2
+    choices = ", ".join(typing.get_args(LossType))
     assert proc.stderr.strip().splitlines() == [
-        "Config error: Invalid value 'bogus' for 'train.loss_type'. Valid choices: grpo, dr_grpo, dapo, bnpo, gspo."]
+        f"Config error: Invalid value 'bogus' for 'train.loss_type'. Valid choices: {choices}."]
     assert not (tmp_path / "outputs").exists()
 
 

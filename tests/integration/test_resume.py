@@ -168,6 +168,7 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tiny_model_dir, tmp_p
         assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
         line = next(line for line in err.splitlines() if "Resume with:" in line)
         assert "Stopped by SIGTERM at step" in line and f"output_dir={run_dir}" in line
+        assert "FAILED" not in err  # a stop is not a failure: the one line above says what happened
         stopped_at = int(line.split("at step ")[1].split()[0])
         assert (run_dir / "checkpoints" / f"checkpoint-{stopped_at}" / "rlvr_state.json").is_file()
         assert json.loads((run_dir / "results.json").read_text())["run"]["status"] == "stopped"

@@ -81,10 +81,10 @@ class Metadata(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def cloud():
     """An S3 and Secrets Manager server (moto) with the bucket and a secret, and the instance metadata service."""
-    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
-    class Quiet(MotoRequestHandler):
+    class Quiet(WSGIRequestHandler):
         def log_request(self, *args):
             pass
 

@@ -18,6 +18,10 @@ BAD_YAML = "# @package _global_\ntrain:\n  max_steps: [1\n"
     ("args", "expected"),
     [
         (["data=nope"], "Config error: 'data=nope': no such option in group 'data'. Options: finqa, gsm8k"),
+        (["experiment=nope"], "Config error: 'experiment=nope': no such option in group 'experiment'. Options: "
+                              "dpo_from_samples"),
+        (["hydra/launcher=nope"], "Config error: 'hydra/launcher=nope': no such option in group 'hydra/launcher'."),
+        (["experiment=null"], "Config error: a group option on the command line cannot be null"),
         (["train.max_stepz=3"], "Config error: Unknown key 'train.max_stepz' for rlvr.train.GRPOLoop. Did you mean "
                                 "'max_steps'?"),
         (["train.max_steps=abc"], "Config error: 'train.max_steps' must be an integer, got 'abc'."),

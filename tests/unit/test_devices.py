@@ -1,8 +1,10 @@
-"""Each worker of a local (joblib) sweep claims its own share of the GPUs (fake device ids: no GPU needed)."""
+"""Each worker of a local (joblib) sweep claims its own share of the GPUs (fake device ids: no GPU needed), and
+each job of a sweep its share of the CPU cores."""
 
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import sys
 
@@ -65,3 +67,32 @@ def test_each_shipped_launcher_composes_onto_its_plugin(fresh, launcher, target,
     node = cfg.hydra.launcher
     assert node._target_ == target and OmegaConf.select(node, key) == value
     assert compose() is not None  # the job's own config is untouched by the launcher choice
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """torch's thread count and the thread variables, put back after the test."""
+    import torch
+
+    before = torch.get_num_threads()
+    for var in devices.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    yield torch
+    torch.set_num_threads(before)
+
+
+def test_a_job_runs_on_its_share_of_the_cores(threads, monkeypatch):
+    assert devices.share_cores(3) == 3 and threads.get_num_threads() == 3
+    assert [os.environ[v] for v in devices.THREAD_VARS] == ["3", "3"]  # for the processes it starts
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert devices.share_cores(0) == 1  # more jobs than cores: one thread each
+
+
+def test_threads_set_by_hand_win(threads, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert devices.share_cores(8) == 2 and threads.get_num_threads() == 2
+
+
+def test_joblib_job_counts():
+    assert devices.concurrent_jobs(3) == 3
+    assert devices.concurrent_jobs(-1) == devices.cores() and devices.concurrent_jobs(-2) == max(1, devices.cores() - 1)

@@ -1,6 +1,6 @@
 """The accelerate configs under launch/: each one is read by accelerate's own loader as the setup it names, and
-the README gives a command for each. (They need GPUs to run; the 2-process CPU path is tests/integration/
-test_distributed.py.)"""
+the README gives a command for each. (Two CPU processes run them: DDP in tests/integration/test_distributed.py,
+FSDP2, ZeRO-2 and ZeRO-3 in tests/integration/test_sharded.py.)"""
 
 from __future__ import annotations
 
@@ -32,18 +32,19 @@ def test_each_accelerate_config_loads_as_its_setup(name, kind, zero):
     assert f"accelerate launch --config_file launch/{name}.yaml" in readme
 
 
-@pytest.mark.parametrize("env, sharded", [
-    ({}, False),
-    ({"ACCELERATE_USE_FSDP": "true"}, True),
-    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, False),
-    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, True),
+@pytest.mark.parametrize("env, kind", [
+    ({}, None),
+    ({"ACCELERATE_USE_FSDP": "true"}, "fsdp"),
+    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, "zero2"),
+    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, "zero3"),
 ])
-def test_a_sharded_launch_is_recognised_from_accelerates_environment(monkeypatch, env, sharded):
+def test_the_sharding_asked_for_is_read_from_accelerates_environment(monkeypatch, env, kind):
     for key in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED", "ACCELERATE_DEEPSPEED_ZERO_STAGE"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert distributed.sharded_launch() is sharded
+    assert distributed.sharding() == kind
+    assert distributed.trainer_arguments() == {}  # no process group: nothing to set up
 
 
 def test_without_a_launcher_the_collectives_are_the_identity(monkeypatch):

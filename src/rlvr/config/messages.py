@@ -64,6 +64,9 @@ def one_line(error: BaseException) -> str | None:
         return _first(text)
     if isinstance(error, YAMLError):
         return _yaml(error)
+    if isinstance(error, ValueError) and text.startswith("Config group override must be a string"):
+        return "a group option on the command line cannot be null (data=null): name an option, or leave the " \
+               "group out with ~<group> (~experiment)."
     if isinstance(error, OmegaConfBaseException):
         key = getattr(error, "full_key", None)
         return f"{key}: {_first(text)}" if key else _first(text)

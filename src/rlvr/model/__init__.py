@@ -2,7 +2,7 @@
 and put back (stages, rollback)."""
 
 from rlvr.model.hf import HFModel, LoraSettings, QuantSettings, count_parameters
-from rlvr.model.weights import load_weights, restore, save_weights, trainable_state
+from rlvr.model.weights import full_state_dict, load_weights, restore, save_weights, trainable_state
 
-__all__ = ["HFModel", "LoraSettings", "QuantSettings", "count_parameters", "load_weights", "restore", "save_weights",
-           "trainable_state"]
+__all__ = ["HFModel", "LoraSettings", "QuantSettings", "count_parameters", "full_state_dict", "load_weights", "restore",
+           "save_weights", "trainable_state"]

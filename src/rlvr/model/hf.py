@@ -1,6 +1,6 @@
 """Any Hugging Face causal LM as the policy: hub id, local checkpoint, ``embedded://`` or a run directory (its
-trained ``model/``, a LoRA adapter merged into its base), dtype, LoRA (PEFT), 4/8-bit (bitsandbytes, CUDA only)
-and gradient checkpointing."""
+trained ``model/``, a LoRA adapter merged into its base), dtype, LoRA (PEFT), 4/8-bit (bitsandbytes, on a CUDA GPU
+or on CPU) and gradient checkpointing."""
 
 from __future__ import annotations
 
@@ -35,11 +35,15 @@ class LoraSettings:
 
 @dataclass
 class QuantSettings:
-    """Load the frozen base in 4 or 8 bits with bitsandbytes (needs CUDA; pair it with LoRA)."""
+    """Load the frozen base in 4 or 8 bits with bitsandbytes (``pip install "rlvr[quant]"``; pair it with LoRA).
+    Runs on a CUDA GPU and, slowly, on CPU (bitsandbytes' CPU backend: a smoke run, not a training setup). The
+    4-bit weights are de-quantised to ``model.dtype`` for each matrix product (bf16 compute is QLoRA's usual
+    choice: ``model.dtype=bfloat16``)."""
 
     load_in_4bit: bool = False
     load_in_8bit: bool = False
-    quant_type: str = "nf4"
+    # 4-bit data type: nf4 (QLoRA's NormalFloat) or fp4
+    quant_type: Literal["nf4", "fp4"] = "nf4"
 
 
 @checked("model")
@@ -80,14 +84,12 @@ class HFModel:
         self.revision = revision
         if self.quant.load_in_4bit and self.quant.load_in_8bit:
             raise ConfigError("model.quant.load_in_4bit and model.quant.load_in_8bit are exclusive: pick one.")
-        if (self.quant.load_in_4bit or self.quant.load_in_8bit):
-            import torch
+        if self.quant.load_in_4bit or self.quant.load_in_8bit:
+            import importlib.util
 
-            if not torch.cuda.is_available():
-                raise ConfigError(
-                    "model.quant: 4-bit/8-bit loading uses bitsandbytes and needs a CUDA GPU; none is visible. "
-                    "Set model.quant.load_in_4bit=false model.quant.load_in_8bit=false to train on CPU."
-                )
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise ConfigError('model.quant: 4-bit/8-bit loading needs bitsandbytes, which is not installed: '
+                                  'pip install "rlvr[quant]".')
             if not self.lora.enabled:
                 raise ConfigError("A 4/8-bit base cannot be trained directly: set model.lora.enabled=true.")
 
@@ -128,6 +130,8 @@ class HFModel:
                 bnb_4bit_compute_dtype=kwargs["dtype"],
             )
         model = AutoModelForCausalLM.from_pretrained(source.weights, **kwargs)
+        if quantized and not torch.cuda.is_available():
+            keep_cpu_layout_trainable(model)
         if source.adapter:
             from peft import PeftModel
 
@@ -174,6 +178,22 @@ class HFModel:
         model.save_pretrained(path, state_dict=state_dict)
         tokenizer.save_pretrained(path)
         return path
+
+
+def keep_cpu_layout_trainable(model: Any) -> None:
+    """Keep bitsandbytes' 4-bit layers differentiable on CPU. On a CPU with AVX512-BF16, bitsandbytes 0.50
+    repacks a 4-bit layer's weights the first time it runs in eval mode without gradients (an evaluation, a
+    rollout) into a layout whose kernel has no backward; every later training step then silently drops the
+    gradient through the frozen 4-bit layers (LoRA adapters below them learn from a wrong gradient; torch only
+    warns; on layers of fewer than 64 inputs the repacking fails outright). Measured on a 2-layer test model: one
+    evaluation put the adapters' gradients off by 81% of their largest value. Turning the repacking off keeps one
+    layout (de-quantise, then a plain matrix product) for training and generation alike, so both also compute the
+    same log-probabilities (tests/unit/model/test_quantized.py, tests/unit/train/test_rollout.py)."""
+    from bitsandbytes.nn import Linear4bit
+
+    for module in model.modules():
+        if isinstance(module, Linear4bit):
+            module.support_avx512bf16_for_cpu = False
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

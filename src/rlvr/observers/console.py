@@ -92,6 +92,8 @@ class ConsoleObserver:
                         **_: Any) -> None:
         self._close_bar()
         results = results or {}
+        if status == "stopped":  # not a failure: the entry point says where it stopped and how to resume
+            return
         if status != "success":
             log.error("[rlvr] FAILED: %s: %s", type(error).__name__, error)
             return

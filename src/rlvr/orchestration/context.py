@@ -14,6 +14,7 @@ from rlvr.errors import DiskFull, no_space
 from rlvr.files import write_atomic
 from rlvr.interfaces import EvalResult
 from rlvr.observers import Observers
+from rlvr.orchestration.results import Results, samples_path
 
 
 @dataclass
@@ -24,7 +25,7 @@ class RunContext:
     run_dir: Path
     seed: int
     observers: Observers
-    results: dict[str, Any] = field(default_factory=lambda: {"during_training": [], "artifacts": {}})
+    results: Results
     started: float = field(default_factory=time.time)
     main: bool = True
     secrets: list[str] = field(default_factory=list)  # never written: replaced by <redacted> (rlvr.config.secrets)
@@ -49,23 +50,28 @@ class RunContext:
                                     "resume.") from e
 
     def record_evaluation(self, result: EvalResult, stage_dir: Path | None = None) -> None:
-        """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers. A
-        stage's own evaluation (``stage_dir``) goes into that directory; the stage's record keeps its summary."""
+        """Keep an evaluation in the results, its samples in ``samples_<name>.jsonl``, and tell observers. The
+        run's own (``baseline``, ``final``, ``eval``) and those during training go into the results; a stage's
+        evaluation goes into its directory (``stage_dir``), and the stage's record keeps its summary."""
         summary = result.summary()
-        if result.name in ("baseline", "final", "eval"):
-            self.results[result.name] = summary
+        if result.name == "baseline":
+            self.results.baseline = summary
+        elif result.name == "final":
+            self.results.final = summary
+        elif result.name == "eval":
+            self.results.eval = summary
         elif stage_dir is None:
-            self.results["during_training"].append(summary)
+            self.results.during_training.append(summary)
         lines = "".join(json.dumps(s, default=str) + "\n" for s in result.samples)
-        self.write((stage_dir or self.run_dir) / f"samples_{result.name}.jsonl", lines)
+        self.write(samples_path(stage_dir or self.run_dir, result.name), lines)
         self.emit("on_evaluation", result=result)
         self.write_results()
 
     def write_results(self) -> Path:
         """``results.json``, rewritten whole and atomically (a kill never leaves half a file)."""
-        self.results.setdefault("run", {})["wall_time_s"] = round(time.time() - self.started, 1)
+        self.results.run.wall_time_s = round(time.time() - self.started, 1)
         path = self.run_dir / "results.json"
-        self.write(path, json.dumps(self.results, indent=2, default=str))
+        self.write(path, json.dumps(self.results.to_json(), indent=2, default=str))
         return path
 
 

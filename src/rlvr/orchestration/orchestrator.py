@@ -4,8 +4,9 @@
 
 with observers told about every stage. With ``pipeline.stages`` (:mod:`rlvr.orchestration.stages`) the training
 part repeats per stage, each judged by the regression gate: ``train:<name> -> eval:<name>`` for every stage,
-then ``save``. Each stage is a short method that gets what it needs as arguments
-(the run context and earlier stages' outputs), delegates to a component and returns its output; the
+then ``save``; a plain run is the same code over its one stage. Each stage is a short method that gets what it
+needs as arguments (the run context and earlier stages' outputs), delegates to a component and returns its
+output; what the run measured is kept typed in ``ctx.results`` (:mod:`rlvr.orchestration.results`). The
 orchestrator holds no algorithm and parses no strings.
 
     pipeline = build_pipeline(cfg)     # validate every _target_ node, then construct (nothing loads yet)
@@ -14,19 +15,17 @@ orchestrator holds no algorithm and parses no strings.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr import distributed
-from rlvr.config import build, secrets, validate, with_defaults
+from rlvr.config import build, import_target, secrets, validate, with_defaults
 from rlvr.errors import ConfigError, Stopped
-from rlvr.evaluation import RegressionGate
 from rlvr.interfaces import (
     DataComponent,
     DataSplits,
@@ -42,35 +41,31 @@ from rlvr.interfaces import (
     TrainResult,
     observer_problem,
 )
-from rlvr.model import count_parameters, load_weights, restore, save_weights, trainable_state
+from rlvr.model import count_parameters, full_state_dict, load_weights, restore, trainable_state
 from rlvr.observers import Observers
 from rlvr.orchestration.context import RunContext
-from rlvr.orchestration.stages import Stage, StagePlan, layout
+from rlvr.orchestration.results import Evaluation, Results, RunRecord, StageRecord, TrainSummary, samples_path
+from rlvr.orchestration.resume import ResumePoint, resume_point
+from rlvr.orchestration.stages import Stage, StagePlan, apply_trial, layout
 from rlvr.scoring import Scorer
-from rlvr.train.checkpoints import (
-    STATE_FILE,
-    checkpoint_commit,
-    checkpoint_step,
-    code_commit,
-    latest_checkpoint,
-)
+from rlvr.train.checkpoints import STATE_FILE, checkpoint_step
 
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(cfg: DictConfig) -> "PipelineOrchestrator":
+def build_pipeline(cfg: DictConfig) -> PipelineOrchestrator:
     """Check the whole config (every ``_target_`` node against its signature), then build the pipeline and its
     components. Cheap: no model or dataset is loaded, so a mistake fails in seconds with a ConfigError."""
     cfg = with_defaults(cfg)
     validate(cfg)
-    pipeline = build(cfg)
-    if not isinstance(pipeline, PipelineOrchestrator):
+    apply_trial(cfg)
+    root = import_target(cfg.get("_target_"), "_target_")
+    if not (isinstance(root, type) and issubclass(root, PipelineOrchestrator)):
         raise ConfigError(f"The config's root _target_ must be rlvr.orchestration.PipelineOrchestrator, got "
-                          f"{type(pipeline).__name__}.")
+                          f"{cfg.get('_target_')}.")
     config = OmegaConf.to_container(cfg, resolve=True)
     secrets.warn_if_any(config)
-    pipeline.config, pipeline.secrets = secrets.redact(config), secrets.known_values(config)
-    return pipeline
+    return build(cfg, _partial_=True)(config=config)  # the components from their nodes, then the run's config
 
 
 class PipelineOrchestrator:
@@ -95,6 +90,9 @@ class PipelineOrchestrator:
         resume_other_commit: continue from a checkpoint written by another commit of the code (its
             ``rlvr_state.json`` records the commit). False (the default) refuses, so a resumed run never mixes
             two versions of the code without being told to.
+        config: not a setting: the whole config, resolved (``build_pipeline`` gives it). It is written to
+            ``config.yaml`` and given to observers with secret-looking settings redacted, and every secret value
+            it holds is scrubbed from the files the run writes (:mod:`rlvr.config.secrets`).
     """
 
     def __init__(
@@ -112,11 +110,13 @@ class PipelineOrchestrator:
         save_model: bool = True,
         resume: str | None = "auto",
         resume_other_commit: bool = False,
+        *,
+        config: dict[str, Any],
     ):
         if resume not in (None, "auto") and not (Path(resume) / STATE_FILE).is_file():
             raise ConfigError(f"resume={resume}: not a complete checkpoint (it has no {STATE_FILE}); use "
                               "resume=auto or a checkpoint-N directory of a run.")
-        self.plan = _plan(pipeline)
+        self.plan = StagePlan.of(pipeline)
         if self.plan.stages and train is not None:
             raise ConfigError("pipeline.stages replaces train (each stage has its own training settings): add "
                               "~train, and set a stage's settings as pipeline.stages.<name>.<key>=...")
@@ -146,36 +146,22 @@ class PipelineOrchestrator:
         self.observers = dict(observers or {})
         self.seed, self.output_dir, self.save_model, self.resume = seed, output_dir, save_model, resume
         self.resume_other_commit = resume_other_commit
-        self.config: dict[str, Any] = {}  # as written to config.yaml and given to observers: secrets redacted
-        self.secrets: list[str] = secrets.known_values()  # strings scrubbed from every file the run writes
+        self.config: dict[str, Any] = secrets.redact(config)  # as written to config.yaml and given to observers
+        self.secrets: list[str] = secrets.known_values(config)  # strings scrubbed from every file the run writes
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def run(self, run_dir: str | Path | None = None, overrides: list[str] | None = None,
             command: str | None = None) -> dict[str, Any]:
         """Run every stage; returns what ``results.json`` holds. An exception reaches observers as a failed
-        end, after ``results.json`` is written with whatever was measured."""
+        end (a :class:`Stopped` as a stopped one), after ``results.json`` is written with whatever was measured."""
         run_dir = Path(run_dir or self.output_dir or "outputs/run")
-        ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())), main=distributed.is_main(),
-                         secrets=self.secrets)
-        stages = self.stages(run_dir)
-        checkpoint, previous, resume_step = self._resume_point(run_dir, stages)
+        stages = layout(run_dir, self.plan, self.trainer)
+        start = resume_point(run_dir, stages, self.resume, self.config, self.resume_other_commit)
         distributed.barrier()  # every rank has read the run directory before the main one writes to it
-        if previous.get("run", {}).get("status") == "success":
+        if start.finished:
             log.info("[rlvr] %s holds a finished run: nothing to resume.", run_dir)
-            return previous
-        ctx.results.update({k: v for k, v in previous.items() if k in ("baseline", "data", "model", "artifacts")})
-        ctx.results["during_training"] = [e for e in previous.get("during_training", [])
-                                          if resume_step is not None and (e.get("step") or 0) <= resume_step]
-        hide = lambda text: secrets.scrub(text, self.secrets)  # noqa: E731 - a key typed on the command line
-        ctx.results["run"] = {"command": hide(command) if command else command,
-                              "overrides": [hide(o) for o in overrides or []], "run_dir": str(run_dir),
-                              "resumed_from": str(checkpoint) if checkpoint else None,
-                              "world_size": distributed.world_size(),
-                              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if ctx.main:  # Hydra wrote the command line and the config as given before we ran
-            secrets.scrub_files([*run_dir.glob(".hydra/*.yaml"), *run_dir.parent.glob("multirun.yaml")], self.secrets)
-        ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir), resume_step=resume_step)
+            return start.previous
+        ctx = self.begin(run_dir, start, overrides, command)
         status, error = "failed", None
         try:
             self._stage(ctx, "setup", self.setup, ctx)
@@ -184,119 +170,81 @@ class PipelineOrchestrator:
             scorer = self._stage(ctx, "rewards", self.build_scorer, ctx)
             if not stages:  # evaluation only
                 self._stage(ctx, "eval", self.evaluate, ctx, "eval", model, tokenizer, splits, scorer)
-                status = "success"
-                return ctx.results
-            if self.evaluator.baseline and "baseline" not in ctx.results:
-                self._stage(ctx, "baseline_eval", self.evaluate, ctx, "baseline", model, tokenizer, splits, scorer)
-            model, gathered = self.run_stages(ctx, stages, model, tokenizer, splits, scorer, checkpoint)
-            if self.save_model:
-                self._stage(ctx, "save", self.save, ctx, model, tokenizer, gathered)
+            else:
+                if self.evaluator.baseline and ctx.results.baseline is None:
+                    self._stage(ctx, "baseline_eval", self.evaluate, ctx, "baseline", model, tokenizer, splits,
+                                scorer)
+                model, gathered = self.run_stages(ctx, stages, model, tokenizer, splits, scorer, start.checkpoint)
+                if self.save_model:
+                    self._stage(ctx, "save", self.save, ctx, model, tokenizer, gathered)
             status = "success"
+        except Stopped as e:  # a signal or a non-finite loss, after a checkpoint: the entry point says how to resume
+            status = "stopped"
+            ctx.results.run.stopped = str(e)
+            raise
         except BaseException as e:
-            if isinstance(e, Stopped):
-                status = "stopped"
-                ctx.results["run"]["stopped"] = str(e)
-            error = None if isinstance(e, Stopped) else e
+            error = e
             raise
         finally:
-            ctx.results["run"]["status"] = status
-            if error is not None:
-                ctx.results["run"]["error"] = f"{type(error).__name__}: {str(error).strip()[:500]}"
-            self.teardown(ctx)
-            ctx.emit("on_pipeline_end", status=status, error=error, results=ctx.results)
-        return ctx.results
+            self.teardown(ctx, status, error)
+        return ctx.results.to_json()
 
-    def stages(self, run_dir: Path) -> list[Stage]:
-        """The training stages of this run (none when it only evaluates)."""
-        if self.plan.stages:
-            return layout(run_dir, self.plan.stages, one_stage=False)
-        return layout(run_dir, {"train": self.trainer}, one_stage=True) if self.trainer is not None else []
+    def begin(self, run_dir: Path, start: ResumePoint, overrides: list[str] | None, command: str | None
+             ) -> RunContext:
+        """The run's context: its results (what a resumed run keeps of the last one's, and how this one was
+        started, secrets scrubbed), Hydra's files scrubbed too, and ``on_pipeline_start`` told."""
+        import torch
 
-    def _resume_point(self, run_dir: Path, stages: list[Stage]) -> tuple[Path | None, dict[str, Any], int | None]:
-        """The checkpoint to continue from (in the first unfinished stage), the results recorded so far and the
-        global step metrics are cut back to (None: a fresh run, whose metrics file starts empty)."""
-        path = run_dir / "results.json"
-        if not self.resume:
-            if path.is_file():
-                raise ConfigError(f"{run_dir} already holds a run and resume=null: use resume=auto to continue it, "
-                                  "or another output_dir.")
-            return None, {}, None
-        previous = json.loads(path.read_text()) if path.is_file() else {}
-        current = next((s for s in stages if len(stages) == 1 or s.record() is None), None)
-        checkpoint = None
-        if current is not None:
-            checkpoint = latest_checkpoint(current.checkpoints) if self.resume == "auto" else Path(self.resume)
-        started = bool(previous) or any(s.record() for s in stages)
-        if started or checkpoint is not None:
-            self._check_same_job(run_dir)
-        if checkpoint is not None:
-            self._check_same_code(checkpoint)
-            log.info("[rlvr] resuming %s from %s", run_dir, checkpoint.relative_to(run_dir)
-                     if checkpoint.is_relative_to(run_dir) else checkpoint)
-            return checkpoint, previous, current.offset + checkpoint_step(checkpoint)
-        if current is not None and started:
-            log.warning("[rlvr] %s holds a run without a complete checkpoint of its current stage: %s starts again "
-                        "from its first step.", run_dir, "training" if len(stages) == 1 else f"stage {current.label}")
-        if not started:
-            return None, previous, None
-        return None, previous, current.offset if current is not None else sum(s.loop.max_steps for s in stages)
-
-    def _check_same_job(self, run_dir: Path) -> None:
-        """A run continues only with the settings it started with (its config.yaml): a changed setting would
-        mix two jobs in one directory."""
-        saved = run_dir / "config.yaml"
-        if not saved.is_file() or not self.config:
-            return
-        before, now = OmegaConf.to_container(OmegaConf.load(saved), resolve=True), dict(self.config)
-        for key in ("resume", "resume_other_commit", "output_dir", "observers"):
-            before.pop(key, None)
-            now.pop(key, None)
-        changed = _first_difference(before, now)
-        if changed:
-            raise ConfigError(f"{run_dir} holds a run with other settings ({changed}); it can only be continued "
-                              "with the same ones: use another output_dir for a new run.")
-
-    def _check_same_code(self, checkpoint: Path) -> None:
-        """A checkpoint is continued by the commit of the code that wrote it, unless ``resume_other_commit``."""
-        written, running = checkpoint_commit(checkpoint), code_commit()
-        if written and running and written != running and not self.resume_other_commit:
-            raise ConfigError(f"{checkpoint} was written by commit {written[:12]}, and this code is commit "
-                              f"{running[:12]}: resume with the code that wrote it (git checkout {written[:12]}), "
-                              "or set resume_other_commit=true to continue with this code.")
-        if written != running:
-            log.warning("[rlvr] %s was written by commit %s; this code is commit %s.", checkpoint.name,
-                        (written or "unknown")[:12], (running or "unknown")[:12])
+        hide = lambda text: secrets.scrub(text, self.secrets)  # noqa: E731 - a key typed on the command line
+        record = RunRecord(command=hide(command) if command else command, overrides=[hide(o) for o in overrides or []],
+                           run_dir=str(run_dir), resumed_from=str(start.checkpoint) if start.checkpoint else None,
+                           world_size=distributed.world_size(),
+                           cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), threads=torch.get_num_threads())
+        ctx = RunContext(run_dir, self.seed, Observers(list(self.observers.values())),
+                         Results.resumed(record, start.previous, start.step), main=distributed.is_main(),
+                         secrets=self.secrets)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if ctx.main:  # Hydra wrote the command line and the config as given before we ran
+            secrets.scrub_files([*run_dir.glob(".hydra/*.yaml"), *run_dir.parent.glob("multirun.yaml")], self.secrets)
+        ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir), resume_step=start.step)
+        return ctx
 
     def _stage(self, ctx: RunContext, name: str, fn: Callable[..., tuple[Any, dict]], *args: Any) -> Any:
-        """Run one stage between ``on_stage_start`` and ``on_stage_end``; returns its value."""
+        """Run one stage between ``on_stage_start`` and ``on_stage_end``: ``fn`` returns its value and what
+        observers are shown of it; returns the value."""
         ctx.emit("on_stage_start", stage=name)
         value, output = fn(*args)
-        ctx.results["run"].setdefault("stages_done", []).append(name)
+        ctx.results.run.stages_done.append(name)
         ctx.write_results()  # after every stage: a kill loses at most the work since the last checkpoint
         ctx.emit("on_stage_end", stage=name, output=output)
         return value
 
     def setup(self, ctx: RunContext) -> tuple[None, dict]:
+        """Seed everything, and write ``config.yaml``: every setting the run uses."""
         from transformers import set_seed
 
         set_seed(ctx.seed)
         path = ctx.run_dir / "config.yaml"
         ctx.write(path, OmegaConf.to_yaml(OmegaConf.create(self.config)))
-        ctx.results["artifacts"]["config"] = str(path)
+        ctx.results.artifacts["config"] = str(path)
         return None, {"seed": ctx.seed}
 
     def load_data(self, ctx: RunContext) -> tuple[DataSplits, dict]:
+        """The training and held-out rows, in the prompt format."""
         splits = self.data.load(self.prompts)
-        ctx.results["data"] = splits.stats
+        ctx.results.data = splits.stats
         return splits, splits.stats
 
     def load_model(self, ctx: RunContext) -> tuple[tuple[Any, Any], dict]:
+        """The policy and its tokenizer."""
         model, tokenizer = self.model.load()
         trainable, total = count_parameters(model)
-        ctx.results["model"] = {"trainable_parameters": trainable, "total_parameters": total}
-        return (model, tokenizer), ctx.results["model"]
+        ctx.results.model = {"trainable_parameters": trainable, "total_parameters": total}
+        return (model, tokenizer), ctx.results.model
 
     def build_scorer(self, ctx: RunContext) -> tuple[Scorer, dict]:
+        """The one notion of "correct" (the prompt's answer format and the data's verifier), which rewards and
+        evaluation share."""
         scorer = Scorer(self.prompts.answer_format, self.data.verifier)
         if self.reward is None:
             return scorer, {"verifier": type(self.data.verifier).__name__}
@@ -304,127 +252,125 @@ class PipelineOrchestrator:
 
     def evaluate(self, ctx: RunContext, name: str, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
                  step: int | None = None, stage_dir: Path | None = None) -> tuple[EvalResult, dict]:
+        """Evaluate ``model`` on the held-out rows as ``name``, and record it (its samples in ``stage_dir``, or
+        in the run directory)."""
         result = self.evaluator.evaluate(model, tokenizer, splits.test, scorer, name, step=step)
         ctx.record_evaluation(result, stage_dir)
         return result, {"accuracy": result.accuracy, "n": result.n}
 
     def run_stages(self, ctx: RunContext, stages: list[Stage], model: Any, tokenizer: Any, splits: DataSplits,
                    scorer: Scorer, checkpoint: Path | None) -> tuple[Any, dict[str, Any] | None]:
-        """Train every stage in turn, each judged by the gate against the evaluation before it; returns the model
-        the run ends with (and its full weights when training sharded them). Stages a resumed run finished before
-        are not trained again: their weights are loaded."""
-        one = not self.plan.stages
-        gate = self.plan.gate
-        if distributed.sharded_launch() and (not one or gate.enabled):
-            raise ConfigError("pipeline.stages and pipeline.gate hand whole weights from stage to stage; with FSDP or "
-                              "DeepSpeed ZeRO-3 run one stage without a gate (or launch with DDP or ZeRO-2).")
-        kept = (ctx.results.get("baseline"), ctx.run_dir / "samples_baseline.jsonl")  # evaluation, its samples
-        ctx.results["stages"], pending, gathered = [], None, None
+        """Train every stage in turn, each judged by the gate against the evaluation kept before it; returns the
+        model the run ends with (and its full weights when training sharded them). Stages a resumed run finished
+        before are not trained again: the weights of the last one kept are loaded."""
+        kept = (ctx.results.baseline, samples_path(ctx.run_dir, "baseline"))  # an evaluation and its samples
+        ctx.results.stages, pending, gathered = [], None, None
         for i, stage in enumerate(stages):
-            record = None if one else stage.record()
-            if record is not None:  # finished before this run was resumed
-                ctx.results["stages"].append(record)
-                if record["kept"]:
-                    pending, kept = stage.weights, (record["evaluation"], stage.dir / f"samples_{stage.name}.jsonl")
-                if record["stopped_pipeline"]:
-                    self._skip(ctx, stages[i + 1:])
-                    break
-                continue
-            if pending is not None:
-                load_weights(model, pending)
-                pending = None
-            before = trainable_state(model) if gate.enabled else None
-            names = ("train", "final_eval", "final") if one else (f"train:{stage.name}", f"eval:{stage.name}",
-                                                                 stage.name)
-            trained, summary = self._stage(ctx, names[0], self.train, ctx, stage, model, tokenizer, splits, scorer,
-                                           checkpoint)
-            checkpoint = None
-            step = stage.offset + trained.global_step
-            if trained.stopped_by:
-                raise Stopped(trained.stopped_by, step, str(stage.dir))
-            model, gathered = trained.model, trained.state_dict
-            result = self._stage(ctx, names[1], self.evaluate, ctx, names[2], model, tokenizer, splits, scorer, step,
-                                 None if one else stage.dir)
-            evaluation = result.summary()
-            verdict = gate.judge(kept[0], evaluation)
-            samples = (ctx.run_dir if one else stage.dir) / f"samples_{names[2]}.jsonl"
-            if verdict["passed"]:
-                kept = (evaluation, samples)
-                if not one and ctx.main:
-                    save_weights(model, stage.weights)
+            record = stage.record()  # finished before this run was resumed
+            if record is None:
+                if pending is not None:
+                    load_weights(model, pending)
+                    pending = None
+                model, gathered, record = self.train_stage(ctx, stage, model, tokenizer, splits, scorer, checkpoint,
+                                                           kept[0])
+                checkpoint = None
             else:
-                restore(model, before)
-                if one:  # samples_final.jsonl will hold the kept model's samples
-                    samples.replace(samples.with_name("samples_rolled_back.jsonl"))
-                log.warning("[rlvr] gate: stage %s rolled back (%s); %s.", stage.label, verdict["reason"],
-                            "the pipeline stops" if gate.on_regression == "stop" else "the run continues from the "
-                            "model before it")
-            stop = not verdict["passed"] and gate.on_regression == "stop"
-            record = {"index": stage.index, "name": stage.name, "dir": str(stage.dir), "step_offset": stage.offset,
-                      "train": summary, "history": trained.history, "evaluation": evaluation,
-                      "gate": verdict, "kept": verdict["passed"], "stopped_pipeline": stop}
-            ctx.results["stages"].append(record)
-            if not one and ctx.main:
-                stage.mark_done(record)  # last: the stage counts as finished once its marker exists
-            distributed.barrier()
-            ctx.write_results()
-            if stop:
-                self._skip(ctx, stages[i + 1:])
+                ctx.results.stages.append(record)
+                pending = stage.weights if record.kept else pending
+            if record.kept:
+                kept = (record.evaluation, stage.samples)
+            if record.stopped_pipeline:
+                ctx.results.stages += [later.skipped() for later in stages[i + 1:]]
                 break
         if pending is not None:
             load_weights(model, pending)
-        if not one or not ctx.results["stages"][-1]["kept"]:
-            self._keep_final(ctx, *kept)
+        self._keep_final(ctx, *kept)
         return model, gathered
 
-    def _skip(self, ctx: RunContext, stages: list[Stage]) -> None:
-        for stage in stages:
-            ctx.results["stages"].append({"index": stage.index, "name": stage.name, "dir": str(stage.dir),
-                                          "skipped": "the gate stopped the pipeline before it"})
+    def train_stage(self, ctx: RunContext, stage: Stage, model: Any, tokenizer: Any, splits: DataSplits,
+                    scorer: Scorer, checkpoint: Path | None, before: Evaluation | None
+                    ) -> tuple[Any, dict[str, Any] | None, StageRecord]:
+        """Train one stage, evaluate it, and let the gate judge it against ``before``: a refused stage's model is
+        rolled back. Returns the model, its gathered weights (sharded training) and the stage's record."""
+        gate, (train_event, eval_event) = self.plan.gate, stage.events
+        saved = trainable_state(model) if gate.enabled else None
+        trained, summary = self._stage(ctx, train_event, self.train, ctx, stage, model, tokenizer, splits, scorer,
+                                       checkpoint)
+        step = stage.offset + trained.global_step
+        if trained.stopped_by:
+            raise Stopped(trained.stopped_by, step, str(stage.dir))
+        model, gathered = trained.model, trained.state_dict
+        result = self._stage(ctx, eval_event, self.evaluate, ctx, stage.evaluation, model, tokenizer, splits, scorer,
+                             step, stage.dir)
+        verdict = gate.judge(before, result.summary())
+        if not verdict["passed"]:
+            restore(model, saved)
+            gathered = full_state_dict(model)  # sharded: the weights to save are the restored ones
+            if stage.evaluation == "final" and ctx.main:  # samples_final.jsonl: the kept model's (rank 0 wrote it)
+                stage.samples.replace(samples_path(stage.dir, "rolled_back"))
+            log.warning("[rlvr] gate: stage %s rolled back (%s); %s.", stage.label, verdict["reason"],
+                        "the pipeline stops" if gate.on_regression == "stop" else "the run continues from the "
+                        "model before it")
+        record = StageRecord(stage.index, stage.name, str(stage.dir), stage.offset, summary, trained.history,
+                             result.summary(), verdict, kept=verdict["passed"],
+                             stopped_pipeline=not verdict["passed"] and gate.on_regression == "stop")
+        ctx.results.stages.append(record)
+        stage.finish(record, model)  # every rank: sharded weights are gathered; rank 0 writes
+        distributed.barrier()
+        ctx.write_results()
+        return model, gathered, record
 
-    def _keep_final(self, ctx: RunContext, evaluation: dict[str, Any] | None, samples: Path) -> None:
+    def _keep_final(self, ctx: RunContext, evaluation: Evaluation | None, samples: Path) -> None:
         """``final`` is the evaluation of the model the run ends with: the last stage the gate kept, or the
         baseline when none was; its samples are copied to ``samples_final.jsonl``."""
-        if evaluation is None:  # no baseline and no stage kept: the model was never evaluated
-            ctx.results.pop("final", None)
+        if evaluation is not None and evaluation["name"] == "final":  # a plain run's kept stage: already there
             return
-        ctx.results["final"] = {**evaluation, "name": "final", "from": evaluation["name"]}
+        if evaluation is None:  # no baseline and no stage kept: the model was never evaluated
+            ctx.results.final = None
+            return
+        ctx.results.final = {**evaluation, "name": "final", "from": evaluation["name"]}
         if samples.is_file():
-            ctx.write(ctx.run_dir / "samples_final.jsonl", samples.read_text())
+            ctx.write(samples_path(ctx.run_dir, "final"), samples.read_text())
         ctx.write_results()
 
     def train(self, ctx: RunContext, stage: Stage, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
-              checkpoint: Path | None = None) -> tuple[tuple[TrainResult, dict], dict]:
+              checkpoint: Path | None = None) -> tuple[tuple[TrainResult, TrainSummary], dict]:
+        """Run the stage's training loop from ``model`` (continuing from ``checkpoint``), its metrics and
+        evaluations every ``eval.eval_steps`` told to observers."""
         resumed_from_step = checkpoint_step(checkpoint) if checkpoint else None  # read now: rotation may delete it
-        events = _Events(self, ctx, stage, tokenizer, splits, scorer)
         result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer,
-            rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints), seed=ctx.seed, events=events,
+            rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints), seed=ctx.seed,
+            events=_Events(self, ctx, stage, tokenizer, splits, scorer),
             resume_from=str(checkpoint) if checkpoint else None,
         ))
-        summary = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),
-                   "resumed_from_step": resumed_from_step}
-        if not self.plan.stages:  # a one-stage run keeps its training where it always was
-            ctx.results["train"], ctx.results["train_history"] = summary, result.history
-        return (result, summary), summary
+        summary = TrainSummary(result.global_step, round(result.runtime_s, 1), resumed_from_step)
+        if not stage.staged:  # a plain run keeps its training where it always was
+            ctx.results.train, ctx.results.train_history = summary, result.history
+        return (result, summary), asdict(summary)
 
     def save(self, ctx: RunContext, model: Any, tokenizer: Any, state_dict: dict[str, Any] | None = None
              ) -> tuple[str, dict]:
+        """Write the model the run ends with (or its LoRA adapter) to ``model/``."""
         path = str(ctx.run_dir / "model")
         if ctx.main:
             self.model.save(model, tokenizer, path, state_dict=state_dict)
-        ctx.results["artifacts"]["model"] = path
+        ctx.results.artifacts["model"] = path
         return path, {"model": path}
 
-    def teardown(self, ctx: RunContext) -> None:
-        """Always runs: stop the reward worker processes, and write whatever results exist, even after a failure
-        (nothing is lost)."""
+    def teardown(self, ctx: RunContext, status: str, error: BaseException | None) -> None:
+        """Always runs: stop the reward worker processes, write whatever results exist with how the run ended,
+        even after a failure (nothing is lost), and tell observers."""
+        ctx.results.run.status = status
+        if error is not None:
+            ctx.results.run.error = f"{type(error).__name__}: {str(error).strip()[:500]}"
         if self.reward is not None:
             self.reward.close()
         try:
-            ctx.results["artifacts"]["results"] = str(ctx.write_results())
+            ctx.results.artifacts["results"] = str(ctx.write_results())
         except OSError as e:  # the disk may be why we failed; do not mask the original error
             log.warning("Could not write results.json: %s", e)
+        ctx.emit("on_pipeline_end", status=status, error=error, results=ctx.results.to_json())
 
 
 class _Events:
@@ -435,7 +381,7 @@ class _Events:
                  splits: DataSplits, scorer: Scorer):
         self.pipeline, self.ctx, self.stage, self.tokenizer, self.splits, self.scorer = (
             pipeline, ctx, stage, tokenizer, splits, scorer)
-        self.total_steps = sum(s.loop.max_steps for s in pipeline.stages(ctx.run_dir))
+        self.total_steps = sum(s.loop.max_steps for s in layout(ctx.run_dir, pipeline.plan, pipeline.trainer))
 
     def log(self, step: int, metrics: dict[str, float], warnings: list[str]) -> None:
         self.ctx.emit("on_train_log", step=self.stage.offset + step, max_steps=self.total_steps, metrics=metrics,
@@ -446,27 +392,3 @@ class _Events:
         if every and step % every == 0 and step < self.stage.loop.max_steps:
             at = self.stage.offset + step
             self.pipeline.evaluate(self.ctx, f"step_{at}", model, self.tokenizer, self.splits, self.scorer, at)
-
-
-def _plan(pipeline: StagePlan | dict[str, Any]) -> StagePlan:
-    """The stage plan from its config (a mapping once built by Hydra), with stage names that can name files."""
-    if isinstance(pipeline, dict):
-        gate = pipeline.get("gate") or {}
-        pipeline = StagePlan(stages=dict(pipeline.get("stages") or {}),
-                             gate=gate if isinstance(gate, RegressionGate) else RegressionGate(**gate))
-    for name in pipeline.stages:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or name in ("baseline", "final", "eval"):
-            raise ConfigError(f"pipeline.stages.{name}: a stage name is letters, digits, _ and - (it names a "
-                              "directory and an evaluation), and not baseline, final or eval.")
-    return pipeline
-
-
-def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
-    """``key: old -> new`` for the first setting that differs between two plain configs, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(dict.fromkeys([*a, *b])):
-            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
-            if found:
-                return found
-        return None
-    return None if a == b else f"{where}: {a!r} -> {b!r}"

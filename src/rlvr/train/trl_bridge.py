@@ -220,6 +220,10 @@ def model_args(model: Any | None = None) -> dict[str, Any]:
         "ddp_find_unused_parameters": False,  # every weight takes part in the loss (DDP would search every step)
         "report_to": [],
         "disable_tqdm": True,
+        # On CPU under an FSDP/DeepSpeed launch: accelerate's state set up for it. Not while settings are checked
+        # (no model yet): a DeepSpeed ZeRO-3 config made then would make the model load partitioned, before any
+        # Trainer holds it, and the baseline evaluation would run on empty shards.
+        **(distributed.trainer_arguments() if model is not None else {}),
     }
 
 

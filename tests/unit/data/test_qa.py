@@ -227,11 +227,12 @@ def test_gsm8k_with_the_seeds_prompt_and_rewards_wires_up(tmp_path):
     the ideal reply to each row earns the seeds' maximum (3 + 2 + 3 + 1.5) while a wrong one does not."""
     from rlvr.observers import Observers
     from rlvr.orchestration import RunContext, build_pipeline
+    from rlvr.orchestration.results import Results, RunRecord
 
     cfg = compose(["data=gsm8k", f"data.path={GSM8K}", "data.train_size=4", "data.test_size=2",
                    "prompts=working_out", "reward=math_reasoning", "observers=none", f"output_dir={tmp_path}"])
     pipeline = build_pipeline(cfg)
-    ctx = RunContext(tmp_path, 0, Observers([]))
+    ctx = RunContext(tmp_path, 0, Observers([]), Results(RunRecord(None, [], str(tmp_path), None, 1, None, 1)))
     splits, _ = pipeline.load_data(ctx)
     scorer, _ = pipeline.build_scorer(ctx)
     rewards = pipeline.reward.trl_functions(scorer)

@@ -1,13 +1,12 @@
-"""The model component: LoRA really applied from a composed (OmegaConf) config, saving and reloading,
-and the quantisation guard on CPU."""
+"""The model component: LoRA really applied from a composed (OmegaConf) config, saving and reloading (4/8-bit
+bases: test_quantized.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from rlvr.errors import ConfigError
-from rlvr.model import HFModel, LoraSettings, count_parameters
+from rlvr.model import LoraSettings, count_parameters
 from tests.conftest import build_group, compose
 
 
@@ -70,12 +69,6 @@ def test_save_full_model_reloads_with_transformers(tiny_model_dir, tmp_path):
 def test_gradient_checkpointing_is_enabled(tiny_model_dir):
     model, _ = model_from_config(tiny_model_dir, "model.gradient_checkpointing=true").load()
     assert model.is_gradient_checkpointing
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the guard is for machines without CUDA")
-def test_quantisation_without_cuda_is_a_clear_config_error():
-    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
-        HFModel(name_or_path="x", quant={"load_in_4bit": True}, lora={"enabled": True})
 
 
 def test_embedded_name_resolves_to_cache(monkeypatch, tmp_path):

@@ -102,6 +102,12 @@ def test_console_reports_failure(rlvr_logs):
     assert "FAILED: RuntimeError: boom" in rlvr_logs.text
 
 
+def test_console_says_nothing_of_a_failure_when_a_signal_stopped_the_run(rlvr_logs):
+    """The entry point prints the one line for a stop (where, and how to resume); no "FAILED: NoneType: None"."""
+    ConsoleObserver().on_pipeline_end(status="stopped", error=None, results={})
+    assert "FAILED" not in rlvr_logs.text and not [r for r in rlvr_logs.records if r.levelno >= 40]
+
+
 def test_progress_bar_shows_seconds_per_step_from_the_first_step(monkeypatch, rlvr_logs):
     """The bar opens when the train stage starts, so a 33 s first step reads 33 s/step (not 6061 step/s)."""
     clock = [1000.0]

@@ -196,11 +196,11 @@ def test_every_group_is_checked_against_its_protocol_when_the_pipeline_is_built(
     pipeline = build_pipeline(compose(["observers=none", f"output_dir={tmp_path}"]))
     parts = {"data": pipeline.data, "prompts": pipeline.prompts, "model": pipeline.model, "eval": pipeline.evaluator,
              "reward": pipeline.reward, "train": pipeline.trainer}
-    assert PipelineOrchestrator(**parts, observers={"console": ConsoleObserver()}).observers  # the right kinds
+    assert PipelineOrchestrator(**parts, observers={"console": ConsoleObserver()}, config={}).observers  # right kinds
     for key, bad, message in (
         ("prompts", "Q: {question}", "prompts: str does not implement PromptComponent"),
         ("reward", Misspelt(), "reward: Misspelt does not implement RewardComponent"),
         ("observers", {"quiet": object()}, "observers.quiet: object is no observer: it defines none of the events"),
     ):
         with pytest.raises(ConfigError, match=re.escape(message)):
-            PipelineOrchestrator(**{**parts, key: bad})
+            PipelineOrchestrator(**{**parts, key: bad}, config={})

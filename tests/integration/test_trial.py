@@ -1,0 +1,49 @@
+"""``experiment=smoke`` is a trial that fits every algorithm: composed with each ``train`` option (and with the
+stages of ``pipeline.stages``), it caps each loop's sizes where the loop has them and runs two steps, on a tiny
+model."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from rlvr.orchestration import build_pipeline
+from tests.conftest import REPO, compose
+from tests.unit.train.test_preference_loops import dataset_overrides, preference_file
+
+TRAIN_OPTIONS = sorted(p.stem for p in (REPO / "conf" / "train").glob("*.yaml"))
+
+
+def trial(model_dir, run_dir, *extra: str, experiment: str = "smoke") -> list[str]:
+    """The trial on the tiny model, with fewer rows than the embedded model's trial (the sizes under test stay)."""
+    return [f"experiment={experiment}", f"model.name_or_path={model_dir}", "model.dtype=float32", "observers=none",
+            "data.train_size=16", "data.test_size=4", f"output_dir={run_dir}", *extra]
+
+
+@pytest.mark.parametrize("train", TRAIN_OPTIONS)
+def test_the_trial_runs_every_train_option(tiny_model_dir, tmp_path, train):
+    # a reward model scores pairs, it does not generate: held-out pairs from the policy's samples
+    evaluator = ["eval=pairwise", "eval.pairs=samples"] if train == "reward_model" else []
+    if train == "kto":  # a tiny random model's samples are all wrong: nothing to label desirable, so a dataset's
+        evaluator = dataset_overrides(preference_file(tmp_path / "prefs.jsonl"))
+    results = build_pipeline(compose(trial(tiny_model_dir, tmp_path, f"train={train}", *evaluator))).run(tmp_path)
+    assert results["run"]["status"] == "success" and results["train"]["global_step"] == 2
+    assert [h["step"] for h in results["train_history"]][-1] == 2 and "loss" in results["train_history"][-1]
+    assert results["final"]["n"] > 0 and not (tmp_path / "model").exists()  # a trial saves no model
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())["train"]
+    assert (saved["max_steps"], saved["max_completion_length"]) == (2, 16)  # the caps, on record
+
+
+def test_the_trial_runs_every_stage_of_a_staged_experiment(tiny_model_dir, tmp_path):
+    cfg = compose(trial(tiny_model_dir, tmp_path, experiment="[sft_then_grpo,smoke]"))
+    results = build_pipeline(cfg).run(tmp_path)
+    assert [(s["name"], s["train"]["global_step"]) for s in results["stages"]] == [("sft", 2), ("grpo", 2)]
+    assert results["run"]["status"] == "success"
+
+
+def test_the_trial_caps_sizes_and_keeps_smaller_ones():
+    pipeline = build_pipeline(compose(["experiment=smoke", "train=ppo", "train.max_steps=1", "train.ppo_epochs=3"]))
+    ppo = pipeline.config["train"]
+    assert (ppo["max_steps"], ppo["prompts_per_step"], ppo["mini_batch_size"], ppo["ppo_epochs"]) == (1, 4, 4, 3)
+    assert "num_generations" not in ppo  # a cap only where the loop has the setting
+    assert pipeline.config["eval"]["max_new_tokens"] == 16  # what reads a capped size reads the cap
