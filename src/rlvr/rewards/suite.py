@@ -116,6 +116,11 @@ class RewardSuite:
         if control == "format_only":
             self._keep_format_only()
         elif control == "random_reward":
+            log.warning("control=random_reward: this is a control run; every correctness reward (%s) pays a seeded "
+                        "coin flip at the batch's accuracy, not the verifier's verdict (evaluation is unchanged)",
+                        ", ".join(n for n, fn in self.functions.items() if getattr(fn, "role", None) == "correctness")
+                        or "none configured")
+        elif control == "random_reward":
             left = [n for n, fn in self.functions.items() if getattr(fn, "role", None) is None]
             if left:
                 log.warning("control=random_reward: reward %s says no role (rlvr.rewards.functions: correctness, "
@@ -137,7 +142,8 @@ class RewardSuite:
             del self.functions[name], self.weights[name]
         if not self.functions:
             self.functions, self.weights = {"format": StrictFormat()}, {"format": 1.0}
-        log.info("control=format_only: rewards %s (dropped %s)", ", ".join(self.functions), ", ".join(dropped) or "none")
+        log.warning("control=format_only: this is a control run; rewards %s (dropped %s)", ", ".join(self.functions),
+                    ", ".join(dropped) or "none")
 
     def coin_flips(self, scores: list[Score], texts: list[str], step: int) -> list[Score]:
         """``control=random_reward``: each score's verdict replaced by a coin that comes up correct with the batch's
