@@ -10,7 +10,7 @@ from rlvr.config.resolvers import register_resolvers
 
 CONFIG_MODULE = "rlvr.conf"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
-GROUPS = ("data", "prompts", "model", "reward", "train", "eval", "observers", "experiment")
+GROUPS = ("data", "prompts", "model", "reward", "train", "eval", "observers", "experiment", "control")
 
 
 def open_overrides(args: list[str]) -> list[str]:

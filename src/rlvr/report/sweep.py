@@ -92,6 +92,9 @@ def sweep_rows(sweep_dir: str | Path, keys: dict[str, str] | None = None) -> lis
         run = results.get("run") or {}
         row: dict[str, Any] = {name: overrides.get(key) for key, name in keys.items()}
         row.update({c: evaluation.get(c) for c in _METRICS})
+        baseline = (results.get("baseline") or {}).get("accuracy")
+        if baseline is not None and evaluation.get("accuracy") is not None and "final" in results:
+            row.update(baseline_accuracy=baseline, gain=evaluation["accuracy"] - baseline)
         row.update({k: v for k, v in extra.items() if k not in _TIMING})
         row.update(tokens_per_s=extra.get("generated_tokens_per_s"), seconds=run.get("wall_time_s"),
                    status=run.get("status") or ("failed" if not results else "unknown"),
@@ -117,8 +120,43 @@ def write_summary(sweep_dir: str | Path, keys: dict[str, str] | None = None, tit
             for r in rows]
     if not plot_benchmark(bars, paths["plot"]):
         paths.pop("plot")
-    paths["markdown"].write_text(_markdown(rows, columns, names, title, "plot" in paths))
+    controls = control_lines(rows, names)
+    paths["markdown"].write_text(_markdown(rows, columns, names, title, "plot" in paths)
+                                 + ("\n" + "\n".join(controls) + "\n" if controls else ""))
+    if controls:  # the real run's own report says it too
+        for row in rows:
+            report = sweep_dir / row["job"] / "report.md"
+            if row.get("control") in (None, "none") and report.is_file():
+                with report.open("a") as f:
+                    f.write("\n" + "\n".join(control_lines(rows, names, only=row)) + "\n")
     return paths
+
+
+def control_lines(rows: list[dict[str, Any]], names: list[str], only: dict[str, Any] | None = None) -> list[str]:
+    """A "Controls" section: for each real run (``control=none``) with control runs beside it (the same swept
+    values but ``control``), each one's gain and how much of the real run's gain the verifier explains, the
+    part of it that a control run does not get. Empty when the sweep has no control."""
+    if "control" not in names:
+        return []
+    others = [n for n in names if n != "control"]
+    lines: list[str] = []
+    for real in rows:
+        if real.get("control") not in (None, "none") or real.get("gain") is None or (only and real is not only):
+            continue
+        beside = [r for r in rows if r is not real and r.get("gain") is not None
+                  and all(r.get(n) == real.get(n) for n in others)]
+        if not beside:
+            continue
+        label = _label(real, others) or "the run"
+        lines += [f"## Controls: {label}", "",
+                  f"The real run gains {real['gain']:+.1%} held-out ({real['baseline_accuracy']:.1%} -> "
+                  f"{real['accuracy']:.1%}, n={real['n']}).", "",
+                  "| control | gain | share of the real gain the verifier explains |", "|---|---|---|"]
+        for r in beside:
+            share = (real["gain"] - r["gain"]) / real["gain"] if real["gain"] > 0 else None
+            lines.append(f"| {r['control']} | {r['gain']:+.1%} | {_cell(share) if share is None else f'{share:.0%}'} |")
+        lines.append("")
+    return lines
 
 
 def _markdown(rows: list[dict[str, Any]], columns: list[str], names: list[str], title: str, with_plot: bool) -> str:

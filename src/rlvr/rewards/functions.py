@@ -10,6 +10,9 @@ Every answer reward reads the shared :class:`Score`, so a reward and the evaluat
 was answered, and every one keeps "unparseable" (no readable answer) apart from "wrong", and gives a row
 whose gold answer is unusable (``bad_gold``) ``None``: no reward either way, counted by the suite.
 
+Each class says what it pays for in ``role``: ``correctness`` (the scorer's verdict), ``format`` (how the reply
+is laid out) or ``shaping`` (length); a control run (``control=random_reward|format_only``) reads it.
+
 Whether an answer is correct is the :class:`~rlvr.scoring.Scorer`'s verdict (``Score.status``, the one
 evaluation counts) and nothing else: no reward parses or compares the answer to decide it on its own, so a
 reward never pays for an answer evaluation calls wrong, nor withholds it from one evaluation calls correct
@@ -56,6 +59,8 @@ class Correctness:
     [1.0, None]
     """
 
+    role = "correctness"  # what it pays for (control runs replace or keep rewards by role)
+
     def __init__(self, correct: float = 1.0, wrong: float = 0.0, unparseable: float = 0.0,
                  partial_credit: bool = False, task: str | None = None):
         self.correct, self.wrong, self.unparseable, self.task = correct, wrong, unparseable, task
@@ -94,6 +99,8 @@ class StrictFormat:
     [1.0, 0.0]
     """
 
+    role = "format"  # what it pays for (control runs replace or keep rewards by role)
+
     def __init__(self, reward: float = 1.0, penalty: float = 0.0):
         self.reward, self.penalty = reward, penalty
 
@@ -114,6 +121,8 @@ class ApproximateFormat:
     ...                      "<SOLUTION>1</SOLUTION><SOLUTION>2</SOLUTION>", ""], scores=[None] * 3, answer_format=fmt)
     [2.0, -2.0, -2.0]
     """
+
+    role = "format"  # what it pays for (control runs replace or keep rewards by role)
 
     def __init__(self, per_marker: float = 0.5, penalty: float = -0.5):
         self.per_marker, self.penalty = per_marker, penalty
@@ -146,6 +155,8 @@ class AnswerCheck:
     >>> AnswerCheck()(texts, scores=scores, answer_format=fmt, answer=["72"] * 6)
     [3.0, 1.5, 0.5, 0.25, -1.0, -1.0]
     """
+
+    role = "correctness"  # what it pays for (control runs replace or keep rewards by role)
 
     def __init__(
         self,
@@ -202,6 +213,8 @@ class NumberCheck:
     [1.5, 0.0, 0.0, None]
     """
 
+    role = "correctness"  # what it pays for (control runs replace or keep rewards by role)
+
     def __init__(self, correct: float = 1.5, wrong: float = 0.0, unparseable: float = 0.0):
         self.correct, self.wrong, self.unparseable = correct, wrong, unparseable
 
@@ -228,6 +241,8 @@ class SymbolicMatch:
     ...                         Score("?", "unparseable", 0.0)])
     [1.0, 0.0, 0.0]
     """
+
+    role = "correctness"  # what it pays for (control runs replace or keep rewards by role)
 
     def __init__(self, correct: float = 1.0, wrong: float = 0.0, unparseable: float = 0.0):
         self.correct, self.wrong, self.unparseable = correct, wrong, unparseable
@@ -260,6 +275,8 @@ class LengthShaping:
     >>> r(["x" * 5, "x" * 15, "x" * 30, "x"], scores=[Score("1", "correct", 1.0)] * 3 + [Score("2", "wrong", 0.0)])
     [1.0, 0.5, 0.0, 0.0]
     """
+
+    role = "shaping"  # what it pays for (control runs replace or keep rewards by role)
 
     def __init__(self, target: AtLeastOne = 400, unit: Literal["chars", "words"] = "chars", reward: float = 1.0,
                  only_correct: bool = True):

@@ -37,6 +37,7 @@ TRL has them.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import logging
 import pickle
@@ -45,6 +46,7 @@ from typing import Any, Callable, Collection, Literal
 
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Positive, Rewards, Score
+from rlvr.rewards.functions import StrictFormat
 from rlvr.rewards.isolation import FAILED, SCORER, Processes, Threads
 from rlvr.schema import checked
 from rlvr.scoring import Scorer
@@ -75,6 +77,14 @@ class RewardSuite:
             through a reward in a debugger).
         workers: worker processes with ``isolation: process``. A batch takes one; a batch retried sample by
             sample spreads over all of them.
+        control: a control run, to tell what the verifier teaches from what training teaches anyway (the format,
+            the sampling, the step itself): ``random_reward`` gives every correctness function (``role:
+            correctness``) a seeded coin flip for each completion instead of the scorer's verdict, at the batch's
+            own accuracy, so the reward has the same mean and carries no information about correctness;
+            ``format_only`` keeps only the format functions (``role: format``; without one, the prompt's exact
+            format, :class:`rlvr.rewards.StrictFormat`). ``none``: the real reward. Evaluation is never affected.
+        control_seed: seed of the coin flips (each one is a function of the seed, the step and the completion, so
+            a resumed run flips the same coins).
     """
 
     def __init__(
@@ -86,8 +96,11 @@ class RewardSuite:
         on_error: Literal["mask", "zero"] = "mask",
         isolation: Literal["process", "thread"] = "process",
         workers: AtLeastOne = 2,
+        control: Literal["none", "random_reward", "format_only"] = "none",
+        control_seed: int = 0,
     ):
         self.functions = {name: fn for name, fn in functions.items() if fn is not None}
+        self.control, self.control_seed = control, control_seed
         if not self.functions:
             raise ConfigError("reward.functions is empty (or all null): configure at least one reward function.")
         for key, names in (("weights", list(weights)), ("conversational", list(conversational))):
@@ -100,6 +113,18 @@ class RewardSuite:
                 raise ConfigError(f"reward.functions.{name} needs a _target_: a reward class, or a function with "
                                   f"`_partial_: true` (got {fn!r}).")
         self.weights = {name: float(weights.get(name, 1.0)) for name in self.functions}
+        if control == "format_only":
+            self._keep_format_only()
+        elif control == "random_reward":
+            log.warning("control=random_reward: this is a control run; every correctness reward (%s) pays a seeded "
+                        "coin flip at the batch's accuracy, not the verifier's verdict (evaluation is unchanged)",
+                        ", ".join(n for n, fn in self.functions.items() if getattr(fn, "role", None) == "correctness")
+                        or "none configured")
+        elif control == "random_reward":
+            left = [n for n, fn in self.functions.items() if getattr(fn, "role", None) is None]
+            if left:
+                log.warning("control=random_reward: reward %s says no role (rlvr.rewards.functions: correctness, "
+                            "format or shaping), so it is kept as it is", ", ".join(left))
         self.conversational = set(conversational)
         self.timeout_s, self.on_error, self.isolation, self.workers = timeout_s, on_error, isolation, workers
         self.failures: Counter[str] = Counter()
@@ -109,6 +134,28 @@ class RewardSuite:
         self._scorer: Scorer | None = None  # the scorer the runners below hold
         self._runners: dict[tuple[str, str], Threads | Processes] = {}
         self._pool: Processes | None = None
+
+    def _keep_format_only(self) -> None:
+        """``control=format_only``: the format functions alone (the prompt's exact format when none is set)."""
+        dropped = [n for n, fn in self.functions.items() if getattr(fn, "role", None) != "format"]
+        for name in dropped:
+            del self.functions[name], self.weights[name]
+        if not self.functions:
+            self.functions, self.weights = {"format": StrictFormat()}, {"format": 1.0}
+        log.warning("control=format_only: this is a control run; rewards %s (dropped %s)", ", ".join(self.functions),
+                    ", ".join(dropped) or "none")
+
+    def coin_flips(self, scores: list[Score], texts: list[str], step: int) -> list[Score]:
+        """``control=random_reward``: each score's verdict replaced by a coin that comes up correct with the batch's
+        own accuracy; seeded by the seed, the step, the completion's place in the batch and its text."""
+        accuracy = sum(s.correct for s in scores) / max(len(scores), 1)
+        out = []
+        for i, (score, text) in enumerate(zip(scores, texts)):
+            digest = hashlib.sha256(f"{self.control_seed}|{step}|{i}|{text}".encode()).digest()
+            heads = int.from_bytes(digest[:8], "big") / 2**64 < accuracy
+            out.append(Score(score.extracted, "correct" if heads else "wrong", 1.0 if heads else 0.0,
+                             note="control=random_reward: a coin flip, not the verifier"))
+        return out
 
     def scores(self, texts: list[str], columns: dict[str, Any], scorer: Scorer) -> tuple[list[Score], set[int]]:
         """The scores of a batch (completion ``texts`` and their rows' ``columns``) and the indices of those whose
@@ -161,7 +208,8 @@ class RewardSuite:
                 for key, value in score_stats(scores, failed).items():
                     log_metric(key, value)
             trl_args = {"prompts": prompts, "completions": completions, "completion_ids": completion_ids}
-            values = suite.call(name, texts, scores, scorer, columns, trl_args=trl_args, failed=failed)
+            step = getattr(kwargs.get("trainer_state"), "global_step", 0)
+            values = suite.call(name, texts, scores, scorer, columns, trl_args=trl_args, failed=failed, step=step)
             if log_metric is not None:
                 log_metric(f"reward_failures/{name}", float(sum(v == FAILED for v in values)))
             return [None if v == FAILED and suite.on_error == "mask" else (0.0 if v == FAILED else v) for v in values]
@@ -171,10 +219,13 @@ class RewardSuite:
         return reward
 
     def call(self, name: str, texts: list[str], scores: list[Score], scorer: Scorer, columns: dict[str, Any],
-             trl_args: dict[str, Any] | None = None, failed: Collection[int] = ()) -> list[Any]:
+             trl_args: dict[str, Any] | None = None, failed: Collection[int] = (), step: int = 0) -> list[Any]:
         """Run function ``name`` on the batch; on error or timeout, sample by sample. Failed samples, and those
-        in ``failed`` (their scoring failed), read ``"failed"``."""
+        in ``failed`` (their scoring failed), read ``"failed"``. Under ``control=random_reward`` a correctness
+        function sees coin flips (:meth:`coin_flips`, ``step`` seeds them) instead of the scorer's verdicts."""
         fn = self.functions[name]
+        if self.control == "random_reward" and getattr(fn, "role", None) == "correctness":
+            scores = self.coin_flips(scores, texts, step)
         kwargs = dict(columns, scores=scores, answer_format=scorer.fmt, **{
             k: v for k, v in (trl_args or {}).items() if k != "completions"})
         completions = trl_args["completions"] if trl_args and name in self.conversational else texts

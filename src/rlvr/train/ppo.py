@@ -26,6 +26,7 @@ import random
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 import torch
@@ -176,7 +177,7 @@ class PPOLoop:
         attention = torch.cat([enc["attention_mask"], mask.long()], dim=1)
         texts_out = tokenizer.batch_decode(completion * mask.long() + tokenizer.pad_token_id * (1 - mask.long()),
                                            skip_special_tokens=True)
-        scores = self._rewards(rows, texts_out, inputs)
+        scores = self._rewards(rows, texts_out, inputs, step)
         with torch.no_grad():
             old_logps = _logps(policy, input_ids, attention, prompt_len, s["temperature"])
             ref_logps = _logps(reference, input_ids, attention, prompt_len, s["temperature"])
@@ -223,12 +224,14 @@ class PPOLoop:
             **{k: sum(v) / len(v) for k, v in stats.items()},
         }
 
-    def _rewards(self, rows: list[dict[str, Any]], texts: list[str], inputs: TrainInputs) -> torch.Tensor:
-        """The weighted sum of the reward functions (called as TRL calls them: prompts, completions, columns); a
-        completion no function scored earns 0 (it has no group to be left out of, as in GRPO)."""
+    def _rewards(self, rows: list[dict[str, Any]], texts: list[str], inputs: TrainInputs, step: int) -> torch.Tensor:
+        """The weighted sum of the reward functions (called as TRL calls them: prompts, completions, columns and
+        the trainer's state, whose ``global_step`` seeds a control run's coins); a completion no function scored
+        earns 0 (it has no group to be left out of, as in GRPO)."""
         completions = [[{"role": "assistant", "content": t}] for t in texts]
         columns = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
-        values = {name: fn(prompts=[r["prompt"] for r in rows], completions=completions, **columns)
+        state = SimpleNamespace(global_step=step)
+        values = {name: fn(prompts=[r["prompt"] for r in rows], completions=completions, trainer_state=state, **columns)
                   for name, fn in inputs.rewards.functions.items()}
         total = weighted_total(values, inputs.rewards.weights).nan_to_num(nan=0.0)
         return total.to(next(inputs.model.parameters()).device)

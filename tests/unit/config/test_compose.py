@@ -13,7 +13,8 @@ from rlvr.orchestration import PipelineOrchestrator, build_pipeline
 from tests.conftest import REPO, compose
 
 CONF = files(CONFIG_MODULE)
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra", "__pycache__"))
+OVERLAYS = ("experiment", "control")  # groups whose options are overlays of the whole config (@package _global_)
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in (*OVERLAYS, "hydra", "__pycache__"))
 GSM8K_FILE = f"data.path={REPO}/tests/fixtures/gsm8k/test.jsonl"
 NEEDS_VALUE = {"model/hf": ["model.name_or_path=some/model"], "data/jsonl": [GSM8K_FILE],
                "data/preferences_jsonl": [GSM8K_FILE]}
@@ -77,6 +78,11 @@ def test_no_group_file_repeats_a_signature_default():
                     raw = n._get_node(key)._value() if hasattr(n._get_node(key), "_value") else None
                     assert raw != params[key].default or isinstance(raw, (dict, list)), \
                         f"{group}/{option}: {key}={raw!r} repeats the default of {n._target_}"
+
+
+@pytest.mark.parametrize("control", ["none", "random_reward", "format_only"])
+def test_every_control_builds(control):
+    assert build_pipeline(compose([f"control={control}"])).reward.control == control
 
 
 def test_overrides_users_type():
