@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -117,7 +118,9 @@ def test_sigkill_between_stages_skips_the_finished_one(tiny_model_dir, tmp_path,
 
 def test_sigkill_inside_the_second_stage_resumes_there(tiny_model_dir, tmp_path, two_stages):
     run_dir = tmp_path / "run"
-    step = random.Random().randint(SFT_STEPS + 2, SFT_STEPS + GRPO_STEPS - 1)
+    # a random kill point; RLVR_TEST_KILL_STEP=N tries one again
+    step = int(os.environ.get("RLVR_TEST_KILL_STEP")
+               or random.Random().randint(SFT_STEPS + 2, SFT_STEPS + GRPO_STEPS - 1))
     first = run_dir / "stages" / "2-grpo" / "checkpoints" / "checkpoint-2" / "rlvr_state.json"
     proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -128,11 +131,11 @@ def test_sigkill_inside_the_second_stage_resumes_there(tiny_model_dir, tmp_path,
 
         run(command(tiny_model_dir, run_dir), env=env())
         assert_same_as(run_dir, two_stages)
+        results = json.loads((run_dir / "results.json").read_text())
+        assert results["stages"][1]["train"]["resumed_from_step"] == 2
+        assert results["run"]["resumed_from"].endswith("stages/2-grpo/checkpoints/checkpoint-2")
     except AssertionError as err:
-        raise AssertionError(f"killed after step {step}: {err}") from None
-    results = json.loads((run_dir / "results.json").read_text())
-    assert results["stages"][1]["train"]["resumed_from_step"] == 2
-    assert results["run"]["resumed_from"].endswith("stages/2-grpo/checkpoints/checkpoint-2")
+        raise AssertionError(f"killed after step {step} (RLVR_TEST_KILL_STEP={step} tries it again): {err}") from None
 
 
 # --- the regression gate ----------------------------------------------------------------------------------------
