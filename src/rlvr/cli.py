@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlvr import devices, distributed
+from rlvr import devices, distributed, preflight
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, DiskFull, Stopped
 from rlvr.orchestration import build_pipeline, record_failure
@@ -24,10 +24,12 @@ HYDRA_FILES = {".hydra", "run_pipeline.log"}
 _config_errors: list[str] = []  # one line per job that stopped on a config mistake (Hydra would print more)
 _stopped: list[tuple[Stopped, str]] = []  # runs that saved a checkpoint and stopped on a signal, with how to resume
 _disk_full: list[str] = []  # runs that stopped on a full disk, one line each (what could not be written, what is kept)
+_preflight_failed: list[str] = []  # run directories whose preflight (preflight=true) had a failing check
 
 
 def run(cfg: Any) -> dict[str, Any] | None:
-    """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory.
+    """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory;
+    with ``preflight=true``, check it instead (:mod:`rlvr.preflight`: the table, ``preflight.json``, no training).
 
     A ConfigError, found while building or while loading (a missing data file), ends the job quietly and is
     reported by :func:`main` as one line, and so is a full disk (:class:`rlvr.errors.DiskFull`, exit status 1);
@@ -51,6 +53,11 @@ def run(cfg: Any) -> dict[str, Any] | None:
         devices.claim(int(hydra_cfg.launcher.n_jobs), Path(hydra_cfg.sweep.dir) / ".devices")
     try:
         try:
+            cfg, checks = preflight.split(cfg)
+            if checks is not None:
+                if not preflight.run(cfg, checks, run_dir).passed:
+                    _preflight_failed.append(str(run_dir))
+                return None
             return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
         except Stopped:
             raise
@@ -137,6 +144,8 @@ def main() -> None:
         sys.exit(1)
     if _disk_full:
         print(f"[rlvr] {_disk_full[0]}", file=sys.stderr)
+        sys.exit(1)
+    if _preflight_failed:
         sys.exit(1)
     if _stopped:
         stop, again = _stopped[0]
