@@ -48,6 +48,7 @@ from rlvr.preflight.data import (
 )
 from rlvr.preflight.memory import (
     GIB,
+    Launch,
     ModelShape,
     Workload,
     estimate,
@@ -192,7 +193,7 @@ class _Preflight:
     # --- data ------------------------------------------------------------------------------------------------
     def _prompt_length(self, shape: ModelShape | None, train: list[int], test: list[int]) -> Check:
         context = shape.context if shape is not None else None
-        limit: tuple[int, str] | None = (context, "the model's context (max_position_embeddings)") if context else None
+        limit: tuple[int, str] | None = (context, "the model's context") if context else None
         completion = (0, "the completion budget")
         for stage in self.stages:
             s, extra = _loop_settings(stage.loop)
@@ -204,7 +205,7 @@ class _Preflight:
             if s.get("max_completion_length"):
                 completion = (s["max_completion_length"], f"{prefix}.max_completion_length")
         evaluator = self.pipeline.evaluator
-        eval_limit = (context, "the model's context (max_position_embeddings)") if context else None
+        eval_limit = (context, "the model's context") if context else None
         eval_completion = ((evaluator.max_new_tokens, "eval.max_new_tokens") if isinstance(evaluator, Evaluator)
                            else (0, "the completion budget"))
         return check_prompt_length(train, test, limit, completion, eval_limit, eval_completion,
@@ -233,7 +234,8 @@ class _Preflight:
                                                             .removeprefix("torch."))
         launch = launch_from(self.settings.launch, self.settings.num_processes)
         runtime = None if gpu_target else _rss()
-        works = [self._workload(stage.loop, model, dtype, prompt_max, test_prompt_max) for stage in self.stages]
+        works = [self._workload(stage.loop, model, dtype, prompt_max, test_prompt_max, gpu_target, launch)
+                 for stage in self.stages]
         estimates = [estimate(shape, w, launch, runtime) for w in works]
         worst = max(range(len(works)), key=lambda i: estimates[i].peak)
         work, found = works[worst], estimates[worst]
@@ -257,10 +259,12 @@ class _Preflight:
                      f"memory_margin={self.settings.memory_margin:g} of {device} kept free); try: {advice}.",
                      figures), work
 
-    def _workload(self, loop: Any, model: HFModel, dtype: str, prompt_max: int, test_prompt_max: int) -> Workload:
+    def _workload(self, loop: Any, model: HFModel, dtype: str, prompt_max: int, test_prompt_max: int, gpu: bool,
+                  launch: Launch) -> Workload:
         """What one step of ``loop`` asks of the model (see :class:`Workload`); a loop is recognised by its
-        settings: ``num_generations`` (GRPO, RLOO), ``prompts_per_step`` (PPO), else one pass over prompt and
-        completion (SFT, and the preference loops: ``preferences``, chosen and rejected side by side)."""
+        settings: ``num_generations`` (GRPO, RLOO: TRL's fused head, on a GPU over the completion only), then
+        ``prompts_per_step`` (PPO), else one pass over prompt and completion (SFT, and the preference loops:
+        ``preferences``, chosen and rejected side by side)."""
         s, extra = _loop_settings(loop)
         completion = s.get("max_completion_length") or 0
         evaluator = self.pipeline.evaluator
@@ -274,18 +278,22 @@ class _Preflight:
                   "eval_rows": evaluator.batch_size if evaluated else 0,
                   "eval_tokens": test_prompt_max + evaluator.max_new_tokens if evaluated else 0}
         if "num_generations" in s:
-            micro = s["per_device_train_batch_size"]
+            micro, group = s["per_device_train_batch_size"], s["num_generations"]
             rows = micro * (extra.get("steps_per_generation") or s["gradient_accumulation_steps"])
-            return Workload(micro_batch=micro, seq_tokens=prompt_max + completion, logit_tokens=completion,
-                            rollout_rows=rows, rollout_tokens=prompt_max + completion,
+            shared = (s.get("shared_prefix") and not model.gradient_checkpointing and launch.processes == 1)
+            return Workload(micro_batch=micro, prompt_tokens=prompt_max, completion_tokens=completion,
+                            logit_tokens=completion if gpu else prompt_max + completion, fused_head=True,
+                            shared_prompts=-(-micro // group) if shared else None, rollout_rows=rows,
+                            rollout_tokens=prompt_max + completion,
                             reference=s.get("beta", 0) > 0 and not model.lora.enabled, **common)
         if "prompts_per_step" in s:
-            return Workload(micro_batch=s["mini_batch_size"], seq_tokens=prompt_max + completion,
-                            logit_tokens=completion, rollout_rows=s["prompts_per_step"],
+            return Workload(micro_batch=s["mini_batch_size"], prompt_tokens=prompt_max, completion_tokens=completion,
+                            logit_tokens=prompt_max + completion, rollout_rows=s["prompts_per_step"],
                             rollout_tokens=prompt_max + completion, reference=True, critic=True, **common)
         length = s.get("max_length") or prompt_max + completion
         pairs = 2 if "preferences" in s else 1
-        return Workload(micro_batch=s["per_device_train_batch_size"] * pairs, seq_tokens=length, logit_tokens=length,
+        return Workload(micro_batch=s["per_device_train_batch_size"] * pairs, prompt_tokens=min(prompt_max, length),
+                        completion_tokens=length - min(prompt_max, length), logit_tokens=length,
                         rollout_rows=s.get("sample_batch_size") or 0, rollout_tokens=prompt_max + completion,
                         reference=s.get("reference") == "model" and not model.lora.enabled, **common)
 
@@ -406,5 +414,6 @@ def _device_name() -> str:
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (this machine)"
-    return f"this machine's CPU ({torch.get_num_threads()} torch threads)"
+    threads = torch.get_num_threads()
+    return f"this machine's CPU ({threads} torch thread{'s' if threads > 1 else ''})"
 

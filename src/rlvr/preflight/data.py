@@ -47,7 +47,9 @@ def check_prompt_length(train: list[int], test: list[int], limit: tuple[int, str
                         eval_limit: tuple[int, str] | None, eval_completion: tuple[int, str],
                         max_share: float) -> Check:
     """Prompts (token counts per split) against ``limit - completion`` for training and ``eval_limit -
-    eval_completion`` for the held-out set; each bound is ``(tokens, the setting it comes from)``."""
+    eval_completion`` for the held-out set; each bound is ``(tokens, the setting it comes from)``; the limit is the
+    loop's ``max_length`` (prompts are cut) or else the model's context (``max_position_embeddings``: they cannot
+    fit)."""
     figures: dict[str, Any] = {"train_max": max(train, default=0), "test_max": max(test, default=0),
                                "train_mean": round(sum(train) / max(len(train), 1), 1)}
     parts, over_shares, advice = [], [], []
@@ -60,8 +62,8 @@ def check_prompt_length(train: list[int], test: list[int], limit: tuple[int, str
         share = over / len(lengths)
         figures[f"{split}_budget"], figures[f"{split}_over"], figures[f"{split}_over_share"] = room, over, share
         over_shares.append(share)
-        parts.append(f"{split} {min(lengths)}-{max(lengths)} tokens vs budget {room} ({bound[1]} {bound[0]} - "
-                     f"{budget[1]} {budget[0]}): {share:.0%} over")
+        parts.append(f"{split} up to {max(lengths)} tokens, budget {room} ({bound[0]} - {budget[0]} of "
+                     f"{budget[1]}): {share:.0%} over")
         if share > max_share:
             advice.append(f"{over} of {len(lengths)} {split} prompts ({share:.0%}, the longest {max(lengths)} tokens) "
                           f"do not fit the prompt budget of {room} tokens ({bound[1]} {bound[0]} minus {budget[1]} "

@@ -13,8 +13,10 @@ layers LoRA would wrap and the attention shapes are the model's own. What a step
   norms' inputs and outputs, q, k, v before and after the rotary embedding, the attention output, and the MLP's
   gate, its activation, up projection and their product (``7h + 3kv + 4i`` values, for hidden size ``h``, key/value
   width ``kv`` and MLP width ``i``); with gradient checkpointing only each layer's input plus one layer
-  recomputed. The logits of the positions the loss reads are counted three times in fp32 (logits,
-  log-probabilities, their gradient): for a small model with a large vocabulary they dominate;
+  recomputed. With a shared prompt (``train.shared_prefix``) a group's prompt runs once and its KV cache, repeated
+  over the group, is kept. Logits: TRL's GRPO and RLOO project through a fused head in tiles (4096 positions x
+  32768 vocabulary entries, and two fp32 temporaries of it); a plain loss keeps the logits, an fp32 copy and its
+  log-softmax;
 - **KV cache** of the rollout (the sequences decoded together, prompt plus completion) or of an evaluation batch,
   whichever is larger, and the rollout's fp32 logits;
 - **reference** model (KL term: ``beta > 0`` without LoRA, DPO/KTO's reference model) and **critic** (PPO:
@@ -43,6 +45,9 @@ from rlvr.errors import ConfigError
 
 GIB = 1024**3
 CUDA_CONTEXT = GIB // 2
+# TRL's fused LM head projects tiles of this many positions x vocabulary entries at a time
+# (trl.kernels.chunked_logprob.TOKEN_CHUNK_SIZE, trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE)
+FUSED_TILE = (4096, 32768)
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
@@ -141,15 +146,20 @@ class Workload:
 
     ``dtype``: the weights' dtype name; ``lora_r``/``lora_targets``: the adapter (None: full fine-tuning);
     ``quant_bits``: 4 or 8 for a quantised base; ``optimizer``: the TrainingArguments ``optim`` name;
-    ``micro_batch`` sequences of ``seq_tokens`` tokens per forward/backward, the loss reading the logits of
-    ``logit_tokens`` positions of each; ``rollout_rows`` sequences of ``rollout_tokens`` decoded together;
+    ``micro_batch`` sequences of ``prompt_tokens + completion_tokens`` per forward/backward; ``shared_prompts``:
+    the distinct prompts of a micro-batch when each runs once for its group (``train.shared_prefix``), else None;
+    ``logit_tokens``: positions of each sequence projected onto the vocabulary, by ``fused_head`` (TRL's tiled
+    head: no full logits kept) or not; ``rollout_rows`` sequences of ``rollout_tokens`` decoded together;
     ``eval_rows`` of ``eval_tokens`` in an evaluation batch; ``reference`` / ``critic`` models.
     """
 
     dtype: str
     micro_batch: int
-    seq_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
     logit_tokens: int
+    fused_head: bool = False
+    shared_prompts: int | None = None
     rollout_rows: int = 0
     rollout_tokens: int = 0
     eval_rows: int = 0
@@ -165,6 +175,12 @@ class Workload:
     @property
     def dtype_bytes(self) -> int:
         return DTYPE_BYTES[self.dtype]
+
+    @property
+    def tokens(self) -> int:
+        """Tokens that run through the layers in one micro-batch (a shared prompt once per group)."""
+        prompts = self.micro_batch if self.shared_prompts is None else self.shared_prompts
+        return prompts * self.prompt_tokens + self.micro_batch * self.completion_tokens
 
 
 @dataclass
@@ -221,14 +237,20 @@ def optimizer_bytes(trainable: int, param_bytes: int, optim: str, deepspeed: boo
 
 def activation_bytes(shape: ModelShape, work: Workload) -> int:
     """One micro-batch's activations kept for the backward pass, and its logits (see the module docstring)."""
-    tokens = work.micro_batch * work.seq_tokens
     per_layer = 7 * shape.hidden + 3 * shape.kv_width + 4 * shape.intermediate
     if work.gradient_checkpointing:
         kept = shape.layers * shape.hidden + per_layer
     else:
         kept = shape.layers * per_layer
-    logits = work.micro_batch * work.logit_tokens * shape.vocab * 4 * 3
-    return tokens * kept * work.dtype_bytes + logits
+    projected = work.micro_batch * work.logit_tokens
+    if work.fused_head:  # one tile of TRL's head at a time, and two fp32 temporaries of it (off a GPU's kernel)
+        logits = min(projected, FUSED_TILE[0]) * min(shape.vocab, FUSED_TILE[1]) * (work.dtype_bytes + 8)
+    else:  # the logits, their fp32 copy in the loss, its log-softmax kept for the gradient
+        logits = projected * shape.vocab * (work.dtype_bytes + 8)
+    shared_kv = 0
+    if work.shared_prompts is not None:  # each prompt's KV cache repeated over its group, kept for the backward
+        shared_kv = kv_bytes(shape, work.micro_batch, work.prompt_tokens, work.dtype_bytes)
+    return work.tokens * kept * work.dtype_bytes + logits + shared_kv
 
 
 def kv_bytes(shape: ModelShape, rows: int, tokens: int, dtype_bytes: int) -> int:
