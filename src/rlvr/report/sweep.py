@@ -179,9 +179,10 @@ def _preflight_markdown(rows: list[dict[str, Any]], columns: list[str], title: s
     costs = [r["usd"] for r in rows if r["usd"] is not None]
     lines = [f"# {title}: preflight", "", f"{len(rows)} jobs checked, {passed} passed."]
     if hours:
-        lines.append(f"The sweep would take {sum(hours):.2f} h of runs ({len(hours)} jobs estimated)"
-                     + (f" and cost ${sum(costs):.2f} on {rows[0]['instance']} (the sum over its jobs)." if costs
-                        else "."))
+        took = f"{sum(hours):.2f} h" if sum(hours) >= 1 else f"{sum(hours) * 60:.1f} min"
+        cost = f"${sum(costs):.2f}" if sum(costs) >= 0.01 else "under $0.01"
+        lines.append(f"The sweep would take {took} of runs ({len(hours)} jobs estimated)"
+                     + (f" and cost {cost} on {rows[0]['instance']} (the sum over its jobs)." if costs else "."))
     lines += ["", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
