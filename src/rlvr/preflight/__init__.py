@@ -117,7 +117,7 @@ def run(cfg: DictConfig, settings: PreflightSettings, run_dir: str | Path) -> Re
     finally:
         if pipeline.reward is not None:
             pipeline.reward.close()
-    report = Report(checker.job, checks, time.perf_counter() - began)
+    report = Report(checker.job, checks, time.perf_counter() - began, checker.phases)
     report.write(Path(run_dir))
     log.info("%s\n\npreflight.json: %s", report.table(), Path(run_dir) / "preflight.json")
     return report
@@ -136,13 +136,14 @@ class _Preflight:
         self.pipeline, self.cfg, self.settings, self.run_dir = pipeline, cfg, settings, run_dir
         self.stages = pipeline.stages(run_dir)
         self.job = self._describe()
+        self.phases: dict[str, float] = {}  # the preflight's own seconds, by part
 
     # --- the whole sequence ----------------------------------------------------------------------------------
     def checks(self) -> list[Check]:
         p, s = self.pipeline, self.settings
         start = time.perf_counter()
         splits = p.data.load(p.prompts)
-        data_s = time.perf_counter() - start
+        data_s = self._phase("data", start)
         scorer = Scorer(p.prompts.answer_format, p.data.verifier)
         train, test = splits.train.to_list(), splits.test.to_list()
         model = p.model if isinstance(p.model, HFModel) else None
@@ -158,6 +159,7 @@ class _Preflight:
         quote = price(s.prices, s.instance_type, s.spot)
         memory, work = self._memory(shape, max(lengths[0], default=0), max(lengths[1], default=0), quote)
         out.append(memory)
+        self._phase("data and memory checks", start)
         if s.sample == 0 or model is None:
             why = "preflight.sample=0: no model weights loaded" if s.sample == 0 else "the model is not an HFModel"
             out += [Check("behaviour", "skip", why), Check("time", "skip", why),
@@ -165,15 +167,24 @@ class _Preflight:
             return out
         start = time.perf_counter()
         policy, tokenizer = model.load()
-        load_s = time.perf_counter() - start
-        out += self._behaviour(policy, tokenizer, train, scorer)
-        steps, eval_s, eval_rows = self._timed(policy, tokenizer, splits, scorer)
+        load_s = self._phase("model load", start)
+        sampling = next((st for st in self.stages if {"num_generations", "prompts_per_step"} & set(st.loop.settings)),
+                        None)
+        sample = self._sample(policy, tokenizer, train, scorer, sampling)
+        eval_s, eval_rows = self._timed_eval(policy, tokenizer, splits, scorer)
+        steps = self._timed_steps(policy, tokenizer, splits, scorer)
         self._measured(memory)
+        out += self._behaviour(sample, steps, scorer, sampling, tokenizer, policy)
         run = self._run_time(steps, eval_s, eval_rows, len(test), load_s, data_s, shape, work)
         device = _device_name()
         out.append(check_time(run, steps, device, s.max_hours))
         out.append(check_cost(run.total_s, quote, s.max_cost_usd, device))
         return out
+
+    def _phase(self, name: str, start: float) -> float:
+        """Seconds since ``start``, kept as the preflight's own time for ``name``."""
+        self.phases[name] = time.perf_counter() - start
+        return self.phases[name]
 
     def _describe(self) -> str:
         p = self.pipeline
@@ -312,41 +323,70 @@ class _Preflight:
         memory.summary += f"; this preflight's measured peak: {peak / GIB:.2f} GiB {what}"
 
     # --- behaviour -------------------------------------------------------------------------------------------
-    def _behaviour(self, model: Any, tokenizer: Any, train: list[dict[str, Any]], scorer: Scorer) -> list[Check]:
-        sampling = next((st for st in self.stages if {"num_generations", "prompts_per_step"} & set(st.loop.settings)),
-                        None)
-        if sampling is None or self.pipeline.reward is None:
-            return [Check("behaviour", "skip", "no stage samples from the policy during training")]
-        s, extra = _loop_settings(sampling.loop)
+    def _sample(self, model: Any, tokenizer: Any, train: list[dict[str, Any]], scorer: Scorer, stage: Any
+                ) -> behave.Behaviour | None:
+        """Groups of further training prompts, sampled and scored before the timed step changes the model: as
+        many as ``preflight.sample`` asks beyond the prompts the timed step samples itself."""
+        if stage is None or self.pipeline.reward is None:
+            return None
+        start = time.perf_counter()
+        s, extra = _loop_settings(stage.loop)
         group = s.get("num_generations", 1)
-        picked = random.Random(self.settings.seed).sample(range(len(train)), min(self.settings.sample, len(train)))
-        rows = [train[i] for i in picked]
+        in_step = (s["per_device_train_batch_size"] * (extra.get("steps_per_generation") or
+                                                      s["gradient_accumulation_steps"]) // group
+                   if "num_generations" in s else s["prompts_per_step"])
+        wanted = min(max(self.settings.sample - in_step, 0), len(train))
+        if not wanted:
+            return None
+        rows = [train[i] for i in random.Random(self.settings.seed).sample(range(len(train)), wanted)]
         config = behave.generation_config(s, extra, model, tokenizer)
         import torch
 
         torch.manual_seed(self.pipeline.seed)
-        ids, cut, seconds = behave.sample(model, tokenizer, rows, group, config, engine=s.get("rollout") != "trl",
-                                          compile=s.get("rollout_compile", False))
+        ids, cut = behave.sample(model, tokenizer, rows, group, config, engine=s.get("rollout") != "trl",
+                                 compile=s.get("rollout_compile", False))
         functions, weights = self.pipeline.reward.trl_functions(scorer)
-        sample = behave.score(rows, ids, cut, group, tokenizer, scorer, functions, weights, seconds)
+        found = behave.score(rows, ids, cut, group, tokenizer, scorer, functions, weights)
+        self._phase("behaviour sample", start)
+        return found
+
+    def _behaviour(self, sample: behave.Behaviour | None, steps: list[StepTime], scorer: Scorer, stage: Any,
+                   tokenizer: Any, model: Any) -> list[Check]:
+        """The behaviour checks on the separate sample and the groups the timed step sampled."""
+        if stage is None or self.pipeline.reward is None:
+            return [Check("behaviour", "skip", "no stage samples from the policy during training")]
+        s, extra = _loop_settings(stage.loop)
+        stops = behave.stop_tokens(behave.generation_config(s, extra, model, tokenizer), tokenizer)
+        step = next(st for st in steps if st.stage == stage.name)
+        from_step = behave.from_calls(step.calls, s.get("num_generations", 1), scorer, stops,
+                                      dict(self.pipeline.reward.weights))
+        found = sample + from_step if sample is not None and from_step is not None else sample or from_step
+        if found is None:
+            return [Check("behaviour", "skip", "the timed step made no reward call")]
         data = self.pipeline.data
         harder = (f"data.params.{data.task}" if isinstance(data, ReasoningGymData) and data.task else
                   "data.mixture.<task>.params" if isinstance(data, ReasoningGymData) else "the data's difficulty")
-        return behave.checks(sample, scorer, s["max_completion_length"], self.settings, harder)
+        return behave.checks(found, scorer, s["max_completion_length"], self.settings, harder)
 
     # --- time ------------------------------------------------------------------------------------------------
-    def _timed(self, model: Any, tokenizer: Any, splits: Any, scorer: Scorer) -> tuple[list[StepTime], float, int]:
-        """One evaluation batch, then one step of each stage (which trains ``model``: nothing runs on it after)."""
-        evaluator, rows, eval_s = self.pipeline.evaluator, 0, 0.0
-        if isinstance(evaluator, Evaluator):
-            rows = min(evaluator.batch_size, len(splits.test), evaluator.num_examples or len(splits.test))
-            progress, evaluator.progress = evaluator.progress, False
-            start = time.perf_counter()
-            try:
-                evaluator.evaluate(model, tokenizer, splits.test.select(range(rows)), scorer, "preflight")
-            finally:
-                evaluator.progress = progress
-            eval_s = time.perf_counter() - start
+    def _timed_eval(self, model: Any, tokenizer: Any, splits: Any, scorer: Scorer) -> tuple[float, int]:
+        """Seconds of one evaluation batch (the configured evaluator on its batch of held-out rows), and its rows."""
+        evaluator = self.pipeline.evaluator
+        if not isinstance(evaluator, Evaluator):
+            return 0.0, 0
+        rows = min(evaluator.batch_size, len(splits.test), evaluator.num_examples or len(splits.test))
+        progress, evaluator.progress = evaluator.progress, False
+        start = time.perf_counter()
+        try:
+            evaluator.evaluate(model, tokenizer, splits.test.select(range(rows)), scorer, "preflight")
+        finally:
+            evaluator.progress = progress
+        return self._phase("evaluation batch", start), rows
+
+    def _timed_steps(self, model: Any, tokenizer: Any, splits: Any, scorer: Scorer) -> list[StepTime]:
+        """One step of each stage's loop, built for one step without checkpoints (it trains ``model``: nothing
+        runs on the model after it)."""
+        start = time.perf_counter()
         steps = []
         functions, weights = self.pipeline.reward.trl_functions(scorer) if self.pipeline.reward else ([], [])
         for stage in self.stages:
@@ -354,7 +394,8 @@ class _Preflight:
             one = build(OmegaConf.merge(node, {"max_steps": 1, "save_steps": 0, "logging_steps": 1}))
             steps.append(time_step(stage.name, one, stage.loop.max_steps, model, tokenizer, splits.train, scorer,
                                    functions, weights, self.pipeline.seed))
-        return steps, eval_s, rows
+        self._phase("timed steps", start)
+        return steps
 
     def _run_time(self, steps: list[StepTime], eval_s: float, eval_rows: int, test_rows: int, load_s: float,
                   data_s: float, shape: ModelShape, work: Workload | None) -> RunTime:

@@ -8,13 +8,14 @@ model's and the tokenizer's EOS tokens, ``max_completion_length``), the rollout 
 preflight: the engine samples in its place). The reward functions are the suite's TRL functions, called as TRL
 calls them (the rows' columns repeated per completion), and the total is TRL's weighted sum with masked values
 left out. A group is *flat* when its completions' totals are all equal: its advantages are zero and it teaches
-nothing.
+nothing. The timed training step (:mod:`rlvr.preflight.timing`) samples its own groups from the same untrained model
+before its update; they join the sample (:func:`from_calls`), so ``preflight.sample`` prompts cost one step's worth
+less sampling.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -38,8 +39,14 @@ class Behaviour:
     rewards: dict[str, list[float | None]]
     weights: dict[str, float]
     well_formatted: list[bool]
-    seconds: float
     metrics: dict[str, float] = field(default_factory=dict)  # what the suite logged (score/parse_rate, ...)
+
+    def __add__(self, other: Behaviour) -> Behaviour:
+        """Both samples' completions, in groups of the same size."""
+        return Behaviour(self.group, self.texts + other.texts, self.tokens + other.tokens,
+                         self.truncated + other.truncated, self.scores + other.scores,
+                         {k: v + other.rewards.get(k, [None] * len(other.texts)) for k, v in self.rewards.items()},
+                         self.weights, self.well_formatted + other.well_formatted, self.metrics or other.metrics)
 
     @property
     def totals(self) -> list[float]:
@@ -88,16 +95,15 @@ def generation_config(settings: dict[str, Any], extra: dict[str, Any], model: An
 
 
 def sample(model: Any, tokenizer: Any, rows: list[dict[str, Any]], group: int, config: Any, engine: bool,
-           compile: bool = False) -> tuple[list[list[int]], list[bool], float]:
-    """``group`` completions (token ids, stop token included) of each row's prompt, in order, whether each was
-    cut off (its last token is no stop token, TRL's test), and the seconds sampling took: through the rollout
-    engine (``engine``) or ``model.generate``."""
+           compile: bool = False) -> tuple[list[list[int]], list[bool]]:
+    """``group`` completions (token ids, stop token included) of each row's prompt, in order, and whether each
+    was cut off (its last token is no stop token, TRL's test): through the rollout engine (``engine``) or
+    ``model.generate``."""
     prompt_ids = tokenizer.apply_chat_template(conversation=[r["prompt"] for r in rows], add_generation_prompt=True,
                                                tokenize=True, return_dict=True)["input_ids"]
     repeated = [list(p) for p in prompt_ids for _ in range(group)]
     was_training = model.training
     model.eval()
-    start = time.perf_counter()
     try:
         if engine:
             rollout = RolloutEngine(compile=compile).generate(model, repeated, Sampling.from_generation_config(config),
@@ -105,16 +111,20 @@ def sample(model: Any, tokenizer: Any, rows: list[dict[str, Any]], group: int, c
             completions = rollout.completion_ids
         else:
             completions = _generate(model, repeated, config, tokenizer.pad_token_id)
-        seconds = time.perf_counter() - start
     finally:
         model.train(was_training)
-    stops = {*_stops(config), tokenizer.pad_token_id}
-    return completions, [not ids or ids[-1] not in stops for ids in completions], seconds
+    stops = stop_tokens(config, tokenizer)
+    return completions, [not ids or ids[-1] not in stops for ids in completions]
 
 
 def _stops(config: Any) -> set[int]:
     eos = config.eos_token_id
     return set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
+
+
+def stop_tokens(config: Any, tokenizer: Any) -> set[int]:
+    """Tokens that end a completion, and padding: a completion ending in none of them was cut off (TRL's test)."""
+    return {*_stops(config), tokenizer.pad_token_id}
 
 
 def _generate(model: Any, prompt_ids: list[list[int]], config: Any, pad_token_id: int) -> list[list[int]]:
@@ -135,8 +145,7 @@ def _generate(model: Any, prompt_ids: list[list[int]], config: Any, pad_token_id
 
 
 def score(rows: list[dict[str, Any]], completion_ids: list[list[int]], truncated: list[bool], group: int,
-          tokenizer: Any, scorer: Scorer, functions: list[Callable], weights: list[float], seconds: float
-          ) -> Behaviour:
+          tokenizer: Any, scorer: Scorer, functions: list[Callable], weights: list[float]) -> Behaviour:
     """Score the completions with the scorer and call each reward function as TRL calls it."""
     texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
     repeated = [r for r in rows for _ in range(group)]
@@ -158,8 +167,28 @@ def score(rows: list[dict[str, Any]], completion_ids: list[list[int]], truncated
     return Behaviour(group, texts, [len(i) for i in completion_ids], truncated,
                      [scorer(t, r) for t, r in zip(texts, repeated)], rewards,
                      dict(zip([fn.__name__ for fn in functions], weights)),
-                     [is_well_formatted(t, scorer.fmt) for t in texts], seconds,
+                     [is_well_formatted(t, scorer.fmt) for t in texts],
                      {k: sum(v) / len(v) for k, v in logged.items()})
+
+
+def from_calls(calls: list[tuple[str, dict[str, Any], list[Any]]], group: int, scorer: Scorer, stops: set[int],
+               weights: dict[str, float]) -> Behaviour | None:
+    """The completions a training step's reward calls saw (``(function, its keyword arguments, its values)``, as
+    TRL made them: each prompt's group consecutive), as a sample; None when there was none."""
+    if not calls:
+        return None
+    kwargs = calls[0][1]
+    texts = [c if isinstance(c, str) else "".join(m.get("content", "") for m in c) for c in kwargs["completions"]]
+    ids = kwargs["completion_ids"]
+    columns = {k: v for k, v in kwargs.items() if isinstance(v, list) and len(v) == len(texts)
+               and k not in ("prompts", "completions", "completion_ids")}
+    rows = [{k: v[i] for k, v in columns.items()} for i in range(len(texts))]
+    rewards: dict[str, list[float | None]] = {}
+    for name, _, values in calls:
+        rewards[name] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
+    return Behaviour(group, texts, [len(i) for i in ids], [not i or i[-1] not in stops for i in ids],
+                     [scorer(t, r) for t, r in zip(texts, rows)], rewards, weights,
+                     [is_well_formatted(t, scorer.fmt) for t in texts])
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

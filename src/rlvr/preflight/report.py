@@ -30,6 +30,7 @@ class Report:
     job: str
     checks: list[Check]
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # the preflight's own seconds, by part
 
     @property
     def failed(self) -> list[Check]:
@@ -58,11 +59,13 @@ class Report:
         said = [c for c in self.checks if c.verdict and c.status in ("fail", "warn")]
         if said:
             lines += ["", *(f"{c.status.upper()} {c.name}: {c.verdict}" for c in said)]
-        lines += ["", f"{self.verdict()} Preflight took {self.seconds:.1f} s."]
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in self.phases.items())
+        lines += ["", f"{self.verdict()} Preflight took {self.seconds:.1f} s" + (f" ({parts})." if parts else ".")]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         return {"job": self.job, "passed": self.passed, "verdict": self.verdict(), "seconds": round(self.seconds, 2),
+                "phases_s": {k: round(v, 2) for k, v in self.phases.items()},
                 "checks": [asdict(c) for c in self.checks]}
 
     def write(self, run_dir: Path) -> Path:

@@ -43,6 +43,7 @@ class StepTime:
     train_s: float
     rollouts_per_step: float = 1.0
     metrics: dict[str, float] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any], list[Any]]] = field(default_factory=list)  # the step's reward calls
 
     @property
     def step_s(self) -> float:
@@ -64,12 +65,16 @@ class _Clock:
             self.ended = time.perf_counter()
 
 
-def _clocked(fn: Callable, marks: dict[str, float]) -> Callable:
+def _clocked(fn: Callable, marks: dict[str, float], calls: list[tuple[str, dict[str, Any], list[Any]]]
+             ) -> Callable:
+    """``fn`` with the first start and the last end of its calls in ``marks``, and each call kept in ``calls``."""
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
         marks.setdefault("first", time.perf_counter())
         try:
-            return fn(*args, **kwargs)
+            values = fn(*args, **kwargs)
+            calls.append((fn.__name__, kwargs, values))
+            return values
         finally:
             marks["last"] = time.perf_counter()
 
@@ -79,13 +84,15 @@ def _clocked(fn: Callable, marks: dict[str, float]) -> Callable:
 def time_step(stage: str, loop: Any, max_steps: int, model: Any, tokenizer: Any, train: Any, scorer: Any,
               functions: list[Callable], weights: list[float], seed: int) -> StepTime:
     """Run ``loop`` (built with ``max_steps=1`` and no checkpoints) for its one step on ``model``; ``max_steps``:
-    the configured stage's."""
+    the configured stage's. The reward calls the step made (with the completions it sampled) come back in
+    ``calls``."""
     marks: dict[str, float] = {}
+    calls: list[tuple[str, dict[str, Any], list[Any]]] = []
     clock = _Clock()
     begun = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rlvr-preflight-") as out:
         result = loop.train(TrainInputs(model=model, tokenizer=tokenizer, train=train, scorer=scorer,
-                                        reward_functions=[_clocked(f, marks) for f in functions],
+                                        reward_functions=[_clocked(f, marks, calls) for f in functions],
                                         reward_weights=weights, output_dir=out, seed=seed, events=clock))
         done = time.perf_counter()
     started = done - result.runtime_s
@@ -96,7 +103,7 @@ def time_step(stage: str, loop: Any, max_steps: int, model: Any, tokenizer: Any,
         rollout, reward, train_s = 0.0, 0.0, ended - started
     iterations = int(loop.settings.get("num_iterations", 1))
     return StepTime(stage, max_steps, started - begun, max(rollout, 0.0), reward, max(train_s, 0.0), 1 / iterations,
-                    clock.metrics)
+                    clock.metrics, calls)
 
 
 def write_speed(directory: Path, size: int = 64 * 1024**2) -> float:

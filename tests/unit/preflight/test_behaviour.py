@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rlvr.interfaces import Score
-from rlvr.preflight.behaviour import Behaviour, checks, generation_config, sample, score
+from rlvr.preflight.behaviour import Behaviour, checks, from_calls, generation_config, sample, score
 from rlvr.rewards import Correctness, RewardSuite
 from rlvr.scoring import AnswerFormat, NumberVerifier, Scorer
 
@@ -26,7 +26,7 @@ def behaviour(statuses: list[str], group: int = 4, truncated: float = 0.0, **rew
     scores = [Score("7" if s != "unparseable" else None, s, float(s == "correct")) for s in statuses]
     rewards = rewards or {"correctness": [float(s == "correct") for s in statuses]}
     return Behaviour(group, ["The answer is 7."] * n, [10] * n, [i < truncated * n for i in range(n)], scores,
-                     rewards, dict.fromkeys(rewards, 1.0), [True] * n, 1.0)
+                     rewards, dict.fromkeys(rewards, 1.0), [True] * n)
 
 
 def test_groups_are_told_apart_by_kind():
@@ -118,8 +118,8 @@ def test_sampling_gives_each_prompt_its_group_and_says_what_was_cut(tiny, engine
     rows = [{"prompt": [{"role": "user", "content": q}]} for q in ("2+3?", "what is 10 - 4?")]
     config = generation_config({"max_completion_length": 6}, {}, model, tok)
     torch.manual_seed(0)
-    ids, cut, seconds = sample(model, tok, rows, 3, config, engine=engine)
-    assert len(ids) == len(cut) == 6 and seconds > 0
+    ids, cut = sample(model, tok, rows, 3, config, engine=engine)
+    assert len(ids) == len(cut) == 6
     for completion, was_cut in zip(ids, cut):
         assert 1 <= len(completion) <= 6
         assert was_cut == (completion[-1] != tok.eos_token_id)
@@ -133,9 +133,23 @@ def test_scoring_calls_the_suite_as_trl_does():
     rows = [{"prompt": [{"role": "user", "content": "3+4?"}], "answer": "7", "task": "qa", "entry": "{}"}]
     try:
         functions, weights = suite.trl_functions(SCORER)
-        b = score(rows, [[1], [0]], [False, True], 2, tok, SCORER, functions, weights, 0.5)
+        b = score(rows, [[1], [0]], [False, True], 2, tok, SCORER, functions, weights)
     finally:
         suite.close()
     assert b.rewards == {"correctness": [1.0, 0.0]} and [s.status for s in b.scores] == ["correct", "unparseable"]
     assert b.metrics["score/parse_rate"] == 0.5  # what the suite logs, through TRL's log_metric
     assert b.groups() == ["mixed"] and b.truncated == [False, True]
+
+
+def test_the_timed_steps_reward_calls_join_the_sample():
+    """What TRL handed the reward functions in the timed step (each prompt's group consecutive) is a sample too."""
+    completions = [[{"role": "assistant", "content": t}] for t in ("The answer is 7.", "8", "The answer is 7.", "7")]
+    kwargs = {"prompts": [[{"role": "user", "content": "3+4?"}]] * 4, "completions": completions,
+              "completion_ids": [[5, 2], [6, 9], [5, 2], [7, 2]], "answer": ["7"] * 4, "trainer_state": None}
+    calls = [("correctness", kwargs, [1.0, 0.0, 1.0, 1.0])]
+    step = from_calls(calls, 2, SCORER, stops={2}, weights={"correctness": 1.0})
+    assert step.groups() == ["mixed", "all_correct"] and step.truncated == [False, True, False, False]
+    assert [s.status for s in step.scores] == ["correct", "wrong", "correct", "correct"]
+    both = behaviour(["wrong"] * 2, group=2) + step
+    assert len(both.texts) == 6 and both.groups() == ["all_wrong", "mixed", "all_correct"]
+    assert from_calls([], 2, SCORER, {2}, {}) is None

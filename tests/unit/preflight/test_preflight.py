@@ -20,8 +20,9 @@ PRICES = f"preflight.prices={REPO / 'infrastructure' / 'aws' / 'prices.yaml'}"
 
 def run(tiny_model_dir, tmp_path, *overrides: str):
     """The preflight of the shrunk default job (plus ``overrides``) in ``tmp_path/run``."""
-    cfg, settings = preflight.split(compose([*tiny_overrides(tiny_model_dir, tmp_path / "run"), "reward.isolation=thread",
-                                             "preflight=true", PRICES, *overrides]))
+    overrides = [*tiny_overrides(tiny_model_dir, tmp_path / "run"), "reward.isolation=thread", "preflight=true", PRICES,
+                 *overrides]
+    cfg, settings = preflight.split(compose(overrides))
     return preflight.run(cfg, settings, tmp_path / "run")
 
 

@@ -89,4 +89,6 @@ def test_one_real_step_is_timed_in_parts(tiny_model_dir, tmp_path):
     assert step.rollout_s > 0 and step.reward_s > 0 and step.train_s > 0 and step.setup_s > 0
     assert step.max_steps == 30 and "rollout/seconds" in step.metrics  # the engine's own figure, logged by the step
     assert step.metrics["rollout/seconds"] <= step.rollout_s
+    name, kwargs, values = step.calls[0]  # what TRL handed the reward: the step's own groups, for the behaviour checks
+    assert name == "correctness" and len(kwargs["completions"]) == len(values) == 4
     assert not list(tmp_path.glob("**/checkpoint-*"))  # nothing saved
