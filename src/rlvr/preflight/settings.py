@@ -15,8 +15,10 @@ class PreflightSettings:
     Args:
         enabled: run the checks instead of the job (``preflight=true`` on the command line sets it).
         sample: training prompts sampled with the configured model, ``num_generations`` completions each, for the
-            behaviour checks; the model is then timed for one evaluation batch and one training step. 0 runs the
-            data and memory checks only: no model weights are loaded (the tokenizer and the model's config are).
+            behaviour checks: those of the timed training step, and more sampled beside it if this asks for more
+            (on a CPU each costs about one more rollout; on a GPU a few more cost little). The model is also timed
+            on one evaluation batch. 0 runs the data and memory checks only: no model weights are loaded (the
+            tokenizer and the model's config are).
         seed: seed of the sampled prompts (the completions are sampled from the run's ``seed``).
         max_truncated_prompts: share of prompts longer than the prompt budget (cut off, or unable to fit) allowed.
         max_refused_golds: share of rows whose gold answer was refused at load allowed.
@@ -48,7 +50,7 @@ class PreflightSettings:
     def __init__(
         self,
         enabled: bool = False,
-        sample: Count = 4,
+        sample: Count = 2,
         seed: int = 0,
         max_truncated_prompts: Share = 0.0,
         max_refused_golds: Share = 0.05,
