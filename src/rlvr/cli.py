@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from omegaconf import OmegaConf
 
-from rlvr import devices, distributed
+from rlvr import devices, distributed, preflight
 from rlvr.config import CONFIG_PATH, exit_on_config_error, fail, open_overrides, register_resolvers
 from rlvr.errors import ConfigError, DiskFull, Stopped
 from rlvr.orchestration import build_pipeline, record_failure
@@ -30,10 +30,12 @@ HYDRA_FILES = {".hydra", "run_pipeline.log"}
 _config_errors: list[str] = []  # one line per job that stopped on a config mistake (Hydra would print more)
 _stopped: list[tuple[Stopped, str]] = []  # runs that saved a checkpoint and stopped on a signal, with how to resume
 _disk_full: list[str] = []  # runs that stopped on a full disk, one line each (what could not be written, what is kept)
+_preflight_failed: list[str] = []  # run directories whose preflight (preflight=true) had a failing check
 
 
 def run(cfg: Any) -> dict[str, Any] | None:
-    """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory.
+    """The Hydra task: build the pipeline (validating everything first), then run it in Hydra's run directory;
+    with ``preflight=true``, check it instead (:mod:`rlvr.preflight`: the table, ``preflight.json``, no training).
 
     A ConfigError, found while building or while loading (a missing data file), ends the job quietly and is
     reported by :func:`main` as one line, and so is a full disk (:class:`rlvr.errors.DiskFull`, exit status 1);
@@ -62,6 +64,11 @@ def run(cfg: Any) -> dict[str, Any] | None:
             try:
                 if _stop_requested():  # the machine is going away: a job that has not started waits for the next
                     raise Stopped("SIGTERM", None, str(run_dir))
+                cfg, checks = preflight.split(cfg)
+                if checks is not None:
+                    if not preflight.run(cfg, checks, run_dir).passed:
+                        _preflight_failed.append(str(run_dir))
+                    return None
                 return build_pipeline(cfg).run(run_dir, overrides=overrides, command=command)
             except Stopped:
                 raise
@@ -191,6 +198,8 @@ def main() -> None:
         sys.exit(1)
     if _disk_full:
         print(f"[rlvr] {_disk_full[0]}", file=sys.stderr)
+        sys.exit(1)
+    if _preflight_failed:
         sys.exit(1)
     if _stopped:
         stop, again = _stopped[0]

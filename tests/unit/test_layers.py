@@ -9,6 +9,7 @@
     3  rlvr.train, rlvr.evaluation, rlvr.observers, rlvr.report
     4  rlvr.orchestration                     the pipeline and its run context
     5  rlvr.cli, rlvr.benchmark, rlvr.audit, rlvr.report_cli   entry points
+       rlvr.preflight                         the checks before a run (the CLI branches to it; it runs the audit)
 
 Within a layer, only the pairs in SIDEWAYS may import each other (and never both ways). An import inside a
 function is allowed only for a heavy third-party library (to keep --help and config errors fast), never for
@@ -29,10 +30,11 @@ LAYERS = {
     "config": 2, "data": 2, "rewards": 2, "model": 2,
     "train": 3, "evaluation": 3, "observers": 3, "report": 3,
     "orchestration": 4,
-    "cli": 5, "benchmark": 5, "audit": 5, "report_cli": 5,
+    "cli": 5, "benchmark": 5, "audit": 5, "report_cli": 5, "preflight": 5,
     "conf": 0, "__init__": 0,
 }
-SIDEWAYS = {("observers", "report")}  # the report observer writes the run report
+SIDEWAYS = {("observers", "report"),  # the report observer writes the run report
+            ("cli", "preflight"), ("preflight", "audit")}  # preflight=true; the audit is one of its checks
 
 
 def package(module: str) -> str:

@@ -11,6 +11,7 @@ from rlvr.config.resolvers import register_resolvers
 CONFIG_MODULE = "rlvr.conf"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 GROUPS = ("data", "prompts", "model", "reward", "train", "eval", "observers", "experiment", "control")
+SWITCHES = ("preflight",)  # settings nodes turned on by a bare value: preflight=true is preflight.enabled=true
 
 
 def open_overrides(args: list[str]) -> list[str]:
@@ -20,15 +21,21 @@ def open_overrides(args: list[str]) -> list[str]:
     config and Hydra's struct mode would ask for ``+``. Whether a key exists is the signature's business:
     :func:`rlvr.config.validate` rejects an unknown one with a "did you mean". Group choices (``data=gsm8k``),
     Hydra's own settings (``hydra.*``), flags and keys already prefixed with ``+``/``++``/``~`` are left alone.
+    A switch (``preflight=true``) sets its node's ``enabled``, so the node's other settings stay reachable
+    (``preflight.sample=0``).
 
     >>> open_overrides(["train.max_steps=5", "data=gsm8k", "+x.y=1", "hydra.run.dir=d", "-m", "seed=3"])
     ['++train.max_steps=5', 'data=gsm8k', '+x.y=1', 'hydra.run.dir=d', '-m', '++seed=3']
+    >>> open_overrides(["preflight=true", "preflight.sample=0"])
+    ['++preflight.enabled=true', '++preflight.sample=0']
     """
     out = []
     for arg in args:
-        key, eq, _ = arg.partition("=")
+        key, eq, value = arg.partition("=")
         plain = eq and not arg.startswith(("-", "+", "~")) and not any(c in key for c in "/@")
-        if plain and key not in GROUPS and not key.startswith("hydra."):
+        if plain and key in SWITCHES:
+            arg = f"++{key}.enabled={value}"
+        elif plain and key not in GROUPS and not key.startswith("hydra."):
             arg = f"++{arg}"
         out.append(arg)
     return out

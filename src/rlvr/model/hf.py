@@ -102,20 +102,41 @@ class HFModel:
             return torch.bfloat16
         return torch.float32
 
+    def source(self) -> Checkpoint:
+        """Where the weights and the tokenizer are (:func:`locate`); a hub id that cannot load fails here."""
+        source = locate(self.name_or_path)
+        if not Path(source.weights).exists():
+            check_hub_id(source.weights, self.revision)
+        return source
+
+    def load_tokenizer(self, source: Checkpoint | None = None) -> Any:
+        """The tokenizer alone (of ``source``, else of :meth:`source`), padding on the left (batched generation),
+        with a pad token."""
+        from transformers import AutoTokenizer
+
+        where = (source or self.source()).tokenizer
+        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=self.trust_remote_code, revision=self.revision)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer
+
+    def load_config(self) -> Any:
+        """The model's ``transformers`` config alone (its shapes; no weights are read)."""
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(self.source().weights, trust_remote_code=self.trust_remote_code,
+                                          revision=self.revision)
+
     def load(self) -> tuple[Any, Any]:
         """``(model, tokenizer)``: tokenizer pads on the left (batched generation); a run's LoRA adapter merged
         into its base (:func:`locate`); a new LoRA applied if enabled; on the GPU when one is visible."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        source = locate(self.name_or_path)
-        if not Path(source.weights).exists():
-            check_hub_id(source.weights, self.revision)
+        source = self.source()
         common = {"trust_remote_code": self.trust_remote_code, "revision": self.revision}
-        tokenizer = AutoTokenizer.from_pretrained(source.tokenizer, **common)
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer = self.load_tokenizer(source)
         kwargs: dict[str, Any] = {"dtype": self.torch_dtype(), **common}
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation

@@ -155,7 +155,7 @@ class PipelineOrchestrator:
         """Run every stage; returns what ``results.json`` holds. An exception reaches observers as a failed
         end (a :class:`Stopped` as a stopped one), after ``results.json`` is written with whatever was measured."""
         run_dir = Path(run_dir or self.output_dir or "outputs/run")
-        stages = layout(run_dir, self.plan, self.trainer)
+        stages = self.stages(run_dir)
         start = resume_point(run_dir, stages, self.resume, self.config, self.resume_other_commit)
         distributed.barrier()  # every rank has read the run directory before the main one writes to it
         if start.finished:
@@ -208,6 +208,10 @@ class PipelineOrchestrator:
             secrets.scrub_files([*run_dir.glob(".hydra/*.yaml"), *run_dir.parent.glob("multirun.yaml")], self.secrets)
         ctx.emit("on_pipeline_start", config=self.config, run_dir=str(run_dir), resume_step=start.step)
         return ctx
+
+    def stages(self, run_dir: Path) -> list[Stage]:
+        """The training stages of this run, in order (none when it only evaluates); the preflight reads them."""
+        return layout(run_dir, self.plan, self.trainer)
 
     def _stage(self, ctx: RunContext, name: str, fn: Callable[..., tuple[Any, dict]], *args: Any) -> Any:
         """Run one stage between ``on_stage_start`` and ``on_stage_end``: ``fn`` returns its value and what

@@ -7,6 +7,10 @@ and maj@k when sampled, seconds, status, error), ``summary.md`` (an accuracy tab
 ``accuracy.png``. A job's numbers are its ``eval`` (an evaluation-only run, as in the benchmark) or else its
 ``final`` evaluation (a training run). It only reads files, so ``python -m rlvr.report_cli SWEEP_DIR`` rebuilds the
 summary later (:func:`summarize`), and a job that failed or never wrote ``results.json`` is a row with its error.
+
+A sweep run with ``preflight=true`` has a ``preflight.json`` per job instead: each row is then the job's verdict,
+its failed checks, and the time and cost its preflight estimated; ``summary.md`` lists them and their sums (what the
+whole sweep would take and cost). A job whose preflight failed counts as failed (the command exits 1).
 """
 
 from __future__ import annotations
@@ -48,8 +52,11 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         paths = write_summary(sweep_dir, self.keys, self.title)
+        rows = sweep_rows(sweep_dir, self.keys)
         failed.clear()
-        failed.extend(f"{r['job']}: {r['error']}" for r in sweep_rows(sweep_dir, self.keys) if r["status"] != "success")
+        failed.extend(f"{r['job']}: {r['error']}" for r in rows if r["status"] != "success")
+        if rows and all("preflight" in r for r in rows):  # preflight=true: what the sweep would take, in one line
+            log.info("%s", paths["markdown"].read_text().split("\n\n")[1].replace("\n", " "))
         log.info("Summary of the sweep: %s", paths["markdown"])
 
 
@@ -87,6 +94,11 @@ def sweep_rows(sweep_dir: str | Path, keys: dict[str, str] | None = None) -> lis
     rows = []
     for job_dir, overrides in jobs:
         results = _read_json(job_dir / "results.json")
+        checked = _read_json(job_dir / "preflight.json")
+        if checked and not results:
+            rows.append({**{name: overrides.get(key) for key, name in keys.items()}, **_preflight_row(checked),
+                         "job": str(job_dir.relative_to(sweep_dir))})
+            continue
         evaluation = results.get("eval") or results.get("final") or {}
         extra = evaluation.get("extra") or {}
         run = results.get("run") or {}
@@ -109,13 +121,17 @@ def write_summary(sweep_dir: str | Path, keys: dict[str, str] | None = None, tit
     returns their paths."""
     sweep_dir = Path(sweep_dir)
     rows = sweep_rows(sweep_dir, keys)
-    names = list(rows[0])[: list(rows[0]).index("n")] if rows else []  # the swept values come before the metrics
     columns = list(dict.fromkeys(k for row in rows for k in row))
     paths = {"csv": sweep_dir / "summary.csv", "markdown": sweep_dir / "summary.md", "plot": sweep_dir / "accuracy.png"}
     with paths["csv"].open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+    if rows and all("preflight" in r for r in rows):
+        paths.pop("plot")
+        paths["markdown"].write_text(_preflight_markdown(rows, columns, title))
+        return paths
+    names = list(rows[0])[: list(rows[0]).index("n")] if rows else []  # the swept values come before the metrics
     bars = [{"model": _label(r, names[:1]), "task": _label(r, names[1:2]) or "accuracy", "accuracy": r["accuracy"]}
             for r in rows]
     if not plot_benchmark(bars, paths["plot"]):
@@ -177,6 +193,35 @@ def _markdown(rows: list[dict[str, Any]], columns: list[str], names: list[str], 
     if with_plot:
         lines += ["", "![accuracy](accuracy.png)"]
     lines += ["", "## Details", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _preflight_row(checked: dict[str, Any]) -> dict[str, Any]:
+    """A job's preflight (its ``preflight.json``) as a row: verdict, failed checks, estimated hours and cost."""
+    checks = {c["name"]: c for c in checked.get("checks", [])}
+    total_s = checks.get("time", {}).get("figures", {}).get("total_s")
+    cost = checks.get("cost", {}).get("figures", {})
+    return {"preflight": "PASS" if checked.get("passed") else "FAIL",
+            "failed_checks": ", ".join(n for n, c in checks.items() if c["status"] == "fail") or None,
+            "hours": round(total_s / 3600, 3) if total_s is not None else None,
+            "usd": cost.get("usd"), "instance": cost.get("instance"), "seconds": checked.get("seconds"),
+            "status": "success" if checked.get("passed") else "failed",
+            "error": None if checked.get("passed") else checked.get("verdict")}
+
+
+def _preflight_markdown(rows: list[dict[str, Any]], columns: list[str], title: str) -> str:
+    """The preflight of every job, and what the whole sweep would take and cost (the sums of their estimates)."""
+    passed = sum(r["preflight"] == "PASS" for r in rows)
+    hours = [r["hours"] for r in rows if r["hours"] is not None]
+    costs = [r["usd"] for r in rows if r["usd"] is not None]
+    lines = [f"# {title}: preflight", "", f"{len(rows)} jobs checked, {passed} passed."]
+    if hours:
+        took = f"{sum(hours):.2f} h" if sum(hours) >= 1 else f"{sum(hours) * 60:.1f} min"
+        cost = f"${sum(costs):.2f}" if sum(costs) >= 0.01 else "under $0.01"
+        lines.append(f"The sweep would take {took} of runs ({len(hours)} jobs estimated)"
+                     + (f" and cost {cost} on {rows[0]['instance']} (the sum over its jobs)." if costs else "."))
+    lines += ["", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
