@@ -115,7 +115,8 @@ class HFModel:
         from transformers import AutoTokenizer
 
         where = (source or self.source()).tokenizer
-        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=self.trust_remote_code, revision=self.revision)
+        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=self.trust_remote_code,
+                                                  revision=self.revision)
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
