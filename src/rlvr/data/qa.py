@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any, Literal
 
+from rlvr.data.difficulty import DifficultyFilter
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, check_sizes, get_field, load_records, resolve_path
 from rlvr.errors import ConfigError
@@ -51,6 +52,8 @@ class QAData:
             dataset's ``{chosen: chosen, rejected: rejected}`` (or ``{completion: output, label: is_good}`` for
             KTO), which ``train.preferences=dataset`` trains on and ``eval=pairwise`` scores; a record lacking
             one is skipped and counted.
+        difficulty_filter: drop prompts the base model always or never solves before training, skip prompts whose
+            groups keep coming out flat during it (:class:`rlvr.data.difficulty.DifficultyFilter`).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class QAData:
         test_size: AtLeastOne | None = None,
         seed: int = 0,
         columns: dict[str, str] = {},  # noqa: B006
+        difficulty_filter: DifficultyFilter = DifficultyFilter(),  # noqa: B008 - copied into the schema
     ):
         check_sizes(train_size, test_size)
         try:
@@ -93,6 +97,8 @@ class QAData:
             raise ConfigError(f"data.columns: {', '.join(sorted(taken))} is a column of every row already; "
                               "give the extra column another name.")
         self.columns = dict(columns)
+        self.difficulty_filter = (difficulty_filter if isinstance(difficulty_filter, DifficultyFilter)
+                                  else DifficultyFilter(**difficulty_filter))
 
     @property
     def verifier(self) -> Verifier:
@@ -132,7 +138,7 @@ class QAData:
                               test_size=self.test_size, seed=self.seed)
         if self.columns:
             splits.train, splits.test = self._with_columns(splits.train), self._with_columns(splits.test)
-        return splits
+        return self.difficulty_filter.attach(splits)
 
     def _with_columns(self, rows: Any) -> Any:
         """``rows`` with a column per ``self.columns`` entry, read from each row's source record."""

@@ -14,6 +14,7 @@ orchestrator holds no algorithm and parses no strings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from rlvr.interfaces import (
     EvalResult,
     EvaluationComponent,
     ModelComponent,
+    TakesFeed,
     TrainingLoop,
     TrainInputs,
     TrainResult,
@@ -156,6 +158,9 @@ class PipelineOrchestrator:
             splits = self._stage(ctx, "data", self.load_data, ctx)
             model, tokenizer = self._stage(ctx, "model", self.load_model, ctx)
             scorer = self._stage(ctx, "rewards", self.build_scorer, ctx)
+            if splits.pass_rate_filter is not None and stages:
+                splits = self._stage(ctx, "difficulty_filter", self.filter_prompts, ctx, model, tokenizer, splits,
+                                     scorer)
             if not stages:  # evaluation only
                 self._stage(ctx, "eval", self.evaluate, ctx, "eval", model, tokenizer, splits, scorer)
                 status = "success"
@@ -264,6 +269,15 @@ class PipelineOrchestrator:
             return scorer, {"verifier": type(self.data.verifier).__name__}
         return scorer, {"functions": ", ".join(f"{n}x{w:g}" for n, w in self.reward.weights.items())}
 
+    def filter_prompts(self, ctx: RunContext, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer
+                       ) -> tuple[DataSplits, dict]:
+        """Drop the training prompts the base model always or never solves (``data.difficulty_filter``); the pass
+        rates go to ``pass_rates.jsonl``, read back by a resumed run."""
+        train, stats = splits.pass_rate_filter.apply(model, tokenizer, splits.train, scorer,
+                                                     ctx.run_dir / "pass_rates.jsonl", seed=ctx.seed, write=ctx.main)
+        ctx.results["pass_rate_filter"] = stats
+        return dataclasses.replace(splits, train=train), stats
+
     def evaluate(self, ctx: RunContext, name: str, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
                  step: int | None = None, stage_dir: Path | None = None) -> tuple[EvalResult, dict]:
         result = self.evaluator.evaluate(model, tokenizer, splits.test, scorer, name, step=step)
@@ -360,11 +374,16 @@ class PipelineOrchestrator:
         functions, weights = self.reward.trl_functions(scorer)
         resumed_from_step = checkpoint_step(checkpoint) if checkpoint else None  # read now: rotation may delete it
         events = _Events(self, ctx, stage, tokenizer, splits, scorer)
+        if splits.feed is not None and not isinstance(stage.loop, TakesFeed):
+            raise ConfigError(f"data.curriculum and data.difficulty_filter.flat_epochs choose rows for loops that "
+                              f"sample groups (train=grpo, rloo); {stage.label} is {type(stage.loop).__name__}.")
         result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer, reward_functions=functions,
             reward_weights=weights, output_dir=str(stage.checkpoints), seed=ctx.seed, events=events,
-            resume_from=str(checkpoint) if checkpoint else None,
+            resume_from=str(checkpoint) if checkpoint else None, feed=splits.feed,
         ))
+        if splits.feed is not None:  # levels reached and their moves, prompts skipped
+            ctx.results.update(splits.feed.summary())
         summary = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),
                    "resumed_from_step": resumed_from_step}
         if not self.plan.stages:  # a one-stage run keeps its training where it always was

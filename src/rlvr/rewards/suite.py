@@ -42,6 +42,7 @@ from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Positive, Score
 from rlvr.rewards.isolation import FAILED, SCORER, Processes, Threads
 from rlvr.scoring import Scorer
+from rlvr.scoring.completions import completion_text
 
 log = logging.getLogger(__name__)
 _RESERVED = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
@@ -156,7 +157,7 @@ class RewardSuite:
         suite = self
 
         def reward(prompts, completions, completion_ids=None, **kwargs):  # TRL calls with keywords
-            texts = [_text(c) for c in completions]
+            texts = [completion_text(c) for c in completions]
             log_metric = kwargs.get("log_metric")
             columns = {k: v for k, v in kwargs.items() if k not in _RESERVED}
             scores = suite.scores(completions, texts, columns, scorer)
@@ -298,10 +299,3 @@ def score_stats(scores: list[Score], failed: Collection[int] = ()) -> dict[str, 
         "score/bad_gold_rate": counts["bad_gold"] / n,
         "score/failed_rate": len(failed) / n,
     }
-
-
-def _text(completion: Any) -> str:
-    """TRL passes conversational completions as ``[{"role": "assistant", "content": ...}]``."""
-    if isinstance(completion, str):
-        return completion
-    return "".join(m.get("content", "") for m in completion if isinstance(m, dict))

@@ -9,8 +9,9 @@ already seen) and add two things:
   checkpoint that ``get_last_checkpoint`` would pick. :func:`atomic_checkpoints` makes the Trainer write into
   ``.checkpoint-N.tmp/``, fsyncs every file, then renames it to ``checkpoint-N`` and fsyncs the directory.
   Older checkpoints beyond ``keep`` are deleted only after the new one is complete.
-- **``rlvr_state.json``**, written last inside the checkpoint: the step, the prompts seen (the data position)
-  and the time. A checkpoint without it is not complete (:func:`latest_checkpoint` ignores it).
+- **``rlvr_state.json``**, written last inside the checkpoint: the step, the prompts seen (the data position),
+  the time, and what a subclass adds through ``extra_state()`` (a curriculum's levels: :mod:`rlvr.train.feed`).
+  A checkpoint without it is not complete (:func:`latest_checkpoint` ignores it).
 
 :class:`StopOnSignal` turns SIGTERM (a spot machine's two-minute notice) and SIGINT (Ctrl-C) into "save a
 checkpoint at the end of this step, then stop"; a second signal is not caught again.
@@ -67,7 +68,12 @@ def latest_checkpoint(root: str | Path) -> Path | None:
 
 
 def checkpoint_step(path: str | Path) -> int:
-    return int(json.loads((Path(path) / STATE_FILE).read_text())["step"])
+    return int(checkpoint_state(path)["step"])
+
+
+def checkpoint_state(path: str | Path) -> dict[str, Any]:
+    """What a complete checkpoint's ``rlvr_state.json`` holds."""
+    return json.loads((Path(path) / STATE_FILE).read_text())
 
 
 def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> type:
@@ -75,6 +81,10 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
 
     class AtomicCheckpoints(trainer_cls):  # type: ignore[misc, valid-type]
         _staging: str | None = None
+
+        def extra_state(self) -> dict[str, Any]:
+            """More to keep in ``rlvr_state.json`` (JSON), restored by whoever wrote it."""
+            return {}
 
         def _get_output_dir(self, trial: Any) -> str:
             return self._staging or super()._get_output_dir(trial)
@@ -107,7 +117,8 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int) -> t
             if not self.args.should_save:  # rank 0 completes the checkpoint
                 return
             written = staging / f"checkpoint-{step}"
-            state = {"step": step, "prompts_seen": step * prompts_per_step, "saved_at": time.time()}
+            state = {"step": step, "prompts_seen": step * prompts_per_step, "saved_at": time.time(),
+                     **self.extra_state()}
             (written / STATE_FILE).write_text(json.dumps(state))
             fsync_tree(written)
             final = root / f"checkpoint-{step}"

@@ -15,6 +15,7 @@ from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probabilit
 from rlvr.train import dynamic_sampling as dynamic
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
+from rlvr.train.feed import with_feed
 from rlvr.train.rollout import RolloutEngine, Sampling
 from rlvr.train.rollout.trainer import with_engine
 from rlvr.train.shared_prefix import shared_prefix
@@ -76,6 +77,8 @@ class GRPOLoop:
         extra: any further ``trl.GRPOConfig`` field, passed through unchanged (checked against GRPOConfig);
             not ``importance_sampling_level``, which ``loss_type`` sets (``gspo``: sequence, otherwise token).
     """
+
+    takes_feed = True  # rows chosen as training goes: a curriculum, flat prompts skipped (rlvr.train.feed)
 
     def __init__(
         self,
@@ -190,6 +193,8 @@ class GRPOLoop:
             trainer_cls = with_engine(trainer_cls, RolloutEngine(compile=s["rollout_compile"]))
         if s["shared_prefix"]:
             trainer_cls = shared_prefix(trainer_cls)
+        if inputs.feed is not None:  # inside dynamic sampling: its refill rounds go through the feed too
+            trainer_cls = with_feed(trainer_cls, inputs.feed, inputs.scorer)
         if s["dynamic_sampling"]:
             trainer_cls = dynamic.dynamic_sampling(trainer_cls, s["max_resample_rounds"])
         trainer = trainer_cls(

@@ -12,6 +12,7 @@ from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Count, NonNegative, Positive, Probability, Range, TrainInputs, TrainResult
 from rlvr.train.checkpoints import atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
+from rlvr.train.feed import with_feed
 from rlvr.train.preference import trl_config
 from rlvr.train.trl_bridge import OnNonFinite, check_extra, checkpointing, model_args, run_trainer
 
@@ -39,6 +40,8 @@ class RLOOLoop:
         logging_steps, save_steps, keep_checkpoints, on_nonfinite_loss: as for ``grpo``.
         extra: any further ``trl.RLOOConfig`` field (checked against RLOOConfig).
     """
+
+    takes_feed = True  # rows chosen as training goes: a curriculum, flat prompts skipped (rlvr.train.feed)
 
     def __init__(
         self,
@@ -102,7 +105,10 @@ class RLOOLoop:
         s = self.settings
         args = self.config(inputs.output_dir, inputs.seed, inputs.reward_weights, **model_args(inputs.model))
         prompts_per_step = s["per_device_train_batch_size"] * s["gradient_accumulation_steps"] // s["num_generations"]
-        trainer = atomic_checkpoints(RLOOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step)(
+        trainer_cls = atomic_checkpoints(RLOOTrainer, keep=s["keep_checkpoints"], prompts_per_step=prompts_per_step)
+        if inputs.feed is not None:
+            trainer_cls = with_feed(trainer_cls, inputs.feed, inputs.scorer)
+        trainer = trainer_cls(
             model=inputs.model, reward_funcs=inputs.reward_functions, args=args, train_dataset=inputs.train,
             processing_class=inputs.tokenizer)
         return run_trainer(trainer, inputs.events, Diagnoser(max_completion_length=s["max_completion_length"]),
