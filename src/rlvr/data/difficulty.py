@@ -4,8 +4,8 @@ Two filters, each off by default:
 
 - **Before training** (``samples > 0``): the base model answers every training prompt ``samples`` times
   (sampled, at ``temperature``), the run's :class:`~rlvr.scoring.Scorer` judges each answer, and a prompt is kept
-  only when its pass rate lies strictly between ``min_pass_rate`` and ``max_pass_rate`` (the defaults, 0 and 1,
-  drop exactly the prompts it never or always solves: their GRPO groups would all be flat). The pass rates go to
+  only when ``min_correct`` to ``max_correct`` of its samples are correct (the defaults, 1 to ``samples - 1``, drop
+  exactly the prompts it never or always solves: their GRPO groups would all be flat). The pass rates go to
   ``pass_rates.jsonl`` in the run directory as they are measured, a chunk of prompts at a time, each chunk seeded
   by the run's seed and its position; a run killed during the pass continues from the last complete chunk and
   ends with the same pass rates. Kept and dropped counts (and why) are in ``results.json`` under
@@ -24,13 +24,13 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from rlvr.data.curriculum import Curriculum
 from rlvr.data.feed import Feed
 from rlvr.data.preferences import sample
 from rlvr.errors import ConfigError
-from rlvr.interfaces import AtLeastOne, Count, DataSplits, Positive, Range
+from rlvr.interfaces import AtLeastOne, Count, DataSplits, Positive
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ class DifficultyFilter:
 
     Attributes:
         samples: completions sampled per training prompt with the base model before training (0: no filter).
-        min_pass_rate, max_pass_rate: a prompt is kept when min_pass_rate < its pass rate < max_pass_rate; the
-            defaults drop the prompts the base model never (0) or always (1) solves.
+        min_correct, max_correct: a prompt is kept when min_correct to max_correct of its samples are correct
+            (null: ``samples - 1``); the defaults drop the prompts the base model never or always solves.
         temperature: sampling temperature of that pass (1: the policy's own distribution, as GRPO samples it).
         max_new_tokens: tokens per sampled completion; keep it equal to ``train.max_completion_length``.
         batch_size: completions generated together; a chunk of ``batch_size // samples`` prompts is also the unit
@@ -52,17 +52,23 @@ class DifficultyFilter:
     """
 
     samples: Count = 0
-    min_pass_rate: Annotated[float, Range(ge=0, lt=1)] = 0.0
-    max_pass_rate: Annotated[float, Range(gt=0, le=1)] = 1.0
+    min_correct: Count = 1
+    max_correct: Count | None = None
     temperature: Positive = 1.0
     max_new_tokens: AtLeastOne = 40
     batch_size: AtLeastOne = 64
     flat_epochs: Count = 0
 
     def __post_init__(self) -> None:
-        if self.min_pass_rate >= self.max_pass_rate:
-            raise ConfigError(f"data.difficulty_filter.min_pass_rate ({self.min_pass_rate}) must be below "
-                              f"max_pass_rate ({self.max_pass_rate}), or every prompt is dropped.")
+        if self.samples and not self.min_correct <= self.band[1] <= self.samples:
+            raise ConfigError(f"data.difficulty_filter: 0 <= min_correct ({self.min_correct}) <= max_correct "
+                              f"({self.band[1]}) <= samples ({self.samples}) does not hold, so every prompt is "
+                              "dropped; change them.")
+
+    @property
+    def band(self) -> tuple[int, int]:
+        """The correct samples a kept prompt has, at least and at most."""
+        return self.min_correct, self.samples - 1 if self.max_correct is None else self.max_correct
 
     def attach(self, splits: DataSplits, curriculum: Curriculum | None = None) -> DataSplits:
         """``splits`` with what trains on them as training goes (a :class:`Feed` when there is a curriculum or
@@ -99,27 +105,26 @@ class DifficultyFilter:
                     out.write("".join(json.dumps(done[start + j]) + "\n" for j in range(len(chunk))))
                     out.flush()
                     os.fsync(out.fileno())
-        verdicts = [self.verdict(done[i]["pass_rate"]) for i in range(len(records))]
+        verdicts = [self.verdict(done[i]["correct"]) for i in range(len(records))]
         kept = [i for i, v in enumerate(verdicts) if v == "kept"]
         stats = {"prompts": len(records), "samples_per_prompt": self.samples, "kept": len(kept),
                  "dropped_too_hard": verdicts.count("too_hard"), "dropped_too_easy": verdicts.count("too_easy"),
-                 "band": [self.min_pass_rate, self.max_pass_rate],
+                 "kept_correct": list(self.band),
                  "mean_pass_rate": round(sum(d["pass_rate"] for d in done.values()) / max(1, len(done)), 4),
                  "pass_rates": str(path)}
-        log.info("[rlvr] difficulty filter: kept %d of %d training prompts (pass rate in (%g, %g)); dropped %d too "
-                 "hard, %d too easy; pass rates in %s", len(kept), len(records), self.min_pass_rate,
-                 self.max_pass_rate, stats["dropped_too_hard"], stats["dropped_too_easy"], path)
+        log.info("[rlvr] difficulty filter: kept %d of %d training prompts (%d to %d of %d samples correct); dropped "
+                 "%d too hard, %d too easy; pass rates in %s", len(kept), len(records), *self.band, self.samples,
+                 stats["dropped_too_hard"], stats["dropped_too_easy"], path)
         if not kept:
             raise ConfigError(f"data.difficulty_filter dropped every training prompt (mean pass rate "
-                              f"{stats['mean_pass_rate']:.0%}): widen min_pass_rate/max_pass_rate or pick data of "
-                              "another difficulty.")
+                              f"{stats['mean_pass_rate']:.0%}): widen min_correct/max_correct or pick data of another "
+                              "difficulty.")
         return rows.select(kept), stats
 
-    def verdict(self, pass_rate: float) -> str:
-        """``kept``, ``too_hard`` (at or below min_pass_rate) or ``too_easy`` (at or above max_pass_rate)."""
-        if pass_rate <= self.min_pass_rate:
-            return "too_hard"
-        return "too_easy" if pass_rate >= self.max_pass_rate else "kept"
+    def verdict(self, correct: int) -> str:
+        """``kept``, ``too_hard`` (fewer than min_correct correct samples) or ``too_easy`` (more than max_correct)."""
+        low, high = self.band
+        return "too_hard" if correct < low else "too_easy" if correct > high else "kept"
 
     def _read(self, path: Path, records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """Pass rates a killed pass left in ``path`` (a torn last line ignored), checked against ``records``."""
