@@ -376,7 +376,7 @@ class PipelineOrchestrator:
         events = _Events(self, ctx, stage, tokenizer, splits, scorer)
         if splits.feed is not None and not isinstance(stage.loop, TakesFeed):
             raise ConfigError(f"data.curriculum and data.difficulty_filter.flat_epochs choose rows for loops that "
-                              f"sample groups (train=grpo, rloo); {stage.label} is {type(stage.loop).__name__}.")
+                              f"sample groups (train=grpo, rloo); {stage.name} is {type(stage.loop).__name__}.")
         result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer, reward_functions=functions,
             reward_weights=weights, output_dir=str(stage.checkpoints), seed=ctx.seed, events=events,
