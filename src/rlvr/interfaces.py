@@ -79,13 +79,15 @@ class Score:
 
 @dataclass
 class DataSplits:
-    """Training and held-out rows. Columns: ``prompt`` (chat messages), ``answer``, ``task``, ``entry``. With
-    ``data.streaming=true`` ``train`` is a :class:`rlvr.data.streaming.TrainStream` (read as it trains), ``test``
-    stays in memory."""
+    """Training and held-out rows. Columns: ``prompt`` (chat messages), ``answer``, ``task``, ``entry`` (with a
+    curriculum also ``level``, and ``slot`` in training rows). With ``data.streaming=true`` ``train`` is a
+    :class:`rlvr.data.streaming.TrainStream` (read as it trains), ``test`` stays in memory."""
 
     train: "Dataset"
     test: "Dataset"
     stats: dict[str, Any] = field(default_factory=dict)
+    feed: "TrainingFeed | None" = None  # rows chosen as training goes (curriculum, flat prompts skipped)
+    pass_rate_filter: Any = None  # drops training prompts by the base model's pass rate before training
 
 
 @dataclass
@@ -101,6 +103,7 @@ class EvalResult:
     truncation_rate: float
     repetition_rate: float = 0.0  # share of completions that loop (a 3-word sequence 3+ times)
     per_task: dict[str, float] = field(default_factory=dict)
+    per_level: dict[str, float] = field(default_factory=dict)  # with a curriculum: accuracy per "task/L<level>"
     extra: dict[str, float] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
     step: int | None = None
@@ -220,6 +223,32 @@ class TrainInputs:
     events: TrainEvents
     rewards: Rewards = field(default_factory=Rewards)  # reward functions and weights, by name
     resume_from: str | None = None  # a complete checkpoint directory to continue from (rlvr.train.checkpoints)
+    feed: "TrainingFeed | None" = None  # rows chosen as training goes; only a loop that ``takes_feed`` gets one
+
+
+@runtime_checkable
+class TrainingFeed(Protocol):
+    """What each generation batch trains on, decided as training goes (:class:`rlvr.data.feed.Feed`): the
+    curriculum's current levels, prompts skipped after flat groups. A loop that samples groups (``takes_feed``)
+    asks it for each batch's rows, tells it how they went, logs its metrics and saves its state in checkpoints."""
+
+    def rows(self, step: int, rows: list[dict[str, Any]], group: int, source: Any, seed: int
+             ) -> list[dict[str, Any]]:
+        """The rows to generate for at ``step`` in place of ``rows`` (groups of ``group`` equal rows); a row
+        replaced by the flat-prompt rule is drawn from ``source`` (the training rows), seeded by ``seed``."""
+
+    def observe(self, step: int, rows: list[dict[str, Any]], correct: list[bool], flat: list[bool],
+                group: int) -> None:
+        """The verdicts of the completions generated for ``rows`` (one per row) and whether each group was flat."""
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def summary(self) -> dict[str, Any]:
+        """What ``results.json`` shows: ``{"curriculum": ..., "flat_prompts": ...}`` for the parts in use."""
 
 
 @runtime_checkable
@@ -251,6 +280,14 @@ class StreamingLoop(Protocol):
 
     def check_streaming(self) -> None:
         """Raise ConfigError when the loop's settings cannot train on a stream (before anything loads)."""
+
+
+@runtime_checkable
+class TakesFeed(Protocol):
+    """A training loop that samples groups of completions per prompt (GRPO, RLOO) and so can train on rows a
+    :class:`TrainingFeed` chooses as training goes."""
+
+    takes_feed: bool
 
 
 @runtime_checkable

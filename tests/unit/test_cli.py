@@ -19,7 +19,7 @@ BAD_YAML = "# @package _global_\ntrain:\n  max_steps: [1\n"
     [
         (["data=nope"], "Config error: 'data=nope': no such option in group 'data'. Options: finqa, gsm8k"),
         (["experiment=nope"], "Config error: 'experiment=nope': no such option in group 'experiment'. Options: "
-                              "dpo_from_samples"),
+                              "curriculum, dpo_from_samples"),
         (["hydra/launcher=nope"], "Config error: 'hydra/launcher=nope': no such option in group 'hydra/launcher'."),
         (["experiment=null"], "Config error: a group option on the command line cannot be null"),
         (["train.max_stepz=3"], "Config error: Unknown key 'train.max_stepz' for rlvr.train.GRPOLoop. Did you mean "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rlvr.data.difficulty import DifficultyFilter
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, get_field, load_records, resolve_path
 from rlvr.interfaces import AtLeastOne, DataSplits
@@ -81,6 +82,8 @@ class FinQAData:
         rel_tol: relative tolerance of a correct answer (FinQA gold answers are rounded).
         train_size, test_size: rows kept per split (drawn with ``seed``); null keeps all.
         seed: seed of those draws.
+        difficulty_filter: drop prompts the base model always or never solves before training, skip prompts whose
+            groups keep coming out flat during it (:class:`rlvr.data.difficulty.DifficultyFilter`).
     """
 
     def __init__(
@@ -95,12 +98,15 @@ class FinQAData:
         train_size: AtLeastOne | None = None,
         test_size: AtLeastOne | None = None,
         seed: int = 0,
+        difficulty_filter: DifficultyFilter = DifficultyFilter(),  # noqa: B008 - copied into the schema
     ):
         self.path = str(resolve_path(path)) if path else None  # a missing file fails now, before anything loads
         self.hub_id, self.hub_config = hub_id, hub_config
         self.splits = (train_split, test_split)
         self.include_text, self.rel_tol = include_text, rel_tol
         self.train_size, self.test_size, self.seed = train_size, test_size, seed
+        self.difficulty_filter = (difficulty_filter if isinstance(difficulty_filter, DifficultyFilter)
+                                  else DifficultyFilter(**difficulty_filter))
 
     @property
     def verifier(self) -> FinQAVerifier:
@@ -129,8 +135,9 @@ class FinQAData:
         """Both splits as rows; malformed records are skipped and counted in the stats."""
         train, test = load_records(path=self.path, hub_id=self.hub_id, hub_config=self.hub_config,
                                    splits=self.splits, test_size=self.test_size, seed=self.seed)
-        return build_splits(train, test, self.parse, prompt, task="finqa", train_size=self.train_size,
-                            test_size=self.test_size, seed=self.seed)
+        return self.difficulty_filter.attach(build_splits(
+            train, test, self.parse, prompt, task="finqa", train_size=self.train_size, test_size=self.test_size,
+            seed=self.seed))
 
 
 def _first(record: dict[str, Any], fields: tuple[str, ...]) -> Any:

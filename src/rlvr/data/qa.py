@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any, Literal
 
+from rlvr.data.difficulty import DifficultyFilter
 from rlvr.data.prompts import PromptTemplate
 from rlvr.data.sources import BadRow, build_splits, get_field, load_records, resolve_path
 from rlvr.data.streaming import load_splits
@@ -59,6 +60,8 @@ class QAData:
             ``test_size`` rows (default 500) are held out in memory. ``train=grpo`` and ``train=sft`` train on it.
         shuffle_buffer: with ``streaming``, training rows are shuffled within blocks of this many rows (seeded
             by ``seed`` and the pass); 0 keeps the file's order.
+        difficulty_filter: drop prompts the base model always or never solves before training, skip prompts whose
+            groups keep coming out flat during it (:class:`rlvr.data.difficulty.DifficultyFilter`).
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class QAData:
         columns: dict[str, str] = {},  # noqa: B006
         streaming: bool = False,
         shuffle_buffer: Count = 1000,
+        difficulty_filter: DifficultyFilter = DifficultyFilter(),  # noqa: B008 - copied into the schema
     ):
         try:
             self.pattern = re.compile(answer_pattern, flags=re.DOTALL | re.MULTILINE) if answer_pattern else None
@@ -103,6 +107,12 @@ class QAData:
                               "give the extra column another name.")
         self.columns = dict(columns)
         self.streaming, self.shuffle_buffer = streaming, shuffle_buffer
+        self.difficulty_filter = (difficulty_filter if isinstance(difficulty_filter, DifficultyFilter)
+                                  else DifficultyFilter(**difficulty_filter))
+        if streaming and (self.difficulty_filter.samples or self.difficulty_filter.flat_epochs):
+            raise ConfigError("data.difficulty_filter samples every training prompt before training and revisits "
+                              "prompts by epoch, which a stream (data.streaming=true) cannot give: set "
+                              "data.streaming=false or data.difficulty_filter.samples=0 and flat_epochs=0.")
 
     @property
     def verifier(self) -> Verifier:
@@ -147,7 +157,7 @@ class QAData:
                               test_size=self.test_size, seed=self.seed)
         if self.columns:
             splits.train, splits.test = self._with_columns(splits.train), self._with_columns(splits.test)
-        return splits
+        return self.difficulty_filter.attach(splits)
 
     def _with_columns(self, rows: Any) -> Any:
         """``rows`` with a column per ``self.columns`` entry, read from each row's source record."""

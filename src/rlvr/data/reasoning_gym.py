@@ -7,11 +7,15 @@ two never overlap even for tasks with a small question space (two one-digit term
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import logging
+import random
 from collections import Counter
 from typing import Any
 
+from rlvr.data.curriculum import Curriculum, CurriculumSettings, plan
+from rlvr.data.difficulty import DifficultyFilter
 from rlvr.data.prompts import PromptTemplate
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, DataSplits
@@ -36,6 +40,11 @@ class ReasoningGymData:
         train_size: training rows generated (before removing overlaps with the held-out set).
         test_size: held-out rows.
         train_seed, test_seed: generator seeds; they must differ.
+        curriculum: difficulty levels from reasoning-gym's own curricula, moved by the model's training accuracy,
+            per task (:class:`rlvr.data.curriculum.CurriculumSettings`); off until ``attributes`` names one.
+            ``train_size`` is then the training rows per level, and held-out sets are generated per level.
+        difficulty_filter: drop prompts the base model always or never solves before training, skip prompts whose
+            groups keep coming out flat during it (:class:`rlvr.data.difficulty.DifficultyFilter`).
     """
 
     def __init__(
@@ -47,6 +56,8 @@ class ReasoningGymData:
         test_size: AtLeastOne = 96,
         train_seed: int = 1,
         test_seed: int = 2,
+        curriculum: CurriculumSettings = CurriculumSettings(),  # noqa: B008 - copied into the schema
+        difficulty_filter: DifficultyFilter = DifficultyFilter(),  # noqa: B008
     ):
         if not task and not mixture:
             raise ConfigError("Set data.task (a reasoning-gym task such as chain_sum) or data.mixture.")
@@ -57,7 +68,22 @@ class ReasoningGymData:
         self.params = dict(params.get(task) or {})
         self.train_size, self.test_size = train_size, test_size
         self.train_seed, self.test_seed = train_seed, test_seed
+        self.curriculum = curriculum if isinstance(curriculum, CurriculumSettings) else CurriculumSettings(**curriculum)
+        self.difficulty_filter = (difficulty_filter if isinstance(difficulty_filter, DifficultyFilter)
+                                  else DifficultyFilter(**difficulty_filter))
         self._check_tasks()
+        if self.curriculum.enabled:
+            if self.difficulty_filter.samples:
+                raise ConfigError("data.difficulty_filter.samples measures pass rates on fixed training rows, and "
+                                  "data.curriculum generates new ones as levels move: use one of them "
+                                  "(data.difficulty_filter.flat_epochs works with a curriculum).")
+            plan(self.curriculum, self._base_params(), check_task_params)  # every task, attribute and level
+
+    def _base_params(self) -> dict[str, dict[str, Any]]:
+        """Each task's generator parameters as configured."""
+        if self.mixture:
+            return {name: dict(spec.get("params") or {}) for name, spec in self.mixture.items()}
+        return {self.task: self.params}
 
     def _check_tasks(self) -> None:
         from reasoning_gym.factory import DATASETS
@@ -108,6 +134,8 @@ class ReasoningGymData:
         """Build both splits; ``prompt`` turns each question into chat messages."""
         from datasets import Dataset
 
+        if self.curriculum.enabled:
+            return self._load_levels(prompt)
         test = self._generate(self.test_size, self.test_seed)
         held_out = {e["question"] for e in test}
         train_all = self._generate(self.train_size, self.train_seed)
@@ -119,14 +147,7 @@ class ReasoningGymData:
             )
 
         def row(e: dict[str, Any]) -> dict[str, Any]:
-            task = e.get("metadata", {}).get("source_dataset", self.task)
-            return {
-                "prompt": prompt.messages(e["question"]),
-                "question": e["question"],
-                "answer": str(e["answer"]),
-                "task": task,
-                "entry": json.dumps(e, default=str),
-            }
+            return _row(prompt, e, e.get("metadata", {}).get("source_dataset", self.task))
 
         test_rows, test_refused = self._checked([row(e) for e in test])
         train_rows, train_refused = self._checked([row(e) for e in train])
@@ -139,7 +160,37 @@ class ReasoningGymData:
             for split, rows in (("train", train), ("test", test)):
                 counts = Counter(e.get("metadata", {}).get("source_dataset", self.task) for e in rows)
                 stats.update({f"{split}_rows/{t}": c for t, c in sorted(counts.items())})
-        return DataSplits(Dataset.from_list(train_rows), Dataset.from_list(test_rows), stats)
+        return self.difficulty_filter.attach(DataSplits(Dataset.from_list(train_rows), Dataset.from_list(test_rows),
+                                                        stats))
+
+    def _load_levels(self, prompt: PromptTemplate) -> DataSplits:
+        """The splits of a curriculum (:mod:`rlvr.data.curriculum`): held-out rows per task and level, training
+        slots at the start levels, and the curriculum that refills them as levels move."""
+        from datasets import Dataset
+
+        curriculum = Curriculum(self.curriculum, plan(self.curriculum, self._base_params(), check_task_params),
+                                functools.partial(self._task_rows, prompt))
+        test = curriculum.held_out_rows(self.curriculum.eval_size or self.test_size, self.test_seed)
+        if self.mixture:  # each slot's task drawn by the mixture's weights
+            names = list(self.mixture)
+            weights = [float(self.mixture[n].get("weight", 1.0)) for n in names]
+            tasks = random.Random(self.train_seed).choices(names, weights=weights, k=self.train_size)
+        else:
+            tasks = [self.task] * self.train_size
+        train = curriculum.training_rows(tasks, self.train_seed)
+        stats: dict[str, Any] = {"train_rows": len(train), "test_rows": len(test)}
+        stats.update({f"test_rows/{level}": n for level, n in sorted(Counter(r["level"] for r in test).items())})
+        stats.update({f"train_rows/{task}": n for task, n in sorted(curriculum.slots.items()) if self.mixture})
+        return self.difficulty_filter.attach(DataSplits(Dataset.from_list(train), Dataset.from_list(test), stats),
+                                             curriculum)
+
+    def _task_rows(self, prompt: PromptTemplate, task: str, params: dict[str, Any], size: int, seed: int,
+                   level: str) -> list[dict[str, Any]]:
+        """``size`` rows of ``task`` generated with ``params`` and ``seed``, marked ``level``; gold checked."""
+        import reasoning_gym
+
+        ds = reasoning_gym.create_dataset(task, size=size, seed=seed, **params)
+        return self._checked([{**_row(prompt, ds[i], task), "level": level} for i in range(size)])[0]
 
     def _checked(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]:
         """The rows whose gold the task's own scorer gives full marks; the others are refused and counted (a
@@ -159,6 +210,11 @@ class ReasoningGymData:
                               "own scorer rejects; pick another task.")
         return kept, refused
 
+
+def _row(prompt: PromptTemplate, entry: dict[str, Any], task: str) -> dict[str, Any]:
+    """A reasoning-gym entry as a row: chat messages, question, gold, task and the entry (for its scorer)."""
+    return {"prompt": prompt.messages(entry["question"]), "question": entry["question"],
+            "answer": str(entry["answer"]), "task": task, "entry": json.dumps(entry, default=str)}
 
 
 def check_task_params(task: str, params: dict[str, Any], where: str) -> None:

@@ -1,10 +1,10 @@
 """Held-out evaluation: batched generation (left padding, the training prompt and chat template) scored by the
 same :class:`~rlvr.scoring.Scorer` the rewards use.
 
-Greedy decoding gives accuracy, per-task accuracy, format compliance, parse rate, completion length and
-truncation; with ``eval.k > 1`` it also samples k completions per question for pass@k and maj@k. The pipeline
-calls it before, during (every ``eval.eval_steps``) and after training; ``python -m rlvr.benchmark`` calls it
-for every (model, task) pair.
+Greedy decoding gives accuracy, per-task accuracy (and per level, for a curriculum's held-out rows), format
+compliance, parse rate, completion length and truncation; with ``eval.k > 1`` it also samples k completions per
+question for pass@k and maj@k. The pipeline calls it before, during (every ``eval.eval_steps``) and after
+training; ``python -m rlvr.benchmark`` calls it for every (model, task) pair.
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ class Evaluator:
         greedy = self.generate(model, tokenizer, prompts, desc=f"eval {name}")
         greedy_s = time.perf_counter() - start
         per_task: dict[str, list[bool]] = defaultdict(list)
+        per_level: dict[str, list[bool]] = defaultdict(list)  # a curriculum's held-out rows: "task/L<level>"
         samples, correct, formatted, parsed, lengths, truncated, looping = [], 0, 0, 0, 0, 0, 0
         for row, (text, n_tokens, cut) in zip(rows, greedy):
             score = scorer(text, row)
@@ -147,6 +148,8 @@ class Evaluator:
             truncated += cut
             looping += repeats(text)
             per_task[row.get("task", "all")].append(score.correct)
+            if row.get("level"):
+                per_level[row["level"]].append(score.correct)
             if self.num_samples_saved is None or len(samples) < self.num_samples_saved:
                 samples.append({"question": row.get("question"), "gold": row["answer"], "completion": text,
                                 "extracted": score.extracted, "status": score.status,
@@ -165,6 +168,7 @@ class Evaluator:
             truncation_rate=truncated / n,
             repetition_rate=looping / n,
             per_task={t: sum(v) / len(v) for t, v in sorted(per_task.items())},
+            per_level={lv: sum(v) / len(v) for lv, v in sorted(per_level.items())},
             extra=extra,
             samples=samples,
             step=step,

@@ -86,6 +86,7 @@ class ConsoleObserver:
             f"{result.format_rate:.0%} | parsed {result.parse_rate:.0%} | {result.mean_completion_tokens:.1f} tokens "
             f"| truncated {result.truncation_rate:.0%}"
             + "".join(f" | {k} {v:.1%}" for k, v in result.extra.items() if k.startswith(("pass@", "maj@")))
+            + "".join(f" | {level} {v:.1%}" for level, v in result.per_level.items())
         )
 
     def on_pipeline_end(self, status: str, error: BaseException | None = None, results: dict | None = None,
@@ -142,6 +143,11 @@ def summary_line(m: dict[str, float]) -> str:
         parts.append(f"cut {m['completions/clipped_ratio']:.0%}")
     if "frac_reward_zero_std" in m:
         parts.append(f"flat groups {m['frac_reward_zero_std']:.0%}")
+    levels = {k.removeprefix("curriculum/level/"): v for k, v in m.items() if k.startswith("curriculum/level/")}
+    if levels:  # a curriculum: each task's level now
+        parts.append("level " + ", ".join(f"{task} {v:g}" for task, v in levels.items()))
+    if "flat_prompts/skipped" in m:
+        parts.append(f"skipped prompts {m['flat_prompts/skipped']:.0f}")
     if "loss" in m:
         parts.append(f"loss {m['loss']:.4f}")
     margin = next((m[k] for k in PREFERENCE_MARGIN if k in m), None)  # preference training

@@ -31,6 +31,7 @@ class WandbObserver:
             s = result.summary()
             payload = {f"eval/{k}": v for k, v in s.items() if isinstance(v, (int, float)) and k != "step"}
             payload.update({f"eval/per_task/{t}": a for t, a in s["per_task"].items()})
+            payload.update({f"eval/per_level/{lv}": a for lv, a in s["per_level"].items()})
             payload.update({f"eval/{k}": v for k, v in s["extra"].items() if isinstance(v, (int, float))})
             if result.step is not None:
                 self.run.log(payload, step=result.step)

@@ -15,6 +15,7 @@ orchestrator holds no algorithm and parses no strings.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import asdict
@@ -36,6 +37,7 @@ from rlvr.interfaces import (
     RewardComponent,
     StreamingData,
     StreamingLoop,
+    TakesFeed,
     TrainingLoop,
     TrainInputs,
     TrainResult,
@@ -168,6 +170,9 @@ class PipelineOrchestrator:
             splits = self._stage(ctx, "data", self.load_data, ctx)
             model, tokenizer = self._stage(ctx, "model", self.load_model, ctx)
             scorer = self._stage(ctx, "rewards", self.build_scorer, ctx)
+            if splits.pass_rate_filter is not None and stages:
+                splits = self._stage(ctx, "difficulty_filter", self.filter_prompts, ctx, model, tokenizer, splits,
+                                     scorer)
             if not stages:  # evaluation only
                 self._stage(ctx, "eval", self.evaluate, ctx, "eval", model, tokenizer, splits, scorer)
             else:
@@ -253,6 +258,15 @@ class PipelineOrchestrator:
         if self.reward is None:
             return scorer, {"verifier": type(self.data.verifier).__name__}
         return scorer, {"functions": ", ".join(f"{n}x{w:g}" for n, w in self.reward.weights.items())}
+
+    def filter_prompts(self, ctx: RunContext, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer
+                       ) -> tuple[DataSplits, dict]:
+        """Drop the training prompts the base model always or never solves (``data.difficulty_filter``); the pass
+        rates go to ``pass_rates.jsonl``, read back by a resumed run."""
+        train, stats = splits.pass_rate_filter.apply(model, tokenizer, splits.train, scorer,
+                                                     ctx.run_dir / "pass_rates.jsonl", seed=ctx.seed, write=ctx.main)
+        ctx.results.pass_rate_filter = stats
+        return dataclasses.replace(splits, train=train), stats
 
     def evaluate(self, ctx: RunContext, name: str, model: Any, tokenizer: Any, splits: DataSplits, scorer: Scorer,
                  step: int | None = None, stage_dir: Path | None = None) -> tuple[EvalResult, dict]:
@@ -342,12 +356,18 @@ class PipelineOrchestrator:
         """Run the stage's training loop from ``model`` (continuing from ``checkpoint``), its metrics and
         evaluations every ``eval.eval_steps`` told to observers."""
         resumed_from_step = checkpoint_step(checkpoint) if checkpoint else None  # read now: rotation may delete it
+        events = _Events(self, ctx, stage, tokenizer, splits, scorer)
+        if splits.feed is not None and not isinstance(stage.loop, TakesFeed):
+            raise ConfigError(f"data.curriculum and data.difficulty_filter.flat_epochs choose rows for loops that "
+                              f"sample groups (train=grpo, rloo); {stage.name} is {type(stage.loop).__name__}.")
         result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer,
             rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints), seed=ctx.seed,
-            events=_Events(self, ctx, stage, tokenizer, splits, scorer),
-            resume_from=str(checkpoint) if checkpoint else None,
+            events=events, resume_from=str(checkpoint) if checkpoint else None, feed=splits.feed,
         ))
+        if splits.feed is not None:  # levels reached and their moves, prompts skipped
+            for key, value in splits.feed.summary().items():
+                setattr(ctx.results, key, value)
         summary = TrainSummary(result.global_step, round(result.runtime_s, 1), resumed_from_step)
         if not stage.staged:  # a plain run keeps its training where it always was
             ctx.results.train, ctx.results.train_history = summary, result.history

@@ -9,6 +9,8 @@ where a run's sample files go (:func:`samples_path`).
   (:meth:`rlvr.interfaces.EvalResult.summary`), and ``during_training``: those every ``eval.eval_steps``;
 - ``train``, ``train_history``: a one-stage run's training (a staged run keeps them per stage);
 - ``stages``: a :class:`StageRecord` per training stage (or a :class:`SkippedStage`);
+- ``pass_rate_filter``, ``curriculum``, ``flat_prompts``: what ``data.difficulty_filter`` and ``data.curriculum``
+  did (prompts kept and dropped, levels reached, prompts skipped);
 - ``artifacts``: ``{name: path}`` of the files written.
 """
 
@@ -101,6 +103,9 @@ class Results:
     train: TrainSummary | None = None
     train_history: list[dict[str, float]] | None = None
     stages: list[StageRecord | SkippedStage] | None = None
+    pass_rate_filter: dict[str, Any] | None = None  # data.difficulty_filter's prompts kept and dropped, and why
+    curriculum: dict[str, Any] | None = None  # data.curriculum: the levels reached per task and their moves
+    flat_prompts: dict[str, Any] | None = None  # data.difficulty_filter.flat_epochs: the prompts skipped
     artifacts: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -1,5 +1,5 @@
-"""PNG plots (matplotlib, Agg, no pyplot state): accuracy per task for several models side by side, and the
-reward and accuracy curves of a training run from its ``metrics.jsonl`` records."""
+"""PNG plots (matplotlib, Agg, no pyplot state): accuracy per task for several models side by side, the
+reward and accuracy curves of a training run from its ``metrics.jsonl`` records, and a curriculum's levels."""
 
 from __future__ import annotations
 
@@ -137,6 +137,35 @@ def training_curves_figure(records: list[dict[str, Any]], final_step: int | None
     for ax in (ax_r, ax_a):
         ax.grid(alpha=0.3)
     return fig
+
+
+def plot_levels(records: list[dict[str, Any]], path: str | Path) -> bool:
+    """A curriculum's level per task over training steps (``curriculum/level/<task>``), with the training accuracy
+    over each task's window below; False (and nothing written) when no level was logged."""
+    train = [r for r in records if r.get("event") == "train" and "step" in r]
+    tasks = sorted({k.removeprefix("curriculum/level/") for r in train for k in r if k.startswith("curriculum/level/")})
+    if not tasks:
+        return False
+    fig = _figure(10, 3.6)
+    ax_l, ax_a = fig.subplots(1, 2)
+    for task in tasks:
+        levels = [(r["step"], r[f"curriculum/level/{task}"]) for r in train if f"curriculum/level/{task}" in r]
+        ax_l.step(*zip(*levels), where="post", label=task)
+        window = [(r["step"], r[f"curriculum/accuracy/{task}"]) for r in train if f"curriculum/accuracy/{task}" in r]
+        if window:
+            ax_a.plot(*zip(*window), label=task)
+    top = max(r[f"curriculum/level/{t}"] for r in train for t in tasks if f"curriculum/level/{t}" in r)
+    ax_l.set(title="Curriculum level", xlabel="step", ylabel="level", ylim=(-0.2, max(1.0, top) + 0.2))
+    ax_l.yaxis.get_major_locator().set_params(integer=True)
+    ax_a.set(title="Training accuracy over the window that moves the level", xlabel="step", ylabel="accuracy",
+             ylim=(-0.02, 1.05))
+    for ax in (ax_l, ax_a):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return True
 
 
 SMOOTHING = 5  # steps in the moving average of rollout accuracy

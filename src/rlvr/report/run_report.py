@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlvr.report.plots import plot_benchmark, plot_training_curves
+from rlvr.report.plots import plot_benchmark, plot_levels, plot_training_curves
 
 _METRICS = ("accuracy", "format_rate", "parse_rate", "mean_completion_tokens", "truncation_rate", "repetition_rate")
 _NOT_METRICS = ("generation_s", "generated_tokens_per_s", "sampling_s", "k")
@@ -67,6 +67,10 @@ def write_report(run_dir: str | Path, results: dict[str, Any] | None = None, sta
         lines.append("No evaluation was recorded.")
     if len(results.get("stages") or []) > 1 or any(not st.get("kept", True) for st in results.get("stages") or []):
         lines += ["", "## Stages", ""] + _stages(base, results["stages"])
+    if results.get("curriculum") or any((e or {}).get("per_level") for e in (base, final)):
+        lines += ["", "## Curriculum", ""] + _curriculum(run, records, results)
+    if results.get("pass_rate_filter") or results.get("flat_prompts"):
+        lines += ["", "## Difficulty filter", ""] + _difficulty(results)
     lines += ["", "## Training curves", ""]
     if plot_training_curves(records, run / "plots" / "training_curves.png", final_step=final_step):
         lines.append("![reward and accuracy over training steps](plots/training_curves.png)")
@@ -152,6 +156,60 @@ def _comparison(base: dict | None, final: dict | None) -> list[str]:
         lines += ["", f"Per task (n={n} in all):", "", "| task | baseline | final |", "|---|---|---|"]
         lines += [f"| {t} | {_num((base or {}).get('per_task', {}).get(t))} | {_num((final or {}).get('per_task', {}).get(t))} |"
                   for t in tasks]
+    return lines
+
+
+def _curriculum(run: Path, records: list[dict[str, Any]], results: dict[str, Any]) -> list[str]:
+    """How far the run climbed: held-out accuracy per level (baseline and final), the levels it went through and
+    why, and the level over the steps."""
+    curriculum = results.get("curriculum") or {}
+    base, final = (results.get(name) or {} for name in ("baseline", "final"))
+    meaning = curriculum.get("level_params") or {}
+    levels = sorted({*(base.get("per_level") or {}), *(final.get("per_level") or {})}, key=_level_order)
+    lines = ["| level | generator settings | baseline | final |", "|---|---|---|---|"]
+    lines += [f"| {lv} | {', '.join(f'{k}={v}' for k, v in (meaning.get(lv) or {}).items()) or '-'} | "
+              f"{_num((base.get('per_level') or {}).get(lv))} | {_num((final.get('per_level') or {}).get(lv))} |"
+              for lv in levels]
+    rows = [{"model": e["name"], "task": lv, "accuracy": a} for e in (base, final) if e
+            for lv, a in (e.get("per_level") or {}).items()]
+    if plot_benchmark(sorted(rows, key=lambda r: _level_order(r["task"])), run / "plots" / "levels.png",
+                      title="Held-out accuracy per level"):
+        lines += ["", "![held-out accuracy per level](plots/levels.png)"]
+    if curriculum:
+        reached = ", ".join(f"{t} {lv} (highest {curriculum['highest_reached'][t]} of {curriculum['top'][t]})"
+                            for t, lv in curriculum["levels"].items())
+        lines += ["", f"Levels at the end: {reached}. Moves: {len(curriculum['changes'])}."]
+        if curriculum["changes"]:
+            lines += ["", "| before step | task | level | training accuracy (window) |", "|---|---|---|---|"]
+            lines += [f"| {c['step']} | {c['task']} | {c['from']} → {c['to']} | {c['accuracy']:.0%} |"
+                      for c in curriculum["changes"]]
+    if plot_levels(records, run / "plots" / "curriculum.png"):
+        lines += ["", "![curriculum level over training steps](plots/curriculum.png)"]
+    return lines
+
+
+def _level_order(name: str) -> tuple[str, int]:
+    task, _, level = name.rpartition("/L")
+    return (task, int(level)) if level.isdigit() else (name, 0)
+
+
+def _difficulty(results: dict[str, Any]) -> list[str]:
+    """What the difficulty filter kept and dropped, and why."""
+    lines = []
+    before = results.get("pass_rate_filter")
+    if before:
+        low, high = before["kept_correct"]
+        lines.append(f"Before training: kept **{before['kept']}** of {before['prompts']} training prompts that "
+                     f"{low} to {high} of {before['samples_per_prompt']} samples of the base model answered "
+                     f"correctly; dropped {before['dropped_too_hard']} too hard "
+                     f"and {before['dropped_too_easy']} too easy (mean pass rate {before['mean_pass_rate']:.0%}; "
+                     f"`{Path(before['pass_rates']).name}`).")
+    flat = results.get("flat_prompts")
+    if flat:
+        lines.append(f"During training: skipped **{flat['skipped']}** of {flat['prompts_seen']} prompts seen, after "
+                     f"{flat['flat_epochs']} flat groups in a row ({flat['skipped_solved']} always solved, "
+                     f"{flat['skipped_unsolved']} never solved, {flat['skipped_flat']} equal rewards); "
+                     f"{flat['rows_replaced']} groups were given another prompt.")
     return lines
 
 

@@ -50,6 +50,7 @@ from rlvr.rewards.functions import StrictFormat
 from rlvr.rewards.isolation import FAILED, SCORER, Processes, Threads
 from rlvr.schema import checked
 from rlvr.scoring import Scorer
+from rlvr.scoring.completions import completion_text
 
 log = logging.getLogger(__name__)
 _RESERVED = {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
@@ -200,7 +201,7 @@ class RewardSuite:
         suite = self
 
         def reward(prompts, completions, completion_ids=None, **kwargs):  # TRL calls with keywords
-            texts = [_text(c) for c in completions]
+            texts = [completion_text(c) for c in completions]
             log_metric = kwargs.get("log_metric")
             columns = {k: v for k, v in kwargs.items() if k not in _RESERVED}
             scores, failed = suite.scores(texts, columns, scorer)
@@ -345,10 +346,3 @@ def score_stats(scores: list[Score], failed: Collection[int] = ()) -> dict[str, 
         "score/bad_gold_rate": counts["bad_gold"] / n,
         "score/failed_rate": len(failed) / n,
     }
-
-
-def _text(completion: Any) -> str:
-    """TRL passes conversational completions as ``[{"role": "assistant", "content": ...}]``."""
-    if isinstance(completion, str):
-        return completion
-    return "".join(m.get("content", "") for m in completion if isinstance(m, dict))

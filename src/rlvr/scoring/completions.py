@@ -17,6 +17,8 @@ Working through the problem step by step gives 42.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rlvr.scoring.extract import HASHES
 from rlvr.scoring.formats import AnswerFormat
 
@@ -41,3 +43,14 @@ def gold_completion(answer: str, fmt: AnswerFormat, reasoning: str = REASONING) 
         return block
     start, end = fmt.reasoning_markers
     return f"{start}\n{reasoning.format(answer=answer)}\n{end}\n{block}"
+
+
+def completion_text(completion: Any) -> str:
+    """A completion as text: TRL passes conversational ones as ``[{"role": "assistant", "content": ...}]``.
+
+    >>> completion_text([{"role": "assistant", "content": "42"}]), completion_text("42")
+    ('42', '42')
+    """
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content", "") for m in completion if isinstance(m, dict))

@@ -10,8 +10,9 @@ already seen) and add two things:
   ``.checkpoint-N.tmp/``, fsyncs every file, then renames it to ``checkpoint-N`` and fsyncs the directory.
   Older checkpoints beyond ``keep`` are deleted only after the new one is complete.
 - **``rlvr_state.json``**, written last inside the checkpoint: the step, the prompts seen (the data position),
-  the time and the commit of the code that wrote it (:func:`code_commit`; a resume with other code is refused
-  unless told). A checkpoint without it is not complete (:func:`latest_checkpoint` ignores it); uploads to S3
+  the time, the commit of the code that wrote it (:func:`code_commit`; a resume with other code is refused
+  unless told) and what the loop adds through ``extra_state`` (a curriculum's levels: :mod:`rlvr.train.feed`).
+  A checkpoint without it is not complete (:func:`latest_checkpoint` ignores it); uploads to S3
   (infrastructure/scripts/s3_checkpoints.py) keep the same rule.
 - **``data_state.json``** when training reads a stream (``data.streaming=true``): the stream's position after the
   last row the trainer consumed (:meth:`rlvr.data.streaming.StreamReader.state`). A resumed trainer starts the
@@ -63,7 +64,12 @@ def latest_checkpoint(root: str | Path) -> Path | None:
 
 
 def checkpoint_step(path: str | Path) -> int:
-    return int(json.loads((Path(path) / STATE_FILE).read_text())["step"])
+    return int(read_state(path)["step"])
+
+
+def read_state(path: str | Path) -> dict[str, Any]:
+    """What a complete checkpoint's ``rlvr_state.json`` holds."""
+    return json.loads((Path(path) / STATE_FILE).read_text())
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,14 +93,15 @@ def checkpoint_state(step: int, prompts_seen: int) -> dict[str, Any]:
 
 def checkpoint_commit(path: str | Path) -> str | None:
     """The commit of the code that wrote the checkpoint at ``path`` (None: written before commits were recorded)."""
-    return json.loads((Path(path) / STATE_FILE).read_text()).get("commit")
+    return read_state(path).get("commit")
 
 
-def complete(written: Path, root: Path, step: int, prompts_seen: int, keep: int) -> Path:
-    """Finish a checkpoint whose files are all in ``written`` (a staging directory): add ``rlvr_state.json``,
-    put it in place as ``root/checkpoint-<step>`` (atomically, :func:`rlvr.files.publish`), then delete the
-    checkpoints beyond the newest ``keep``."""
-    (written / STATE_FILE).write_text(json.dumps(checkpoint_state(step, prompts_seen)))
+def complete(written: Path, root: Path, step: int, prompts_seen: int, keep: int,
+             extra: dict[str, Any] | None = None) -> Path:
+    """Finish a checkpoint whose files are all in ``written`` (a staging directory): add ``rlvr_state.json`` (with
+    ``extra``, JSON, beside the step and the data position), put it in place as ``root/checkpoint-<step>``
+    (atomically, :func:`rlvr.files.publish`), then delete the checkpoints beyond the newest ``keep``."""
+    (written / STATE_FILE).write_text(json.dumps({**checkpoint_state(step, prompts_seen), **(extra or {})}))
     final = root / f"checkpoint-{step}"
     publish(written, final)
     for old in checkpoints(root)[:-keep]:
@@ -102,10 +109,11 @@ def complete(written: Path, root: Path, step: int, prompts_seen: int, keep: int)
     return final
 
 
-def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int, stream: StreamReader | None = None
-                       ) -> type:
+def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int, stream: StreamReader | None = None,
+                       extra_state: Callable[[], dict[str, Any]] | None = None) -> type:
     """``trainer_cls`` (a transformers/TRL Trainer) whose checkpoints are written atomically, ``keep`` kept; with
-    ``stream`` (the reader of its training stream), they hold the stream's position and resume from it."""
+    ``stream`` (the reader of its training stream), they hold the stream's position and resume from it; what
+    ``extra_state`` returns (JSON) goes into each checkpoint's ``rlvr_state.json``, for its caller to restore."""
 
     class AtomicCheckpoints(trainer_cls):  # type: ignore[misc, valid-type]
         _staging: str | None = None
@@ -172,7 +180,7 @@ def atomic_checkpoints(trainer_cls: type, keep: int, prompts_per_step: int, stre
                 written = staging / f"checkpoint-{step}"
                 if consumed is not None:
                     (written / DATA_STATE_FILE).write_text(json.dumps(stream.state(consumed)))
-                complete(written, root, step, step * prompts_per_step, keep)
+                complete(written, root, step, step * prompts_per_step, keep, extra_state() if extra_state else None)
             # No rank goes on (or exits, when a signal stops the run) before the checkpoint is complete: a launcher
             # stops the other ranks once one has exited.
             self.accelerator.wait_for_everyone()

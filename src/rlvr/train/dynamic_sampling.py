@@ -52,6 +52,15 @@ def check_settings(extra: dict[str, Any]) -> None:
                           "a signal; use one of them, not both.")
 
 
+def trainer_totals(trainer: Any, rewards_per_func: torch.Tensor) -> torch.Tensor:
+    """The total reward of each completion from a TRL trainer's rewards per function (one column per function, in
+    ``trainer.reward_func_names`` order) and its weights: :func:`rlvr.rewards.weighted_total`, the sum its
+    advantages come from."""
+    names = trainer.reward_func_names
+    return weighted_total(dict(zip(names, rewards_per_func.unbind(1))),
+                          dict(zip(names, trainer.reward_weights.tolist())))
+
+
 def flat_groups(rewards: torch.Tensor, group: int) -> torch.Tensor:
     """A boolean per group of ``group`` consecutive completions: True when its scored rewards are all equal (or
     fewer than two were scored), so that every advantage in it is zero.
@@ -127,9 +136,7 @@ def dynamic_sampling(trainer_cls: type, max_rounds: int) -> type:
             if self._last_rewards is None:
                 raise RuntimeError("dynamic sampling reads the rewards from _calculate_rewards, which this trainer's "
                                    "generation step did not call")
-            names = self.reward_func_names  # TRL's columns of the rewards, and of its weights, by function
-            return output, weighted_total(dict(zip(names, self._last_rewards.unbind(1))),
-                                          dict(zip(names, self.reward_weights.tolist())))
+            return output, trainer_totals(self, self._last_rewards)
 
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
             if not self.model.training:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import NonNegative, Positive, Range
+from rlvr.interfaces import NonNegative, Positive, Range, TrainInputs
 from rlvr.train import dynamic_sampling as dynamic
 from rlvr.train.rollout import RolloutEngine, Sampling
 from rlvr.train.rollout.trainer import with_engine
@@ -116,13 +116,15 @@ class GRPOLoop(GroupLoop):
             raise ConfigError("train.dynamic_sampling draws further prompts from anywhere in the training set, which "
                               "a stream cannot give: set data.streaming=false or train.dynamic_sampling=false.")
 
-    def trainer_class(self) -> type:
-        """TRL's ``GRPOTrainer`` with our rollout engine, shared-prefix pass and dynamic sampling, as set."""
+    def trainer_class(self, inputs: TrainInputs) -> type:
+        """TRL's ``GRPOTrainer`` with our rollout engine, shared-prefix pass, feed and dynamic sampling, as set (the
+        feed inside dynamic sampling: its refill rounds go through the feed too)."""
         trainer_cls = self.trl_classes()[1]
         if self.rollout == "engine":
             trainer_cls = with_engine(trainer_cls, RolloutEngine(compile=self.rollout_compile))
         if self.shared_prefix:
             trainer_cls = shared_prefix(trainer_cls)
+        trainer_cls = self.fed(trainer_cls, inputs)
         if self.dynamic_sampling:
             trainer_cls = dynamic.dynamic_sampling(trainer_cls, self.max_resample_rounds)
         return trainer_cls

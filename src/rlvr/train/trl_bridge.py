@@ -11,12 +11,13 @@ classes, and how it builds its trainer.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 import warnings
 from dataclasses import dataclass, field, fields
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, ClassVar, Literal
 
 from rlvr import distributed
 from rlvr.data.streaming import StreamReader, TrainStream
@@ -35,6 +36,7 @@ from rlvr.interfaces import (
 from rlvr.schema import check_arguments
 from rlvr.train.checkpoints import StopOnSignal, atomic_checkpoints
 from rlvr.train.diagnostics import Diagnoser
+from rlvr.train.feed import feed_state, with_feed
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +135,13 @@ class TRLLoop:
 
     def build(self, trainer_cls: type, inputs: TrainInputs, stream: StreamReader | None = None, **kwargs: Any) -> Any:
         """``trainer_cls`` with atomic checkpoints (:func:`rlvr.train.checkpoints.atomic_checkpoints`; with the
-        ``stream`` it trains on, they hold its position), built from ``kwargs`` and the run's tokenizer."""
+        ``stream`` it trains on, they hold its position; with a feed, its state), built from ``kwargs`` and the
+        run's tokenizer."""
         import datasets
 
         cls = atomic_checkpoints(trainer_cls, keep=self.keep_checkpoints, prompts_per_step=self.prompts_per_step,
-                                 stream=stream)
+                                 stream=stream, extra_state=functools.partial(feed_state, inputs.feed)
+                                 if inputs.feed is not None else None)
         bars = not datasets.are_progress_bars_disabled()
         datasets.disable_progress_bars()  # the trainers tokenize with progress bars; our console has its own
         try:
@@ -191,9 +195,17 @@ class GroupLoop(TRLLoop):
     def prompts_per_step(self) -> int:
         return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
 
-    def trainer_class(self) -> type:
-        """The trainer class to build (a loop may wrap TRL's)."""
-        return self.trl_classes()[1]
+    takes_feed: ClassVar[bool] = True  # rows chosen as training goes: a curriculum, flat prompts skipped
+
+    def trainer_class(self, inputs: TrainInputs) -> type:
+        """The trainer class to build (a loop may wrap TRL's): with a feed (``inputs.feed``), it trains on the rows
+        the feed chooses (:func:`rlvr.train.feed.with_feed`)."""
+        return self.fed(self.trl_classes()[1], inputs)
+
+    @staticmethod
+    def fed(trainer_cls: type, inputs: TrainInputs) -> type:
+        """``trainer_cls`` training on the rows ``inputs.feed`` chooses, when there is a feed."""
+        return with_feed(trainer_cls, inputs.feed, inputs.scorer) if inputs.feed is not None else trainer_cls
 
     def trainer(self, inputs: TrainInputs) -> Any:
         """The TRL trainer over ``inputs.train``, rewarded by ``inputs.rewards`` (their weights in TRL's order)."""
@@ -202,7 +214,7 @@ class GroupLoop(TRLLoop):
         # A stream comes shuffled in its own (resumable) order; TRL's buffered shuffle on top would lose rows on resume.
         args = self.config(inputs.output_dir, inputs.seed, reward_weights=weights, **model_args(inputs.model),
                            **({"shuffle_dataset": False} if stream else {}))
-        return self.build(self.trainer_class(), inputs, stream=stream, model=inputs.model, reward_funcs=functions,
+        return self.build(self.trainer_class(inputs), inputs, stream=stream, model=inputs.model, reward_funcs=functions,
                           args=args, train_dataset=stream.dataset() if stream else inputs.train)
 
 
