@@ -106,6 +106,10 @@ class TRLLoop:
         """The TRL trainer of this run, built with :meth:`build`."""
         raise NotImplementedError
 
+    def trainer_class(self) -> type:
+        """The trainer class to build: TRL's (:meth:`trl_classes`), which a loop may wrap."""
+        return self.trl_classes()[1]
+
     # --- shared --------------------------------------------------------------------------------------------
     @property
     def settings(self) -> dict[str, Any]:
@@ -188,10 +192,6 @@ class GroupLoop(TRLLoop):
     @property
     def prompts_per_step(self) -> int:
         return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
-
-    def trainer_class(self) -> type:
-        """The trainer class to build (a loop may wrap TRL's)."""
-        return self.trl_classes()[1]
 
     def trainer(self, inputs: TrainInputs) -> Any:
         """The TRL trainer over ``inputs.train``, rewarded by ``inputs.rewards`` (their weights in TRL's order)."""
