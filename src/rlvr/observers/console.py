@@ -85,7 +85,7 @@ class ConsoleObserver:
             f"[rlvr] eval {result.name}{where}: accuracy {result.accuracy:.1%} on n={result.n} | format "
             f"{result.format_rate:.0%} | parsed {result.parse_rate:.0%} | {result.mean_completion_tokens:.1f} tokens "
             f"| truncated {result.truncation_rate:.0%}"
-            + "".join(f" | {k} {v:.1%}" for k, v in result.extra.items() if k.startswith(("pass@", "maj@")))
+            + "".join(f" | {k} {v:.1%}" for k, v in result.extra.items() if k.startswith(("pass@", "maj@", "best_of_")))
         )
 
     def on_pipeline_end(self, status: str, error: BaseException | None = None, results: dict | None = None,
