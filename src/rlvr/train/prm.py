@@ -16,6 +16,7 @@ Run it:  python run_pipeline.py train=prm eval=best_of_n
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ class PRMLoop(TRLLoop):
 
     Args:
         learning_rate: peak learning rate (the new head learns from scratch: higher than the policy loops').
-        step_separator: what splits a solution into steps (a new line by default); recorded in the saved PRM.
+        step_separator: what splits a solution into steps (a new line by default; on the command line, escapes
+            are read: ``train.step_separator='\\n\\n'`` is a blank line); recorded in the saved PRM.
         estimate: the step label: ``hard`` (1 when any rollout from the step reaches a correct answer) or
             ``soft`` (the share that does).
         label_prompts: training problems labelled (the first N rows; null: every row).
@@ -66,6 +68,8 @@ class PRMLoop(TRLLoop):
     max_length: AtLeastOne = 512
 
     def check(self) -> None:
+        if "\\" in self.step_separator:  # typed on the command line ('\n\n'): escapes read as in Python and YAML
+            self.step_separator = codecs.decode(self.step_separator, "unicode_escape")
         if not self.step_separator:
             raise ConfigError("train.step_separator must not be empty: it splits a solution into steps.")
         if distributed.launched():
