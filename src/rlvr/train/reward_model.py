@@ -81,6 +81,16 @@ def bootstrap_counts(n: int, heads: int, seed: int) -> list[list[int]]:
     return [list(row) for row in zip(*columns)]
 
 
+def bootstrap_loss(chosen: Any, rejected: Any, weights: Any) -> Any:
+    """The ensemble's Bradley-Terry loss: per head (column), its pairs' ``-log sigmoid(chosen - rejected)`` averaged
+    with the times each pair was drawn for that head as weights (a pair not drawn teaches it nothing), then the
+    mean over heads. All three are ``(pairs, heads)``."""
+    import torch
+
+    per_head = (weights * -torch.nn.functional.logsigmoid(chosen - rejected)).sum(0) / weights.sum(0).clamp(min=1)
+    return per_head.mean()
+
+
 def ensemble_trainer(base: type) -> type:
     """``base`` (TRL's RewardTrainer) training every head on its own bootstrap sample: each head's Bradley-Terry
     loss is its pairs' mean weighted by the times each was drawn for it, and the heads' losses are averaged.
@@ -113,10 +123,7 @@ def ensemble_trainer(base: type) -> type:
             weights = inputs.pop(BOOTSTRAP)
             outputs = model(**inputs, use_cache=False)
             chosen, rejected = torch.chunk(outputs.logits.float(), chunks=2)  # (pairs, heads) each
-            weights = weights.to(chosen.device)
-            per_head = (weights * -torch.nn.functional.logsigmoid(chosen - rejected)).sum(0) / weights.sum(0).clamp(
-                min=1)
-            loss = per_head.mean()
+            loss = bootstrap_loss(chosen, rejected, weights.to(chosen.device))
             if self.args.center_rewards_coefficient is not None:
                 loss = loss + self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
             mode = "train" if model.training else "eval"
