@@ -227,14 +227,19 @@ class PPOLoop:
     def _rewards(self, rows: list[dict[str, Any]], texts: list[str], inputs: TrainInputs
                  ) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted sum of the reward functions (called as TRL calls them: prompts, completions, columns, and
-        ``log_metric`` for what they report about the batch, returned beside it); a completion no function scored
-        earns 0 (it has no group to be left out of, as in GRPO)."""
+        ``log_metric`` for what they report about the batch, returned beside it with each function's mean,
+        ``rewards/<name>/mean``); a completion no function scored earns 0 (it has no group to be left out of, as in
+        GRPO)."""
         completions = [[{"role": "assistant", "content": t}] for t in texts]
         columns = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
         reported: dict[str, float] = {}
         prompts = [r["prompt"] for r in rows]
         values = {name: fn(prompts=prompts, completions=completions, log_metric=reported.__setitem__, **columns)
                   for name, fn in inputs.rewards.functions.items()}
+        for name, vals in values.items():  # each function's mean, under the name GRPO's TRL logs it with
+            scored = [v for v in vals if v is not None]
+            if scored:
+                reported[f"rewards/{name}/mean"] = sum(scored) / len(scored)
         total = weighted_total(values, inputs.rewards.weights).nan_to_num(nan=0.0)
         return total.to(next(inputs.model.parameters()).device), reported
 
