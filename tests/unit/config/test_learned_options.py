@@ -44,6 +44,13 @@ def test_learned_rewards_compose_beside_the_verifier(tiny_scorer_dirs):
     assert suite.functions["reward_model"].uncertainty_penalty == 1.0 and suite.weights["reward_model"] == 0.5
 
 
+def test_a_saved_prm_reranks_a_policys_samples_in_an_evaluation_only_run(tiny_scorer_dirs):
+    """The command of eval/rerank/prm.yaml: nothing trained, the policy's 8 samples per question reranked."""
+    pipeline = build_pipeline(compose(["~train", "~reward", "eval=sampled", "eval.max_new_tokens=40", "eval/rerank=prm",
+                                       f"eval.rerank.prm.path={tiny_scorer_dirs[0]}"]))
+    assert pipeline.trainer is None and isinstance(pipeline.evaluator.rerank["prm"], ProcessReward)
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (["train=prm", "train.max_completion_length=0"], "'train.max_completion_length' must be >= 1, got 0"),
     (["train=prm", "train.sample_temperature=0"], "'train.sample_temperature' must be > 0, got 0"),
