@@ -3,6 +3,7 @@ ships inside the package (``pkg://rlvr.conf``; the repository's ``conf/`` links 
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,21 @@ def open_overrides(args: list[str]) -> list[str]:
     A group file only holds what differs from its class's defaults, so most keys are not in the composed
     config and Hydra's struct mode would ask for ``+``. Whether a key exists is the signature's business:
     :func:`rlvr.config.validate` rejects an unknown one with a "did you mean". Group choices (``data=gsm8k``),
-    Hydra's own settings (``hydra.*``), flags and keys already prefixed with ``+``/``++``/``~`` are left alone.
+    Hydra's own settings (``hydra.*``), flags and keys already prefixed with ``+``/``++``/``~`` are left alone. A
+    group inside a group (``eval/rerank``) may be chosen with a dot too: ``eval.rerank=prm`` is ``eval/rerank=prm``.
 
     >>> open_overrides(["train.max_steps=5", "data=gsm8k", "+x.y=1", "hydra.run.dir=d", "-m", "seed=3"])
     ['++train.max_steps=5', 'data=gsm8k', '+x.y=1', 'hydra.run.dir=d', '-m', '++seed=3']
+    >>> open_overrides(["eval.rerank=[prm,reward_model]", "eval.rerank.prm.path=p"])
+    ['eval/rerank=[prm,reward_model]', '++eval.rerank.prm.path=p']
     """
     out = []
     for arg in args:
         key, eq, _ = arg.partition("=")
         plain = eq and not arg.startswith(("-", "+", "~")) and not any(c in key for c in "/@")
-        if plain and key not in GROUPS and not key.startswith("hydra."):
+        if plain and "." in key and files(CONFIG_MODULE).joinpath(*key.split(".")).is_dir():
+            arg = arg.replace(".", "/", key.count("."))  # a nested group's choice
+        elif plain and key not in GROUPS and not key.startswith("hydra."):
             arg = f"++{arg}"
         out.append(arg)
     return out

@@ -45,8 +45,9 @@ def test_learned_rewards_compose_beside_the_verifier(tiny_scorer_dirs):
 
 
 def test_a_saved_prm_reranks_a_policys_samples_in_an_evaluation_only_run(tiny_scorer_dirs):
-    """The command of eval/rerank/prm.yaml: nothing trained, the policy's 8 samples per question reranked."""
-    pipeline = build_pipeline(compose(["~train", "~reward", "eval=sampled", "eval.max_new_tokens=40", "eval/rerank=prm",
+    """The README's command: nothing trained, the policy's 8 samples per question reranked (``eval.rerank=prm``
+    chooses the nested group eval/rerank, as ``eval/rerank=prm`` does)."""
+    pipeline = build_pipeline(compose(["~train", "~reward", "eval=sampled", "eval.max_new_tokens=40", "eval.rerank=prm",
                                        f"eval.rerank.prm.path={tiny_scorer_dirs[0]}"]))
     assert pipeline.trainer is None and isinstance(pipeline.evaluator.rerank["prm"], ProcessReward)
 
