@@ -50,7 +50,7 @@ class Evaluator:
         rerank: ``{name: reranker}`` for best-of-k (with ``k > 1``): each scores a question's k samples (its
             ``rate(prompts, completions)``: :class:`rlvr.rewards.ProcessReward`, :class:`rlvr.rewards.
             RewardModelScore`), the highest is picked, and ``best_of_<k>/<name>`` is the share of questions whose
-            pick is correct. Options: ``eval/rerank=prm``, ``eval/rerank=reward_model``, or both as a list.
+            pick is correct (null: none). Options: ``eval.rerank=prm``, ``eval.rerank=reward_model``, or both as a list.
     """
 
     def __init__(
@@ -66,8 +66,9 @@ class Evaluator:
         top_p: Probability = 1.0,
         seed: int = 0,
         progress: bool = True,
-        rerank: dict[str, Any] = {},  # noqa: B006 - never mutated
+        rerank: dict[str, Any] | None = None,
     ):
+        rerank = rerank or {}
         if rerank and k < 2:
             raise ConfigError(f"eval.rerank ({', '.join(rerank)}) picks the best of k samples per question: set "
                               "eval.k to 2 or more (eval=sampled: 8).")
