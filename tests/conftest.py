@@ -53,6 +53,28 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
+def build_tiny_scorers(model_dir: Path, path: Path, heads: int = 2) -> tuple[Path, Path]:
+    """A process reward model and a reward-model ensemble of ``heads`` heads made from the tiny model (untrained
+    heads), saved with their tokenizer as train=prm and train=reward_model save them: ``(prm_dir, rm_dir)``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlvr.model.reward_head import process_reward_model_from, reward_model_from
+
+    policy, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    out = []
+    for name, model in (("prm", process_reward_model_from(policy, "\n", seed=1)),
+                        ("reward_model", reward_model_from(policy, seed=1, heads=heads))):
+        model.save_pretrained(path / name)
+        tokenizer.save_pretrained(path / name)
+        out.append(path / name)
+    return out[0], out[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_scorer_dirs(tiny_model_dir, tmp_path_factory) -> tuple[Path, Path]:
+    return build_tiny_scorers(tiny_model_dir, tmp_path_factory.mktemp("tiny-scorers"))
+
+
 def build_group(cfg, group: str):
     """One component of a composed config, validated and built the way the pipeline builds it."""
     from rlvr.config import build, validate, with_defaults

@@ -77,6 +77,16 @@ class Score:
         return self.status == "correct"
 
 
+@dataclass(frozen=True)
+class RewardOutput:
+    """What a reward function may return instead of its list of values: the values and a few numbers about the
+    batch, which the reward suite logs each step as ``<function name>/<key>`` (a learned reward's disagreement
+    with the verifier, an ensemble's spread). A plain list is the same without metrics."""
+
+    values: list[float | None]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass
 class DataSplits:
     """Training and held-out rows. Columns: ``prompt`` (chat messages), ``answer``, ``task``, ``entry`` (with a

@@ -3,6 +3,7 @@ ships inside the package (``pkg://rlvr.conf``; the repository's ``conf/`` links 
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,15 @@ def open_overrides(args: list[str]) -> list[str]:
     :func:`rlvr.config.validate` rejects an unknown one with a "did you mean". Group choices (``data=gsm8k``),
     Hydra's own settings (``hydra.*``), flags and keys already prefixed with ``+``/``++``/``~`` are left alone.
     A switch (``preflight=true``) sets its node's ``enabled``, so the node's other settings stay reachable
-    (``preflight.sample=0``).
+    (``preflight.sample=0``). A group inside a group (``eval/rerank``) may be chosen with a dot too:
+    ``eval.rerank=prm`` is ``eval/rerank=prm``.
 
     >>> open_overrides(["train.max_steps=5", "data=gsm8k", "+x.y=1", "hydra.run.dir=d", "-m", "seed=3"])
     ['++train.max_steps=5', 'data=gsm8k', '+x.y=1', 'hydra.run.dir=d', '-m', '++seed=3']
     >>> open_overrides(["preflight=true", "preflight.sample=0"])
     ['++preflight.enabled=true', '++preflight.sample=0']
+    >>> open_overrides(["eval.rerank=[prm,reward_model]", "eval.rerank.prm.path=p"])
+    ['eval/rerank=[prm,reward_model]', '++eval.rerank.prm.path=p']
     """
     out = []
     for arg in args:
@@ -35,6 +39,8 @@ def open_overrides(args: list[str]) -> list[str]:
         plain = eq and not arg.startswith(("-", "+", "~")) and not any(c in key for c in "/@")
         if plain and key in SWITCHES:
             arg = f"++{key}.enabled={value}"
+        elif plain and "." in key and files(CONFIG_MODULE).joinpath(*key.split(".")).is_dir():
+            arg = arg.replace(".", "/", key.count("."))  # a nested group's choice
         elif plain and key not in GROUPS and not key.startswith("hydra."):
             arg = f"++{arg}"
         out.append(arg)

@@ -50,7 +50,7 @@ def validate(cfg: DictConfig | ListConfig, where: str = "") -> None:
     if isinstance(cfg, DictConfig):
         if "_target_" in cfg:
             _check_node(cfg, where or "config")
-        for key in cfg.keys():
+        for key in _in_order(cfg, where):
             path = f"{where}.{key}" if where else str(key)
             if OmegaConf.is_missing(cfg, key):
                 continue  # reported by the node that owns it
@@ -61,6 +61,18 @@ def validate(cfg: DictConfig | ListConfig, where: str = "") -> None:
         for i, child in enumerate(cfg._iter_ex(resolve=False)):
             if isinstance(child, (DictConfig, ListConfig)):
                 validate(child, f"{where}[{i}]")
+
+
+def _in_order(cfg: DictConfig, where: str) -> list[Any]:
+    """``cfg``'s keys in the order they are checked: as composed, except that at the root ``train`` comes before
+    ``eval``. The defaults list puts eval first (so a train option can pick its evaluation: train=prm picks
+    eval=best_of_n), but eval reads train's settings (``${train.max_completion_length}``), and a bad value is named
+    where the user set it."""
+    keys = list(cfg.keys())
+    if not where and "train" in keys and "eval" in keys and keys.index("eval") < keys.index("train"):
+        keys.remove("train")
+        keys.insert(keys.index("eval"), "train")
+    return keys
 
 
 def _check_node(node: DictConfig, where: str) -> None:

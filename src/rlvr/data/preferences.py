@@ -130,9 +130,12 @@ def rank(score: Any) -> tuple[float, bool]:
 
 
 def sample(model: Any, tokenizer: Any, prompts: list[list[dict]], *, k: int, max_new_tokens: int,
-           temperature: float, top_p: float, batch_size: int, seed: int) -> list[str]:
-    """``k`` sampled completions per chat prompt (consecutive, in prompt order), decoded up to EOS. A progress bar
-    (on stderr) counts the prompts: sampling comes before a preference loop's first step and may take minutes."""
+           temperature: float, top_p: float, batch_size: int, seed: int, prefixes: list[str] | None = None,
+           progress: bool = True) -> list[str]:
+    """``k`` sampled completions per chat prompt (consecutive, in prompt order), decoded up to EOS; with
+    ``prefixes``, each continues the reply its prefix begins (the completion returned is what follows it). A
+    progress bar (on stderr, unless ``progress`` is false) counts the prompts: sampling comes before a preference
+    loop's first step and may take minutes."""
     import torch
     from tqdm.auto import tqdm
 
@@ -141,10 +144,12 @@ def sample(model: Any, tokenizer: Any, prompts: list[list[dict]], *, k: int, max
     tokenizer.padding_side = "left"  # batched generation needs the prompts right-aligned
     device = next(model.parameters()).device
     texts = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=False)
+    if prefixes is not None:
+        texts = [text + prefix for text, prefix in zip(texts, prefixes, strict=True)]
     per_batch = max(1, batch_size // k)
     out: list[str] = []
     bar = tqdm(total=len(texts), desc=f"sampling {k} completions per prompt", unit="prompt", file=sys.stderr,
-               leave=None, dynamic_ncols=True, disable=distributed.rank() > 0)
+               leave=None, dynamic_ncols=True, disable=distributed.rank() > 0 or not progress)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
             torch.manual_seed(seed)

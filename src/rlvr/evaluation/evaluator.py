@@ -3,8 +3,10 @@ same :class:`~rlvr.scoring.Scorer` the rewards use.
 
 Greedy decoding gives accuracy, per-task accuracy (and per level, for a curriculum's held-out rows), format
 compliance, parse rate, completion length and truncation; with ``eval.k > 1`` it also samples k completions per
-question for pass@k and maj@k. The pipeline calls it before, during (every ``eval.eval_steps``) and after
-training; ``python -m rlvr.benchmark`` calls it for every (model, task) pair.
+question for pass@k and maj@k, and for best-of-k by each reranker in ``eval.rerank`` (a saved process reward model
+or reward model: ``eval/rerank=prm eval.rerank.prm.path=RUN/model``), beside majority vote and a random pick (whose
+expected accuracy is pass@1). The pipeline calls it before, during (every ``eval.eval_steps``) and after training;
+``python -m rlvr.benchmark`` calls it for every (model, task) pair.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import Any
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
-from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
+from rlvr.evaluation.metrics import best, pass_at_k, repeats, voted_correct
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive, Probability
-from rlvr.model.reward_head import is_reward_model
+from rlvr.model.reward_head import is_process_reward_model, is_reward_model
 from rlvr.schema import checked
 from rlvr.scoring import Scorer, is_well_formatted
 
@@ -44,6 +46,10 @@ class Evaluator:
         temperature, top_p: sampling for the k completions.
         seed: sampling seed; the global RNG state (training's) is left untouched.
         progress: show a progress bar over the generation batches (on stderr).
+        rerank: ``{name: reranker}`` for best-of-k (with ``k > 1``): each scores a question's k samples (its
+            ``rate(prompts, completions)``: :class:`rlvr.rewards.ProcessReward`, :class:`rlvr.rewards.
+            RewardModelScore`), the highest is picked, and ``best_of_<k>/<name>`` is the share of questions whose
+            pick is correct (null: none). Options: ``eval.rerank=prm``, ``eval.rerank=reward_model``, or both as a list.
     """
 
     def __init__(
@@ -59,10 +65,20 @@ class Evaluator:
         top_p: Probability = 1.0,
         seed: int = 0,
         progress: bool = True,
+        rerank: dict[str, Any] | None = None,
     ):
+        rerank = rerank or {}
+        if rerank and k < 2:
+            raise ConfigError(f"eval.rerank ({', '.join(rerank)}) picks the best of k samples per question: set "
+                              "eval.k to 2 or more (eval=sampled: 8).")
+        for name, reranker in rerank.items():
+            if not callable(getattr(reranker, "rate", None)):
+                raise ConfigError(f"eval.rerank.{name} scores nothing: a reranker needs a _target_ with a "
+                                  "rate(prompts, completions) method (rlvr.rewards.ProcessReward, RewardModelScore).")
         self.num_examples, self.batch_size, self.max_new_tokens = num_examples, batch_size, max_new_tokens
         self.eval_steps, self.num_samples_saved, self.baseline = eval_steps, num_samples_saved, baseline
         self.k, self.temperature, self.top_p, self.seed, self.progress = k, temperature, top_p, seed, progress
+        self.rerank = dict(rerank)
 
     # --- generation ------------------------------------------------------------------------------------------
     def generate(self, model: Any, tokenizer: Any, prompts: list[list[dict]], num_samples: int = 1,
@@ -125,9 +141,9 @@ class Evaluator:
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Scorer, name: str,
                  step: int | None = None) -> EvalResult:
         """Evaluate ``model`` on ``dataset`` (rows with ``prompt``, ``answer``, ``task``); see :class:`EvalResult`."""
-        if is_reward_model(model):
-            raise ConfigError("The model to evaluate is a reward model (train=reward_model): it scores text and does "
-                              "not generate. Evaluate it with eval=pairwise.")
+        if is_reward_model(model) or is_process_reward_model(model):
+            raise ConfigError("The model to evaluate scores text and does not generate (train=reward_model or "
+                              "train=prm): evaluate it with eval=best_of_n (or eval=pairwise for a reward model).")
         rows = dataset if self.num_examples is None else dataset.select(range(min(self.num_examples, len(dataset))))
         rows = rows.to_list()
         if not rows:
@@ -176,23 +192,29 @@ class Evaluator:
 
     def _sampled_metrics(self, model: Any, tokenizer: Any, rows: list[dict], prompts: list[list[dict]],
                          scorer: Scorer, samples: list[dict], name: str) -> dict[str, float]:
-        """pass@1 (mean sampled accuracy), pass@k and maj@k over ``k`` sampled completions per row."""
+        """pass@1 (mean sampled accuracy: a random pick's expected accuracy), pass@k, maj@k and best-of-k by each
+        reranker over ``k`` sampled completions per row."""
         k = self.k
         start = time.perf_counter()
         sampled = self.generate(model, tokenizer, prompts, num_samples=k, desc=f"eval {name} ({k} samples each)")
         seconds = time.perf_counter() - start
+        texts = [text for text, _, _ in sampled]
+        ranked = {name: r.rate([p for p in prompts for _ in range(k)], texts) for name, r in self.rerank.items()}
         p1 = pk = maj = 0.0
+        picked = dict.fromkeys(self.rerank, 0)
         for i, row in enumerate(rows):
-            scores = [scorer(text, row) for text, _, _ in sampled[i * k : (i + 1) * k]]
+            scores = [scorer(text, row) for text in texts[i * k : (i + 1) * k]]
             c = sum(s.correct for s in scores)
             p1 += c / k
             pk += pass_at_k(k, c, k)
-            voted = majority_answer([s.extracted for s in scores])
-            maj += any(s.correct for s in scores if s.extracted is not None and s.extracted.strip() == voted)
+            maj += voted_correct(scores)
+            for rname, values in ranked.items():
+                picked[rname] += scores[best(values[i * k : (i + 1) * k])].correct
             if i < len(samples):
                 samples[i][f"correct_of_{k}"] = c
         n = len(rows)
         return {"k": k, "pass@1": p1 / n, f"pass@{k}": pk / n, f"maj@{k}": maj / n,
+                **{f"best_of_{k}/{rname}": hits / n for rname, hits in picked.items()},
                 "sampling_s": round(seconds, 3)}
 
 

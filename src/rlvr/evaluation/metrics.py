@@ -6,12 +6,15 @@
 '7'
 >>> repeats("so 2 + 2 = 4 and 2 + 2 = 4 and 2 + 2 = 4"), repeats("2 + 2 = 4")
 (True, False)
+>>> best([0.2, 0.9, 0.9])
+1
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from math import comb
+from typing import Any
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -31,6 +34,17 @@ def majority_answer(answers: list[str | None]) -> str | None:
     """The most frequent extracted answer (whitespace-stripped); ties go to the earliest; None if none parsed."""
     votes = Counter(a.strip() for a in answers if a is not None and a.strip())
     return votes.most_common(1)[0][0] if votes else None
+
+
+def best(values: list[float]) -> int:
+    """The index of the highest value (the first of equals): the completion a reranker picks in best-of-N."""
+    return max(range(len(values)), key=lambda i: (values[i], -i))
+
+
+def voted_correct(scores: list[Any]) -> bool:
+    """Whether majority voting over these scored completions picks a correct answer (maj@k for one question)."""
+    voted = majority_answer([s.extracted for s in scores])
+    return any(s.correct for s in scores if s.extracted is not None and s.extracted.strip() == voted)
 
 
 def repeats(text: str, n: int = 3, times: int = 3) -> bool:

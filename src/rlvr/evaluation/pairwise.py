@@ -88,7 +88,8 @@ class PairwiseEvaluator:
         return self._held_out
 
     def score(self, model: Any, tokenizer: Any, conversations: list[list[dict]]) -> list[float]:
-        """The reward model's score of each conversation (prompt and reply, in the chat template)."""
+        """The reward model's score of each conversation (prompt and reply, in the chat template); an ensemble's
+        is the mean of its heads."""
         import torch
 
         was_training = model.training
@@ -101,7 +102,7 @@ class PairwiseEvaluator:
                 for start in range(0, len(texts), self.batch_size):
                     enc = tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True,
                                     add_special_tokens=False).to(device)
-                    out += model(**enc).logits[:, 0].float().tolist()
+                    out += model(**enc).logits.float().mean(-1).tolist()  # an ensemble: its heads' mean
         finally:
             model.train(was_training)
         return out

@@ -85,7 +85,8 @@ class ConsoleObserver:
             f"[rlvr] eval {result.name}{where}: accuracy {result.accuracy:.1%} on n={result.n} | format "
             f"{result.format_rate:.0%} | parsed {result.parse_rate:.0%} | {result.mean_completion_tokens:.1f} tokens "
             f"| truncated {result.truncation_rate:.0%}"
-            + "".join(f" | {k} {v:.1%}" for k, v in result.extra.items() if k.startswith(("pass@", "maj@")))
+            + "".join(f" | {k} {v:.1%}" for k, v in result.extra.items()
+                      if k.startswith(("pass@", "maj@", "best_of_")))
             + "".join(f" | {level} {v:.1%}" for level, v in result.per_level.items())
         )
 

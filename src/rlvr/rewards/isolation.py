@@ -39,6 +39,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from rlvr.interfaces import RewardOutput
+
 log = logging.getLogger(__name__)
 FAILED = "failed"
 Task = tuple[str, str, Any, Any]
@@ -53,8 +55,12 @@ def execute(objects: dict[tuple[str, str], Any], kind: str, name: str, first: An
     return check(obj(first, **second), len(first))
 
 
-def check(values: Any, n: int) -> list[Any]:
-    """Floats or None, one per completion; a non-finite value marks that sample failed."""
+def check(values: Any, n: int) -> list[Any] | RewardOutput:
+    """Floats or None, one per completion; a non-finite value marks that sample failed. A
+    :class:`~rlvr.interfaces.RewardOutput` keeps its metrics (those that are finite numbers)."""
+    if isinstance(values, RewardOutput):
+        metrics = {str(k): float(v) for k, v in values.metrics.items() if math.isfinite(float(v))}
+        return RewardOutput(check(values.values, n), metrics)
     values = list(values)
     if len(values) != n:
         raise ValueError(f"returned {len(values)} values for {n} completions")

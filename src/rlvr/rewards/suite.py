@@ -31,7 +31,8 @@ plain TRL-style function ``f(completions, **kwargs)``. Every one gets the comple
 ``**kwargs`` gets only the arguments it names. A function target is ``_partial_: true`` (bound with its
 parameters, called per batch). A function written for TRL's conversational format (``completion[0]["content"]``,
 like ``trl.rewards.think_format_reward``) is listed in ``reward.conversational`` and gets the completions as
-TRL has them.
+TRL has them. A function may return a :class:`~rlvr.interfaces.RewardOutput` (its values and numbers about the
+batch, logged each step as ``<name>/<key>``: a learned reward's ``verifier_disagreement``, for one).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from collections import Counter
 from typing import Any, Callable, Collection, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import AtLeastOne, Positive, Rewards, Score
+from rlvr.interfaces import AtLeastOne, Positive, RewardOutput, Rewards, Score
 from rlvr.rewards.functions import StrictFormat
 from rlvr.rewards.isolation import FAILED, SCORER, Processes, Threads
 from rlvr.schema import checked
@@ -131,6 +132,7 @@ class RewardSuite:
         self.failures: Counter[str] = Counter()
         self.timeouts: Counter[str] = Counter()
         self.score_failures = 0
+        self.metrics: dict[str, dict[str, float]] = {}  # per function: what its last batch reported (RewardOutput)
         self._cache: tuple[tuple[Any, ...], list[Score], set[int]] | None = None  # the last batch: key, scores, failed
         self._scorer: Scorer | None = None  # the scorer the runners below hold
         self._runners: dict[tuple[str, str], Threads | Processes] = {}
@@ -213,6 +215,8 @@ class RewardSuite:
             values = suite.call(name, texts, scores, scorer, columns, trl_args=trl_args, failed=failed, step=step)
             if log_metric is not None:
                 log_metric(f"reward_failures/{name}", float(sum(v == FAILED for v in values)))
+                for key, value in suite.metrics.pop(name, {}).items():
+                    log_metric(f"{name}/{key}", value)
             return [None if v == FAILED and suite.on_error == "mask" else (0.0 if v == FAILED else v) for v in values]
 
         functools.update_wrapper(reward, fn if hasattr(fn, "__name__") else reward)
@@ -223,7 +227,9 @@ class RewardSuite:
              trl_args: dict[str, Any] | None = None, failed: Collection[int] = (), step: int = 0) -> list[Any]:
         """Run function ``name`` on the batch; on error or timeout, sample by sample. Failed samples, and those
         in ``failed`` (their scoring failed), read ``"failed"``. Under ``control=random_reward`` a correctness
-        function sees coin flips (:meth:`coin_flips`, ``step`` seeds them) instead of the scorer's verdicts."""
+        function sees coin flips (:meth:`coin_flips`, ``step`` seeds them) instead of the scorer's verdicts. What a
+        function reports about the batch (:class:`~rlvr.interfaces.RewardOutput`'s metrics) waits in
+        ``metrics[name]`` to be logged."""
         fn = self.functions[name]
         if self.control == "random_reward" and getattr(fn, "role", None) == "correctness":
             scores = self.coin_flips(scores, texts, step)
@@ -238,6 +244,9 @@ class RewardSuite:
             log.warning("reward '%s' failed on a batch of %d (%s: %s); retrying sample by sample",
                         name, len(texts), type(e).__name__, e)
             out = self._one_by_one(name, runner, completions, kwargs, len(texts))
+        if isinstance(out, RewardOutput):  # values, and numbers about the batch to log
+            self.metrics[name] = out.metrics
+            out = out.values
         out = [FAILED if i in failed else v for i, v in enumerate(out)]
         n_failed = sum(v == FAILED for v in out)
         if n_failed:
@@ -258,7 +267,7 @@ class RewardSuite:
                 log.warning("reward '%s' failed on sample %d (%s: %s)", name, i, type(result).__name__, result)
                 out.append(FAILED)
             else:
-                out.extend(result)
+                out.extend(result.values if isinstance(result, RewardOutput) else result)
         return out
 
     def _runner(self, key: tuple[str, str], scorer: Scorer) -> Threads | Processes:

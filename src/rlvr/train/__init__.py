@@ -4,9 +4,11 @@ from rlvr.train.dpo import DPOLoop
 from rlvr.train.grpo import GRPOLoop
 from rlvr.train.kto import KTOLoop
 from rlvr.train.ppo import PPOLoop
+from rlvr.train.prm import PRMLoop
 from rlvr.train.reward_model import RewardModelLoop
 from rlvr.train.rloo import RLOOLoop
 from rlvr.train.sft import SFTLoop
 from rlvr.train.simpo import SimPOLoop
 
-__all__ = ["DPOLoop", "GRPOLoop", "KTOLoop", "PPOLoop", "RLOOLoop", "RewardModelLoop", "SFTLoop", "SimPOLoop"]
+__all__ = ["DPOLoop", "GRPOLoop", "KTOLoop", "PPOLoop", "PRMLoop", "RLOOLoop", "RewardModelLoop", "SFTLoop",
+           "SimPOLoop"]

@@ -1,6 +1,7 @@
 """Plain-words diagnosis of training: the failure modes that make a run learn nothing while the loss looks
 fine (GRPO and RLOO: cut-off completions, flat reward groups, unreadable answers; preference training: a reward
-margin that does not grow; SFT logs none of these, so it is quiet). Checks read the metrics TRL and the reward
+margin that does not grow; a learned reward that disagrees with the verifier; SFT logs none of these, so it is
+quiet). Checks read the metrics TRL and the reward
 suite log, averaged over the last few logging steps (one flat group in one step is normal; five in a row is not),
 and say what to change. A run shorter than the
 window is judged at its last step, honestly: its rates (truncation, parse failures) are measured over every
@@ -20,6 +21,8 @@ from rlvr.interfaces import PREFERENCE_ACCURACY, PREFERENCE_MARGIN
 
 KEYS = ("completions/clipped_ratio", "frac_reward_zero_std", "reward", "score/parse_rate", "score/bad_gold_rate",
         *PREFERENCE_MARGIN, *PREFERENCE_ACCURACY, "dynamic_sampling/unfilled_groups")
+DISAGREEMENT = "/verifier_disagreement"  # a learned reward's, logged as <function>/verifier_disagreement
+DISAGREE_ABOVE = 0.3  # the share of correct/incorrect pairs a learned reward orders against the verifier (0.5: chance)
 
 
 class Diagnoser:
@@ -36,10 +39,11 @@ class Diagnoser:
         ``final`` (the last step of the run) judges a run shorter than the window over all its steps, so a
         short trial run with the real settings still says what would go wrong.
         """
-        self.recent.append({k: metrics[k] for k in KEYS if k in metrics})
+        self.recent.append({k: v for k, v in metrics.items() if k in KEYS or k.endswith(DISAGREEMENT)})
         if len(self.recent) < self.recent.maxlen and not final:
             return []
-        mean = {k: sum(m[k] for m in self.recent) / len(self.recent) for k in KEYS if all(k in m for m in self.recent)}
+        mean = {k: sum(m[k] for m in self.recent) / len(self.recent) for k in self.recent[-1]
+                if all(k in m for m in self.recent)}
         return diagnose(mean, max_completion_length=self.max_completion_length, steps=len(self.recent),
                         min_steps=self.recent.maxlen)
 
@@ -96,6 +100,14 @@ def diagnose(metrics: Mapping[str, float], *, max_completion_length: int | None 
             "the preferences are not being learnt. Raise train.learning_rate, or check that the pairs differ in "
             "what the verifier rewards (train.preferences, data.columns)."
         )
+    for key in sorted(k for k in metrics if k.endswith(DISAGREEMENT)):
+        if metrics[key] >= DISAGREE_ABOVE:
+            name = key.removesuffix(DISAGREEMENT)
+            out.append(
+                f"The learned reward '{name}' and the verifier disagree{over}: of the pairs of completions the "
+                f"verifier tells apart (one correct, one not), '{name}' ranks {metrics[key]:.0%} the other way "
+                "(50% is chance). The policy is paid for something the verifier does not credit: lower "
+                f"reward.weights.{name}, or train the learned reward on more (or fresher) samples.")
     bad_gold = metrics.get("score/bad_gold_rate")
     if bad_gold:
         out.append(f"{bad_gold:.0%} of rows have a gold answer that cannot be parsed: check the dataset's answer "

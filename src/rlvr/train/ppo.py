@@ -177,7 +177,7 @@ class PPOLoop:
         attention = torch.cat([enc["attention_mask"], mask.long()], dim=1)
         texts_out = tokenizer.batch_decode(completion * mask.long() + tokenizer.pad_token_id * (1 - mask.long()),
                                            skip_special_tokens=True)
-        scores = self._rewards(rows, texts_out, inputs, step)
+        scores, reported = self._rewards(rows, texts_out, inputs, step)
         with torch.no_grad():
             old_logps = _logps(policy, input_ids, attention, prompt_len, s["temperature"])
             ref_logps = _logps(reference, input_ids, attention, prompt_len, s["temperature"])
@@ -222,19 +222,28 @@ class PPOLoop:
             "completions/clipped_ratio": (lengths >= s["max_completion_length"]).float().mean().item(),
             "value/mean": ppo_math.masked_mean(old_values, mask).item(),
             **{k: sum(v) / len(v) for k, v in stats.items()},
+            **reported,
         }
 
-    def _rewards(self, rows: list[dict[str, Any]], texts: list[str], inputs: TrainInputs, step: int) -> torch.Tensor:
-        """The weighted sum of the reward functions (called as TRL calls them: prompts, completions, columns and
-        the trainer's state, whose ``global_step`` seeds a control run's coins); a completion no function scored
-        earns 0 (it has no group to be left out of, as in GRPO)."""
+    def _rewards(self, rows: list[dict[str, Any]], texts: list[str], inputs: TrainInputs, step: int
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted sum of the reward functions (called as TRL calls them: prompts, completions, columns, the
+        trainer's state, whose ``global_step`` seeds a control run's coins, and ``log_metric`` for what they report
+        about the batch, returned beside it with each function's mean, ``rewards/<name>/mean``); a completion no
+        function scored earns 0 (it has no group to be left out of, as in GRPO)."""
         completions = [[{"role": "assistant", "content": t}] for t in texts]
         columns = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
-        state = SimpleNamespace(global_step=step)
-        values = {name: fn(prompts=[r["prompt"] for r in rows], completions=completions, trainer_state=state, **columns)
+        reported: dict[str, float] = {}
+        prompts, state = [r["prompt"] for r in rows], SimpleNamespace(global_step=step)
+        values = {name: fn(prompts=prompts, completions=completions, trainer_state=state,
+                           log_metric=reported.__setitem__, **columns)
                   for name, fn in inputs.rewards.functions.items()}
+        for name, vals in values.items():  # each function's mean, under the name GRPO's TRL logs it with
+            scored = [v for v in vals if v is not None]
+            if scored:
+                reported[f"rewards/{name}/mean"] = sum(scored) / len(scored)
         total = weighted_total(values, inputs.rewards.weights).nan_to_num(nan=0.0)
-        return total.to(next(inputs.model.parameters()).device)
+        return total.to(next(inputs.model.parameters()).device), reported
 
     # --- checkpoints -------------------------------------------------------------------------------------------
     def _save(self, root: Path, step: int, policy: Any, critic: Critic, optimizers: dict[str, Any]) -> None:

@@ -76,7 +76,7 @@ class PreferenceLoop(TRLLoop):
         """The TRL trainer over the preference data of ``inputs.train`` (built first: sampling needs the policy)."""
         rows = self.rows(inputs)
         model = self.model(inputs)
-        return self.build(self.trl_classes()[1], inputs, model=model, train_dataset=rows,
+        return self.build(self.trainer_class(inputs), inputs, model=model, train_dataset=rows,
                           args=self.config(inputs.output_dir, inputs.seed, **model_args(model)))
 
     def rows(self, inputs: TrainInputs) -> Any:

@@ -109,6 +109,10 @@ class TRLLoop:
         """The TRL trainer of this run, built with :meth:`build`."""
         raise NotImplementedError
 
+    def trainer_class(self, inputs: TrainInputs) -> type:
+        """The trainer class to build for ``inputs``: TRL's (:meth:`trl_classes`), which a loop may wrap."""
+        return self.trl_classes()[1]
+
     # --- shared --------------------------------------------------------------------------------------------
     @property
     def settings(self) -> dict[str, Any]:

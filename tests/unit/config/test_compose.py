@@ -30,10 +30,19 @@ def test_the_config_tree_ships_in_the_package_and_conf_links_to_it():
     assert (REPO / "conf").resolve() == (REPO / "src" / "rlvr" / "conf").resolve()
 
 
+# Options that point at a saved scorer (a train=prm or train=reward_model run's model/): tiny ones made in the test.
+NEEDS_SCORER = {"reward/verifier_prm": ("reward.functions.prm.path", 0),
+                "reward/verifier_reward_model": ("reward.functions.reward_model.path", 1)}
+
+
 @pytest.mark.parametrize(("group", "option"), group_options(), ids=lambda x: str(x))
-def test_every_group_option_validates_and_builds(group, option):
+def test_every_group_option_validates_and_builds(group, option, request):
     """Compose the option, validate every _target_ node and build the whole pipeline (nothing heavy loads)."""
-    cfg = compose([f"{group}={option}", *NEEDS_VALUE.get(f"{group}/{option}", [])])
+    extra = list(NEEDS_VALUE.get(f"{group}/{option}", []))
+    if f"{group}/{option}" in NEEDS_SCORER:
+        key, which = NEEDS_SCORER[f"{group}/{option}"]
+        extra.append(f"{key}={request.getfixturevalue('tiny_scorer_dirs')[which]}")
+    cfg = compose([f"{group}={option}", *extra])
     pipeline = build_pipeline(cfg)
     assert isinstance(pipeline, PipelineOrchestrator)
     assert pipeline.config[group]["_target_"] == cfg[group]["_target_"] if "_target_" in cfg[group] else True

@@ -50,7 +50,7 @@ def test_held_out_samples_need_the_policy_and_the_generating_evaluator_refuses_a
         PairwiseEvaluator(pairs="samples").evaluate(rm, tok, [{"prompt": PROMPT, "answer": "3"}], None, "final")
     with pytest.raises(ConfigError, match="keep eval.baseline=true"):
         PairwiseEvaluator(pairs="samples", baseline=False)
-    with pytest.raises(ConfigError, match="Evaluate it with eval=pairwise"):
+    with pytest.raises(ConfigError, match=r"does not generate .*eval=best_of_n \(or eval=pairwise for a reward mod"):
         Evaluator().evaluate(rm, tok, [{"prompt": PROMPT, "answer": "3"}], None, "final")
 
 
