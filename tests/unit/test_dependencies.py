@@ -60,3 +60,19 @@ def test_the_kv_cache_holds_its_tensors_where_we_read_them():
     cache.update(torch.zeros(1, 1, 2, 4), torch.ones(1, 1, 2, 4), 0)
     layer = cache.layers[0]
     assert layer.keys.shape == layer.values.shape == (1, 1, 2, 4), f"transformers {version('transformers')}"
+
+
+def test_only_bitsandbytes_optional_kernel_notice_is_dropped():
+    """bitsandbytes warns at import when it cannot download its optional 4-bit CPU kernel (offline): rlvr drops that
+    one notice and passes every other record of the logger."""
+    import logging
+
+    import rlvr  # noqa: F401 - installs the filter
+
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+
+    def record(msg: str) -> logging.LogRecord:
+        return logger.makeRecord(logger.name, logging.WARNING, __file__, 1, msg, (), None)
+
+    assert not logger.filter(record("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please ..."))
+    assert logger.filter(record("Something else went wrong"))

@@ -21,7 +21,7 @@ To rerank a policy's samples with a scorer saved by an earlier run, use ``eval=s
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from rlvr.data.preferences import sample
 from rlvr.errors import ConfigError
@@ -60,6 +60,9 @@ class BestOfNEvaluator:
         eval_steps: also evaluate every N training steps (0: only before and after training).
         baseline: evaluate before training (it samples; its accuracy is a random pick's).
     """
+
+    # what a training loop trains that it can evaluate
+    evaluates: ClassVar[frozenset[str]] = frozenset({"policy", "process_reward_model", "reward_model"})
 
     def __init__(
         self,

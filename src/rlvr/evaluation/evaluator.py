@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
@@ -51,6 +51,8 @@ class Evaluator:
             RewardModelScore`), the highest is picked, and ``best_of_<k>/<name>`` is the share of questions whose
             pick is correct (null: none). Options: ``eval.rerank=prm``, ``eval.rerank=reward_model``, or both as a list.
     """
+
+    evaluates: ClassVar[frozenset[str]] = frozenset({"policy"})  # what a training loop trains that it can evaluate
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ model and score the same pairs. The baseline is the untrained reward head on the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rlvr.data.preferences import dataset_pairs, sample_pairs
 from rlvr.errors import ConfigError
@@ -35,6 +35,9 @@ class PairwiseEvaluator:
         samples_per_prompt, max_new_tokens, temperature: how held-out completions are sampled (``pairs=samples``).
         seed: sampling seed and the seed of the untrained head of the baseline.
     """
+
+    # what a training loop trains that it can evaluate
+    evaluates: ClassVar[frozenset[str]] = frozenset({"policy", "reward_model"})
 
     def __init__(
         self,

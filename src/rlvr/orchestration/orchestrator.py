@@ -136,6 +136,14 @@ class PipelineOrchestrator:
             if (problem := observer_problem(observer)) is not None:
                 raise ConfigError(f"observers.{name}: {type(observer).__name__} is no observer: {problem} (see "
                                   "rlvr.interfaces.Observer).")
+        for key, loop in loops:  # a loop that trains a scorer (reward model, PRM) needs an evaluator that takes one
+            trains, evaluates = getattr(loop, "trains", "policy"), getattr(eval, "evaluates", None)
+            if loop is not None and evaluates is not None and trains not in evaluates:
+                raise ConfigError(f"{key} ({type(loop).__name__}) trains a {trains.replace('_', ' ')}, which scores "
+                                  f"text and does not generate; eval ({type(eval).__name__}) evaluates "
+                                  f"{' or '.join('a ' + k.replace('_', ' ') for k in sorted(evaluates))}: use "
+                                  "eval=best_of_n"
+                                  + (" or eval=pairwise" if trains == "reward_model" else "") + ".")
         if isinstance(data, StreamingData) and data.streaming:
             for key, loop in loops:
                 if loop is not None and not isinstance(loop, StreamingLoop):

@@ -21,7 +21,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rlvr import distributed
 from rlvr.data.step_labels import Estimate, Labelling, label_steps
@@ -55,6 +55,8 @@ class PRMLoop(TRLLoop):
         sample_batch_size: sequences generated together while labelling.
         max_length: tokens of prompt and solution the PRM reads; longer ones are cut (their later steps unlabelled).
     """
+
+    trains: ClassVar[str] = "process_reward_model"  # not a policy: evaluated by an evaluator that reranks
 
     learning_rate: Positive = 1e-5
     per_device_train_batch_size: AtLeastOne = 8

@@ -20,7 +20,7 @@ Run it:  python run_pipeline.py train=reward_model eval=pairwise train.ensemble_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rlvr.interfaces import AtLeastOne, Positive, TrainInputs
 from rlvr.model.reward_head import reward_model_from
@@ -41,6 +41,8 @@ class RewardModelLoop(PreferenceLoop):
         ensemble_size: reward heads trained on the one body, each from its own seed and bootstrap sample of the
             pairs (1: a single reward model on every pair).
     """
+
+    trains: ClassVar[str] = "reward_model"  # not a policy: evaluated by an evaluator that scores text
 
     learning_rate: Positive = 1e-5
     center_rewards_coefficient: float | None = None

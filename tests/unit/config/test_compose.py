@@ -17,7 +17,8 @@ OVERLAYS = ("experiment", "control")  # groups whose options are overlays of the
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in (*OVERLAYS, "hydra", "__pycache__"))
 GSM8K_FILE = f"data.path={REPO}/tests/fixtures/gsm8k/test.jsonl"
 NEEDS_VALUE = {"model/hf": ["model.name_or_path=some/model"], "data/jsonl": [GSM8K_FILE],
-               "data/preferences_jsonl": [GSM8K_FILE]}
+               "data/preferences_jsonl": [GSM8K_FILE],
+               "train/reward_model": ["eval=pairwise"]}  # a reward model does not generate: the default eval refuses it
 
 
 def group_options() -> list[tuple[str, str]]:

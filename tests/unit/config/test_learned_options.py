@@ -21,8 +21,24 @@ def test_train_prm_picks_best_of_n_evaluation_unless_another_is_chosen():
     assert pipeline.trainer.step_separator == "\n\n"  # escapes typed on the command line are read
     assert pipeline.evaluator.n == 16 and pipeline.evaluator.max_new_tokens == pipeline.trainer.max_completion_length
     assert pipeline.evaluator.policy.name_or_path == pipeline.model.name_or_path  # samples again after a resume
-    assert type(build_pipeline(compose(["train=prm", "eval=sampled"])).evaluator) is Evaluator
     assert type(build_pipeline(compose([])).evaluator) is Evaluator  # GRPO keeps the default evaluation
+
+
+@pytest.mark.parametrize(("train", "evaluation", "fix"), [
+    ("prm", "default", "use eval=best_of_n."), ("prm", "sampled", "use eval=best_of_n."),
+    ("reward_model", "default", "use eval=best_of_n or eval=pairwise."),
+])
+def test_a_scorer_with_an_evaluation_that_generates_is_refused_before_anything_loads(train, evaluation, fix):
+    """A reward model or PRM does not generate: an evaluation that makes it generate would fail only after
+    training; it is refused at construction instead, naming what evaluates it."""
+    with pytest.raises(ConfigError, match="trains a .*reward model, which scores text and does not generate; eval "
+                                          r"\(Evaluator\) evaluates a policy: " + fix.replace(".", r"\.")):
+        build_pipeline(compose([f"train={train}", f"eval={evaluation}"]))
+    stages = ["~train", "+pipeline.stages.prm={_target_: rlvr.train.PRMLoop}", "eval=default", "eval.max_new_tokens=8"]
+    with pytest.raises(ConfigError, match=r"pipeline.stages.prm \(PRMLoop\) trains a process reward model"):
+        build_pipeline(compose(stages))
+    for ok in (["train=prm"], ["train=reward_model", "eval=pairwise"], ["train=reward_model", "eval=best_of_n"]):
+        build_pipeline(compose(ok))
 
 
 def test_reward_model_ensemble_size_and_best_of_n():
