@@ -67,3 +67,45 @@ def test_train_prm_at_smoke_size_on_the_embedded_model(tmp_path):
     assert len(cache.read_text().splitlines()) == 2
     model = AutoModelForTokenClassification.from_pretrained(tmp_path / "model")
     assert model.num_parameters() > 100_000_000 and model.config.step_separator == "\n"
+
+
+def test_a_prm_run_killed_while_labelling_resumes_from_its_cached_labels(prm_run, tiny_model_dir, tmp_path):
+    """SIGKILL as soon as the first problem's labels are on disk: the rerun (resume=auto, the same command) reads
+    every problem labelled before the kill from the cache instead of sampling it again, labels the rest once, and
+    ends with the weights of the uninterrupted run."""
+    import re
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from tests.conftest import REPO
+    from tests.integration.test_resume import env, run, wait_for
+
+    reference, _ = prm_run
+    run_dir = tmp_path / "run"
+    shrunk = [o for o in tiny_overrides(tiny_model_dir, run_dir) if not o.startswith("train.num_generations")]
+    command = [sys.executable, str(REPO / "run_pipeline.py"), *shrunk, "train=prm", "train.label_prompts=4",
+               "train.solutions_per_prompt=2", "train.rollouts=2", "train.step_separator=' '", "eval.n=4"]
+
+    def labelled() -> list[str]:
+        return [line for path in (run_dir / "checkpoints").glob("step_labels-*.jsonl")
+                for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
+
+    proc = subprocess.Popen(command, env=env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: run_dir.joinpath("checkpoints").is_dir() and labelled(), proc)
+    proc.kill()
+    proc.wait()
+    before = labelled()
+
+    again = run(command, env=env())
+    found = re.search(r"step labels: (\d+) of 4 problems read from", again.stdout + again.stderr)
+    assert found and int(found.group(1)) == len(before), (len(before), (again.stdout + again.stderr)[-2000:])
+    after = labelled()
+    assert len(after) == 4 and after[: len(before)] == before  # each problem labelled once, the first ones kept
+    (theirs_cache,) = (reference / "checkpoints").glob("step_labels-*.jsonl")
+    assert "".join(after) == theirs_cache.read_text()  # the same labels as the uninterrupted run
+    ours = load_file(run_dir / "model" / "model.safetensors")
+    theirs = load_file(reference / "model" / "model.safetensors")
+    assert max((ours[k] - theirs[k]).abs().max().item() for k in theirs) <= 1e-5
+    assert json.loads((run_dir / "results.json").read_text())["run"]["status"] == "success"
