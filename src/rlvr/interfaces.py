@@ -237,6 +237,14 @@ class TrainingLoop(Protocol):
 
 
 @runtime_checkable
+class InRounds(Protocol):
+    """A training loop run in ``rounds`` (``train.rounds``): each round is a stage of its own (trained, evaluated,
+    judged by the regression gate, resumed), from the model the last kept round left and with its own seed."""
+
+    rounds: int
+
+
+@runtime_checkable
 class EvaluationComponent(Protocol):
     """The ``eval`` group: held-out evaluation with the training scorer."""
 

@@ -213,7 +213,7 @@ class PipelineOrchestrator:
                                   "or another output_dir.")
             return None, {}, None
         previous = json.loads(path.read_text()) if path.is_file() else {}
-        current = next((s for s in stages if len(stages) == 1 or s.record() is None), None)
+        current = next((s for s in stages if not s.staged or s.record() is None), None)
         checkpoint = None
         if current is not None:
             checkpoint = latest_checkpoint(current.checkpoints) if self.resume == "auto" else Path(self.resume)
@@ -227,7 +227,7 @@ class PipelineOrchestrator:
             return checkpoint, previous, current.offset + checkpoint_step(checkpoint)
         if current is not None and started:
             log.warning("[rlvr] %s holds a run without a complete checkpoint of its current stage: %s starts again "
-                        "from its first step.", run_dir, "training" if len(stages) == 1 else f"stage {current.label}")
+                        "from its first step.", run_dir, "training" if not current.staged else f"stage {current.label}")
         if not started:
             return None, previous, None
         return None, previous, current.offset if current is not None else sum(s.loop.max_steps for s in stages)
@@ -304,7 +304,7 @@ class PipelineOrchestrator:
         """Train every stage in turn, each judged by the gate against the evaluation before it; returns the model
         the run ends with (and its full weights when training sharded them). Stages a resumed run finished before
         are not trained again: their weights are loaded."""
-        one = not self.plan.stages
+        one = not stages[0].staged
         gate = self.plan.gate
         if distributed.sharded_launch() and (not one or gate.enabled):
             raise ConfigError("pipeline.stages and pipeline.gate hand whole weights from stage to stage; with FSDP or "
@@ -390,12 +390,13 @@ class PipelineOrchestrator:
         events = _Events(self, ctx, stage, tokenizer, splits, scorer)
         result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer,
-            rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints), seed=ctx.seed, events=events,
+            rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints),
+            seed=ctx.seed + stage.round - 1, events=events,
             resume_from=str(checkpoint) if checkpoint else None,
         ))
         summary = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),
                    "resumed_from_step": resumed_from_step}
-        if not self.plan.stages:  # a one-stage run keeps its training where it always was
+        if not stage.staged:  # a one-stage run keeps its training where it always was
             ctx.results["train"], ctx.results["train_history"] = summary, result.history
         return (result, summary), summary
 

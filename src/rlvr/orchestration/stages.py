@@ -8,6 +8,11 @@ summary, its metrics per step, its evaluation and the gate's verdict. A resumed 
 stages are not run again, their model is rebuilt from their weights, and the first unfinished stage continues
 from its latest checkpoint.
 
+A loop run in rounds (``train.rounds=3``: expert iteration, GRPO rounds with the gate between them) is that many
+stages, ``round1``, ``round2``, ... (``<name>-round1``, ... in ``pipeline.stages``): each round is trained,
+evaluated, judged and resumed like any stage, starts from the model the last kept round left, and gets its own
+seed (the run's seed + round - 1), so a round after a rolled-back one draws other samples and another data order.
+
 Steps count on across stages (a stage's step offset is the sum of the earlier stages' ``max_steps``), so
 ``metrics.jsonl``, plots and W&B see one increasing step axis.
 """
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.evaluation import RegressionGate
-from rlvr.interfaces import TrainingLoop
+from rlvr.interfaces import InRounds, TrainingLoop
 from rlvr.orchestration.context import write_atomic
 
 MARKER = "stage.json"
@@ -42,13 +47,17 @@ class StagePlan:
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage of a run: its position (1-based), name, loop, directory and first global step."""
+    """One stage of a run: its position (1-based), name, loop, directory, first global step, whether it is one of
+    several (``staged``: its own directory and done-marker; a plain run's one ``train`` is not), and which round of
+    its loop it is (from 1)."""
 
     index: int
     name: str
     loop: TrainingLoop
     dir: Path
     offset: int
+    staged: bool = True
+    round: int = 1
 
     @property
     def label(self) -> str:
@@ -72,11 +81,20 @@ class Stage:
 
 
 def layout(run_dir: Path, loops: dict[str, TrainingLoop], one_stage: bool) -> list[Stage]:
-    """The stages of a run in order. A one-stage run (``train``, no ``pipeline.stages``) keeps the plain layout:
-    its checkpoints directly under the run directory."""
+    """The stages of a run in order, a loop with ``rounds`` once per round (:func:`rounds`). A one-stage run
+    (``train`` in one round, no ``pipeline.stages``) keeps the plain layout: its checkpoints directly under the run
+    directory."""
+    named = [(f"{name}-round{r}" if n > 1 and not one_stage else f"round{r}" if n > 1 else name, loop, r)
+             for name, loop in loops.items() for n in [rounds(loop)] for r in range(1, n + 1)]
+    staged = not one_stage or len(named) > 1
     stages, offset = [], 0
-    for i, (name, loop) in enumerate(loops.items(), start=1):
-        where = run_dir if one_stage else run_dir / "stages" / f"{i}-{name}"
-        stages.append(Stage(i, name, loop, where, offset))
+    for i, (name, loop, r) in enumerate(named, start=1):
+        where = run_dir / "stages" / f"{i}-{name}" if staged else run_dir
+        stages.append(Stage(i, name, loop, where, offset, staged, r))
         offset += loop.max_steps
     return stages
+
+
+def rounds(loop: TrainingLoop) -> int:
+    """How many rounds ``loop`` runs (``train.rounds``); a loop without that setting runs once."""
+    return loop.rounds if isinstance(loop, InRounds) else 1
