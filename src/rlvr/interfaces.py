@@ -254,6 +254,10 @@ class EvaluationComponent(Protocol):
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Any, name: str,
                  step: int | None = None) -> EvalResult: ...
 
+    def measures(self) -> set[str]:
+        """The metrics its evaluations report (``EvalResult``'s fields and ``extra``'s keys), which the regression
+        gate may watch."""
+
 
 class Observer(Protocol):
     """The ``observers`` group: watches a run through these events, all keyword arguments. Every hook is optional:

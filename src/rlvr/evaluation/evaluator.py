@@ -1,10 +1,13 @@
 """Held-out evaluation: batched generation (left padding, the training prompt and chat template) scored by the
 same :class:`~rlvr.scoring.Scorer` the rewards use.
 
-Greedy decoding gives accuracy, per-task accuracy, format compliance, parse rate, completion length and
-truncation; with ``eval.k > 1`` it also samples k completions per question for pass@k and maj@k. The pipeline
-calls it before, during (every ``eval.eval_steps``) and after training; ``python -m rlvr.benchmark`` calls it
-for every (model, task) pair.
+Greedy decoding gives accuracy, per-task accuracy, format compliance, parse rate, completion length, truncation
+and repetition; with ``eval.k > 1`` it also samples k completions per question for pass@k, maj@k and their self-
+consistency. ``eval.validator`` adds the adversarial validator's measures (:mod:`rlvr.evaluation.validator`:
+perplexity under a reference model, consistency with the question by an NLI model); ``eval.refine`` lets the model
+critique and refine its greedy answers and reports the accuracy after each round (``eval=refine``,
+:mod:`rlvr.data.refine`). The pipeline calls it before, during (every ``eval.eval_steps``) and after training;
+``python -m rlvr.benchmark`` calls it for every (model, task) pair.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from dataclasses import fields
 from typing import Any
 
 from rlvr import distributed
 from rlvr.errors import ConfigError
+from rlvr.data.refine import Refinement, accuracy_by_round, refine, turned
 from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
+from rlvr.evaluation.validator import Validation, Validator
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive, Probability
 from rlvr.model.reward_head import is_reward_model
 from rlvr.schema import checked
@@ -26,6 +32,7 @@ from rlvr.scoring import Scorer, is_well_formatted
 log = logging.getLogger(__name__)
 
 Generation = tuple[str, int, bool]  # (text, n_tokens up to and including EOS, truncated)
+EVAL_FIELDS = tuple(f.name for f in fields(EvalResult) if f.type == "float")  # accuracy, format_rate, ...
 
 
 @checked("eval")
@@ -44,6 +51,11 @@ class Evaluator:
         temperature, top_p: sampling for the k completions.
         seed: sampling seed; the global RNG state (training's) is left untouched.
         progress: show a progress bar over the generation batches (on stderr).
+        validator: the adversarial validator's models (:class:`rlvr.evaluation.validator.Validation`): a reference
+            model for ``ref_perplexity``, an NLI model for ``nli_*``; by default none.
+        refine: critique and refine the greedy answers (:class:`rlvr.data.refine.Refinement`) and report
+            ``refine_accuracy_<r>`` after each round r and the shares turned ``refine_wrong_to_right`` and
+            ``refine_right_to_wrong``; ``accuracy`` stays the first answers'. Null: no refinement.
     """
 
     def __init__(
@@ -59,17 +71,31 @@ class Evaluator:
         top_p: Probability = 1.0,
         seed: int = 0,
         progress: bool = True,
+        validator: Validation = Validation(),  # noqa: B008 - copied into the schema
+        refine: Refinement | None = None,
     ):
         self.num_examples, self.batch_size, self.max_new_tokens = num_examples, batch_size, max_new_tokens
         self.eval_steps, self.num_samples_saved, self.baseline = eval_steps, num_samples_saved, baseline
         self.k, self.temperature, self.top_p, self.seed, self.progress = k, temperature, top_p, seed, progress
+        self.validator, self.refine = Validator(validator), Refinement.of(refine)
+
+    def measures(self) -> set[str]:
+        """The metrics its evaluations report: :class:`EvalResult`'s, pass@k, maj@k and ``self_consistency``
+        with ``k > 1``, the validator's and the refinement's."""
+        out = {*EVAL_FIELDS, "generation_s", "generated_tokens_per_s", *self.validator.measures()}
+        if self.k > 1:
+            out |= {"k", "pass@1", f"pass@{self.k}", f"maj@{self.k}", "self_consistency", "sampling_s"}
+        if self.refine is not None:
+            out |= {*(f"refine_accuracy_{r}" for r in range(1, self.refine.rounds + 1)), "refine_wrong_to_right",
+                    "refine_right_to_wrong"}
+        return out
 
     # --- generation ------------------------------------------------------------------------------------------
     def generate(self, model: Any, tokenizer: Any, prompts: list[list[dict]], num_samples: int = 1,
-                 desc: str = "eval") -> list[Generation]:
+                 desc: str = "eval", max_new_tokens: int | None = None) -> list[Generation]:
         """Completions for chat ``prompts``: greedy when ``num_samples == 1``, else ``num_samples`` sampled per
         prompt (consecutive in the output). Each is ``(text, n_tokens, truncated)``, in prompt order. ``desc``
-        names the progress bar.
+        names the progress bar; ``max_new_tokens`` replaces the evaluation's budget.
 
         Under a launcher each rank generates every ``world_size``-th prompt and the completions are gathered, so
         every rank returns all of them (ranks get equal batch counts: a sharded model, FSDP or ZeRO-3, needs every
@@ -109,7 +135,8 @@ class Evaluator:
                     idx = order[start : start + per_batch]
                     enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                     add_special_tokens=False).to(device)
-                    gen = model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                    gen = model.generate(**enc, max_new_tokens=max_new_tokens or self.max_new_tokens,
+                                         pad_token_id=tokenizer.pad_token_id,
                                          use_cache=True,  # training may have switched the cache off
                                          synced_gpus=synced, **sampling)
                     rows = gen[:, enc["input_ids"].shape[1] :].tolist()
@@ -155,6 +182,13 @@ class Evaluator:
         extra = {"generation_s": round(greedy_s, 3), "generated_tokens_per_s": round(lengths / max(greedy_s, 1e-9), 1)}
         if self.k > 1:
             extra.update(self._sampled_metrics(model, tokenizer, rows, prompts, scorer, samples, name))
+        if self.validator.measures():
+            measured, per_sample = self.validator.measure(prompts, [text for text, _, _ in greedy])
+            extra.update(measured)
+            for sample, values in zip(samples, per_sample):
+                sample.update(values)
+        if self.refine is not None:
+            extra.update(self._refined(model, tokenizer, rows, [text for text, _, _ in greedy], scorer, samples, name))
         return EvalResult(
             name=name,
             accuracy=correct / n,
@@ -172,24 +206,43 @@ class Evaluator:
 
     def _sampled_metrics(self, model: Any, tokenizer: Any, rows: list[dict], prompts: list[list[dict]],
                          scorer: Scorer, samples: list[dict], name: str) -> dict[str, float]:
-        """pass@1 (mean sampled accuracy), pass@k and maj@k over ``k`` sampled completions per row."""
+        """pass@1 (mean sampled accuracy), pass@k, maj@k and self-consistency (the mean share of a question's
+        samples whose answer is the majority's) over ``k`` sampled completions per row."""
         k = self.k
         start = time.perf_counter()
         sampled = self.generate(model, tokenizer, prompts, num_samples=k, desc=f"eval {name} ({k} samples each)")
         seconds = time.perf_counter() - start
-        p1 = pk = maj = 0.0
+        p1 = pk = maj = agree = 0.0
         for i, row in enumerate(rows):
             scores = [scorer(text, row) for text, _, _ in sampled[i * k : (i + 1) * k]]
             c = sum(s.correct for s in scores)
             p1 += c / k
             pk += pass_at_k(k, c, k)
             voted = majority_answer([s.extracted for s in scores])
-            maj += any(s.correct for s in scores if s.extracted is not None and s.extracted.strip() == voted)
+            majority = [s for s in scores if s.extracted is not None and s.extracted.strip() == voted]
+            maj += any(s.correct for s in majority)
+            agree += len(majority) / k  # self-consistency: the share of samples that agree with the majority
             if i < len(samples):
                 samples[i][f"correct_of_{k}"] = c
         n = len(rows)
         return {"k": k, "pass@1": p1 / n, f"pass@{k}": pk / n, f"maj@{k}": maj / n,
-                "sampling_s": round(seconds, 3)}
+                "self_consistency": agree / n, "sampling_s": round(seconds, 3)}
+
+    def _refined(self, model: Any, tokenizer: Any, rows: list[dict], answers: list[str], scorer: Scorer,
+                 samples: list[dict], name: str) -> dict[str, float]:
+        """Accuracy after each critique-and-refine round of the greedy ``answers`` (greedy critiques and answers),
+        and the shares turned wrong -> right and right -> wrong; each saved sample gets its critiques and answers."""
+        def generate(prompts: list[list[dict]], max_new_tokens: int) -> list[str]:
+            return [text for text, _, _ in self.generate(model, tokenizer, prompts, desc=f"eval {name} (refine)",
+                                                         max_new_tokens=max_new_tokens)]
+
+        traces = refine(rows, answers, scorer, self.refine, generate, self.max_new_tokens)
+        for sample, trace in zip(samples, traces):
+            sample["refined"] = [{"critique": c, "answer": a, "status": s.status}
+                                 for c, a, s in zip(trace.critiques, trace.answers[1:], trace.scores[1:])]
+        up, down = turned(traces)
+        return {**{f"refine_accuracy_{r}": a for r, a in enumerate(accuracy_by_round(traces)[1:], start=1)},
+                "refine_wrong_to_right": up, "refine_right_to_wrong": down}
 
 
 def _sharded(model: Any) -> bool:

@@ -132,6 +132,11 @@ class PipelineOrchestrator:
             if (problem := observer_problem(observer)) is not None:
                 raise ConfigError(f"observers.{name}: {type(observer).__name__} is no observer: {problem} (see "
                                   "rlvr.interfaces.Observer).")
+        unmeasured = sorted(self.plan.gate.watched - eval.measures()) if self.plan.gate.enabled else []
+        if unmeasured and (train is not None or self.plan.stages):
+            raise ConfigError(f"pipeline.gate watches {unmeasured[0]}, which eval ({type(eval).__name__}) does not "
+                              "measure: ref_perplexity needs eval.validator.reference, nli_* eval.validator.nli, "
+                              "self_consistency eval.k >= 2 (eval=validated sets all but nli).")
         self.data, self.prompts, self.model, self.reward = data, prompts, model, reward
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})
