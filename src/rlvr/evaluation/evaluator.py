@@ -20,8 +20,8 @@ from dataclasses import fields
 from typing import Any
 
 from rlvr import distributed
-from rlvr.errors import ConfigError
 from rlvr.data.refine import Refinement, accuracy_by_round, refine, turned
+from rlvr.errors import ConfigError
 from rlvr.evaluation.metrics import majority_answer, pass_at_k, repeats
 from rlvr.evaluation.validator import Validation, Validator
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive, Probability
