@@ -25,11 +25,15 @@ refined correct answer chosen over the original wrong one). The module generates
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from rlvr.data.preferences import reply
+from rlvr.data.preferences import reply, sample
+from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Score
+
+log = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
 Generate = Callable[[list[Messages], int], list[str]]  # chat prompts, token budget -> one completion each
@@ -144,3 +148,35 @@ def improved_pairs(traces: list[Trace]) -> list[dict[str, Any]]:
     both."""
     return [{"prompt": t.row["prompt"], "chosen": reply(t.improved), "rejected": reply(t.answers[0])}
             for t in traces if t.improved is not None]
+
+
+def sampler(model: Any, tokenizer: Any, *, temperature: float, batch_size: int, seed: int) -> Callable[..., list[str]]:
+    """``generate(prompts, max_new_tokens, k=1)``: ``k`` completions sampled per chat prompt from ``model``
+    (:func:`rlvr.data.preferences.sample`, seeded, the training RNG left alone)."""
+    def generate(prompts: list[Messages], max_new_tokens: int, k: int = 1) -> list[str]:
+        return sample(model, tokenizer, prompts, k=k, max_new_tokens=max_new_tokens, temperature=temperature,
+                      top_p=1.0, batch_size=batch_size, seed=seed)
+
+    return generate
+
+
+def refined_pairs(model: Any, tokenizer: Any, rows: list[dict[str, Any]], scorer: Any, settings: Refinement, *,
+                  k: int, max_new_tokens: int, temperature: float, batch_size: int, seed: int) -> list[dict[str, Any]]:
+    """Preference pairs from critique and refinement (``train.preferences=refine``): ``k`` samples per prompt; the
+    first wrong one of each prompt is critiqued and refined (sampled too); a refined answer that ends correct is
+    chosen over that original. A ConfigError says what to change when no refinement ended correct."""
+    generate = sampler(model, tokenizer, temperature=temperature, batch_size=batch_size, seed=seed)
+    texts = generate([r["prompt"] for r in rows], max_new_tokens, k)
+    wrong = [(row, t) for i, row in enumerate(rows) for t in texts[i * k : (i + 1) * k] if not scorer(t, row).correct]
+    first = list({id(row): (row, t) for row, t in reversed(wrong)}.values())[::-1]  # each prompt's first wrong one
+    traces = refine([r for r, _ in first], [t for _, t in first], scorer, settings, generate, max_new_tokens)
+    pairs = improved_pairs(traces)
+    log.info("[rlvr] preference pairs by critique and refinement: %d prompts, %d with a wrong sample (of %d each); "
+             "%d refined answers ended correct.", len(rows), len(first), k, len(pairs))
+    if not pairs:
+        raise ConfigError(
+            f"train.preferences=refine: none of the {len(first)} refined answers (of prompts with a wrong sample, "
+            f"out of {len(rows)}) ended correct, so there is no pair. Raise train.refine.rounds or "
+            "train.sample_prompts, set train.refine.feedback=verifier, or use train.preferences=samples.")
+    return pairs
+

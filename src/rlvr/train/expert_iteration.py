@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from rlvr.data.preferences import reply, sample
-from rlvr.data.refine import Refinement, refine
+from rlvr.data.preferences import reply
+from rlvr.data.refine import Refinement, refine, sampler
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Positive, TrainInputs, TrainResult
 from rlvr.train.sft import SFTLoop, _counts
@@ -84,12 +84,8 @@ class ExpertIterationLoop(SFTLoop):
         rows = inputs.train.shuffle(seed=inputs.seed)
         rows = list(rows if self.sample_prompts is None else rows.select(range(min(self.sample_prompts, len(rows)))))
         k = self.samples_per_prompt
-
-        def generate(prompts: list, max_new_tokens: int, k: int = 1) -> list[str]:
-            return sample(inputs.model, inputs.tokenizer, prompts, k=k, max_new_tokens=max_new_tokens,
-                          temperature=self.sample_temperature, top_p=1.0, batch_size=self.sample_batch_size,
-                          seed=inputs.seed)
-
+        generate = sampler(inputs.model, inputs.tokenizer, temperature=self.sample_temperature,
+                           batch_size=self.sample_batch_size, seed=inputs.seed)
         texts = generate([r["prompt"] for r in rows], self.max_completion_length, k)
         statuses, pairs, failed = Counter(), [], []
         for i, row in enumerate(rows):
