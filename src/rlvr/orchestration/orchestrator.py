@@ -396,7 +396,7 @@ class PipelineOrchestrator:
         result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer,
             rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints),
-            seed=ctx.seed + stage.round - 1, events=events,
+            seed=stage.seed(ctx.seed), events=events,
             resume_from=str(checkpoint) if checkpoint else None,
         ))
         summary = {"global_step": result.global_step, "runtime_s": round(result.runtime_s, 1),

@@ -59,6 +59,10 @@ class Stage:
     staged: bool = True
     round: int = 1
 
+    def seed(self, run_seed: int) -> int:
+        """The seed its training gets: the run's, plus one per round before this one (rounds draw other samples)."""
+        return run_seed + self.round - 1
+
     @property
     def label(self) -> str:
         return f"{self.index}-{self.name}"
