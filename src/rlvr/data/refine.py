@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Literal
+
+import yaml
 
 from rlvr.data.preferences import reply, sample
 from rlvr.errors import ConfigError
@@ -47,7 +50,8 @@ class Refinement:
         rounds: critique-and-refine rounds.
         feedback: ``none`` (the model is not told whether it was right; every answer is rewritten) or
             ``verifier`` (told that the verifier found its answer wrong; right answers are left alone).
-        principles: a constitution: the critique judges the answer against each (empty: a plain self-critique).
+        principles: a constitution: the critique judges the answer against each (empty: a plain self-critique);
+            a list, or the path of a YAML file holding one (a constitution kept apart from the run's settings).
         critique_tokens: the token budget of each critique (the refined answer gets the answer budget).
         critique_request: what the model is asked for its critique.
         wrong_notice: what it is told with ``feedback: verifier``.
@@ -56,7 +60,7 @@ class Refinement:
 
     rounds: AtLeastOne = 1
     feedback: Literal["none", "verifier"] = "none"
-    principles: list[str] = field(default_factory=list)
+    principles: list[str] | str = field(default_factory=list)
     critique_tokens: AtLeastOne = 96
     critique_request: str = ("Review your answer above step by step and point out any mistake in it. Do not write "
                              "a new answer yet.")
@@ -64,10 +68,18 @@ class Refinement:
     revision_request: str = ("Now answer the original question again, correcting the mistakes you found. End with "
                              "the final answer in the form the question asked for.")
 
+    def __post_init__(self) -> None:
+        if isinstance(self.principles, str):
+            self.principles = read_principles(self.principles, "refine.principles")
+
     @classmethod
-    def of(cls, value: Refinement | dict[str, Any] | None) -> Refinement | None:
-        """The settings from a config (a plain mapping once built) or as given."""
-        return cls(**value) if isinstance(value, dict) else value
+    def of(cls, value: Refinement | dict[str, Any] | None, key: str) -> Refinement | None:
+        """The settings from a config (a plain mapping once built; ``key`` names it in errors) or as given."""
+        if not isinstance(value, dict):
+            return value
+        if isinstance(value.get("principles"), str):
+            value = {**value, "principles": read_principles(value["principles"], f"{key}.principles")}
+        return cls(**value)
 
     def critique_messages(self, prompt: Messages, answer: str) -> Messages:
         """The conversation that asks for a critique of ``answer`` to ``prompt``.
@@ -90,6 +102,20 @@ mistake in it. Do not write a new answer yet.
         """The conversation that asks for a refined answer after ``critique``."""
         return [*self.critique_messages(prompt, answer), {"role": "assistant", "content": critique},
                 {"role": "user", "content": self.revision_request}]
+
+
+def read_principles(path: str, key: str) -> list[str]:
+    """The principles a YAML file lists (``- Each step is computed correctly.``, one per item); errors name
+    ``key``."""
+    try:
+        listed = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        why = " ".join(str(e).split())
+        raise ConfigError(f"{key}={path}: cannot be read as a YAML list of principles ({why}).") from e
+    if not isinstance(listed, list) or not listed or not all(isinstance(p, str) and p.strip() for p in listed):
+        raise ConfigError(f"{key}={path}: the file must hold a YAML list of principles, one string each "
+                          "(lines like '- Each arithmetic step is computed correctly.').")
+    return [p.strip() for p in listed]
 
 
 @dataclass

@@ -77,7 +77,7 @@ class Evaluator:
         self.num_examples, self.batch_size, self.max_new_tokens = num_examples, batch_size, max_new_tokens
         self.eval_steps, self.num_samples_saved, self.baseline = eval_steps, num_samples_saved, baseline
         self.k, self.temperature, self.top_p, self.seed, self.progress = k, temperature, top_p, seed, progress
-        self.validator, self.refine = Validator(validator), Refinement.of(refine)
+        self.validator, self.refine = Validator(validator), Refinement.of(refine, "eval.refine")
 
     def measures(self) -> set[str]:
         """The metrics its evaluations report: :class:`EvalResult`'s, pass@k, maj@k and ``self_consistency``

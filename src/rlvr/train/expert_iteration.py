@@ -58,7 +58,7 @@ class ExpertIterationLoop(SFTLoop):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.refine = Refinement.of(self.refine)
+        self.refine = Refinement.of(self.refine, "train.refine")
 
     def check(self) -> None:
         if self.completion_field is not None:

@@ -74,7 +74,7 @@ class PreferenceLoop(TRLLoop):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.refine = Refinement.of(self.refine)
+        self.refine = Refinement.of(self.refine, "train.refine")
 
     def check(self) -> None:
         if self.preferences == "samples" and self.samples_per_prompt < 2:

@@ -61,6 +61,14 @@ CASES = [
     (['train.dynamic_sampling=maybe'], "'train.dynamic_sampling' must be true or false, got 'maybe'."),
     (['model.lora.target_modules=5'], "'model.lora.target_modules' got 5, which is not a string or list."),
     (['data=gsm8k', 'data.path=/nonexistent.jsonl'], "data.path: '/nonexistent.jsonl' does not exist."),
+    (['train=expert_iteration', 'train.rounds=0'], "'train.rounds' must be >= 1, got 0."),
+    (['train=expert_iteration', 'train.keep_per_prompt=0'], "'train.keep_per_prompt' must be >= 1, got 0."),
+    (['train=dpo', 'train.preferences=refine', 'train.refine.rounds=0'], "'train.refine.rounds' must be >= 1, got 0"),
+    (['eval=refine', 'eval.refine.feedback=oracle'], "Invalid value 'oracle' for 'eval.refine.feedback'. Valid choi"),
+    (['eval=refine', 'eval.refine.principles=/nonexistent.yaml'], 'eval.refine.principles=/nonexistent.yaml: cannot be'),
+    (['eval=validated', 'eval.validator.batch_size=0'], "'eval.validator.batch_size' must be >= 1, got 0."),
+    (['pipeline.gate.max_decrease.accurcy=0.1'], "Invalid value 'accurcy' for 'pipeline.gate.max_decrease.accurcy'"),
+    (['pipeline.gate.max_increase.ref_perplexity=2'], 'pipeline.gate watches ref_perplexity, which eval (Evaluator)'),
 ]
 
 

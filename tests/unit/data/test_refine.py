@@ -1,11 +1,15 @@
 """Critique and refine (rlvr.data.refine): the conversation each round builds, which answers are rewritten with and
-without the verifier's feedback, accuracy per round, the answers turned, and the preference pairs it yields."""
+without the verifier's feedback, accuracy per round, the answers turned, principles from a YAML file, and the
+preference pairs it yields (train.preferences=refine: from sampled answers, for DPO and for KTO)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rlvr.data.refine import Refinement, accuracy_by_round, improved_pairs, refine, turned
+import rlvr.data.refine as refinement
+from rlvr.data.preferences import unpair
+from rlvr.data.refine import Refinement, accuracy_by_round, improved_pairs, refine, refined_pairs, turned
+from rlvr.errors import ConfigError
 from rlvr.scoring import AnswerFormat, Scorer
 from rlvr.scoring.verifiers import NumberVerifier
 
@@ -66,8 +70,51 @@ def test_principles_make_a_constitutional_critique():
     assert messages[-1]["content"].endswith("principles:\n1. Check each step.\n2. State one answer.")
 
 
+def test_principles_from_a_yaml_file(tmp_path):
+    path = tmp_path / "constitution.yaml"
+    path.write_text("# ours\n- Check each step.\n- 'State one answer: the number.'\n")
+    assert Refinement(principles=str(path)).principles == ["Check each step.", "State one answer: the number."]
+    path.write_text("check: each step\n")
+    with pytest.raises(ConfigError, match=r"^refine.principles=.*constitution.yaml: the file must hold a YAML list"):
+        Refinement(principles=str(path))
+    with pytest.raises(ConfigError, match=r"refine.principles=.*missing.yaml: cannot be read as a YAML list"):
+        Refinement(principles=str(tmp_path / "missing.yaml"))
+
+
+def test_refined_pairs_prefer_the_refined_correct_answer_over_the_first_wrong_sample(monkeypatch):
+    """Two samples per prompt: "3 + 4 =" has a wrong one (refined right), "2 + 2 =" none (no pair), and a prompt
+    whose refinement stays wrong gives no pair."""
+    rows = [*ROWS, {"prompt": [{"role": "user", "content": "1 + 1 ="}], "answer": "2"}]
+    samples = {"3 + 4 =": ["7", "9"], "2 + 2 =": ["4", "4"], "1 + 1 =": ["3", "5"]}
+    revised = {"3 + 4 =": "So 7.", "1 + 1 =": "Still 3."}
+    seen = []
+
+    def sampler(model, tokenizer, **kw):
+        def generate(prompts, max_new_tokens, k=1):
+            seen.append(([p[-1]["content"] for p in prompts], k, kw))
+            if len(prompts[0]) == 1:
+                return [t for p in prompts for t in samples[p[0]["content"]][:k]]
+            critique = prompts[0][-1]["content"].startswith("A checker")
+            return ["Wrong sum." if critique else revised[p[0]["content"]] for p in prompts]
+        return generate
+
+    monkeypatch.setattr(refinement, "sampler", sampler)
+    pairs = refined_pairs(None, None, rows, SCORER, Refinement(feedback="verifier"), k=2, max_new_tokens=16,
+                          temperature=0.8, batch_size=4, seed=3)
+    assert pairs == [{"prompt": rows[0]["prompt"], "chosen": [{"role": "assistant", "content": "So 7."}],
+                      "rejected": [{"role": "assistant", "content": "9"}]}]
+    assert [(len(asked), k) for asked, k, _ in seen] == [(3, 2), (2, 1), (2, 1)]  # the two prompts with a wrong one
+    assert seen[0][2] == {"temperature": 0.8, "batch_size": 4, "seed": 3}
+    assert [(r["completion"][0]["content"], r["label"]) for r in unpair(pairs)] == [("So 7.", True), ("9", False)]
+
+    revised["3 + 4 ="] = "Still 9."
+    with pytest.raises(ConfigError, match=r"train.preferences=refine: none of the 2 refined answers .* out of 3\) "
+                                          r"ended correct"):
+        refined_pairs(None, None, rows, SCORER, Refinement(feedback="verifier"), k=2, max_new_tokens=16,
+                      temperature=0.8, batch_size=4, seed=3)
+
+
 def test_settings_are_checked_like_any_setting():
-    from rlvr.errors import ConfigError
     from rlvr.evaluation import Evaluator
 
     with pytest.raises(ConfigError, match=r"'eval.refine.rounds' must be >= 1"):
