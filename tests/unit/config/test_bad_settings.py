@@ -65,7 +65,7 @@ CASES = [
     (['train=expert_iteration', 'train.keep_per_prompt=0'], "'train.keep_per_prompt' must be >= 1, got 0."),
     (['train=dpo', 'train.preferences=refine', 'train.refine.rounds=0'], "'train.refine.rounds' must be >= 1, got 0"),
     (['eval=refine', 'eval.refine.feedback=oracle'], "Invalid value 'oracle' for 'eval.refine.feedback'. Valid choi"),
-    (['eval=refine', 'eval.refine.principles=/nonexistent.yaml'], 'eval.refine.principles=/nonexistent.yaml: cannot be'),
+    (['eval=refine', 'eval.refine.principles=/no.yaml'], 'eval.refine.principles=/no.yaml: cannot be read as a YAML'),
     (['eval=validated', 'eval.validator.batch_size=0'], "'eval.validator.batch_size' must be >= 1, got 0."),
     (['pipeline.gate.max_decrease.accurcy=0.1'], "Invalid value 'accurcy' for 'pipeline.gate.max_decrease.accurcy'"),
     (['pipeline.gate.max_increase.ref_perplexity=2'], 'pipeline.gate watches ref_perplexity, which eval (Evaluator)'),
