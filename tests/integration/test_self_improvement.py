@@ -16,7 +16,7 @@ kill there would (a real SIGKILL of a staged run, between and inside stages, is 
 per run would cost these tests two interpreter starts each). A random tiny
 model almost never states the right sum, so these runs use :class:`AnyNumberData`: chain_sum where any number
 read counts as correct (about one sample in ten), a stand-in for a task the model solves sometimes. The embedded
-model runs the same loops with the real verifier in ``test_self_improvement_embedded``.
+model with the real verifier is the README's measurement (a test of it would take minutes on CPU).
 """
 
 from __future__ import annotations
