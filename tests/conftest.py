@@ -20,11 +20,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_model(path: Path, seed: int = 0) -> Path:
-    """Save a 2-layer Llama with a character tokenizer to ``path`` (about 100k parameters)."""
-    import torch
+def char_tokenizer():
+    """A character-level fast tokenizer with a ChatML template like SmolLM2's."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<|im_start|>", "<|im_end|>", "<unk>"]
     chars = [chr(c) for c in range(32, 127)] + ["\n"]
@@ -37,13 +36,28 @@ def build_tiny_model(path: Path, seed: int = 0) -> Path:
         additional_special_tokens=["<|im_start|>"],
     )
     fast.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=vocab["<pad>"],
-        eos_token_id=vocab["<|im_end|>"], bos_token_id=vocab["<|im_start|>"], tie_word_embeddings=True,
+    return fast
+
+
+def tiny_llama_config(tokenizer, **kw):
+    """The configuration of a 2-layer Llama over ``tokenizer`` (``kw``: further settings, e.g. labels)."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True, **kw,
     )
-    LlamaForCausalLM(config).save_pretrained(path)
+
+
+def build_tiny_model(path: Path, seed: int = 0) -> Path:
+    """Save a 2-layer Llama with a character tokenizer to ``path`` (about 100k parameters)."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    fast = char_tokenizer()
+    torch.manual_seed(seed)
+    LlamaForCausalLM(tiny_llama_config(fast)).save_pretrained(path)
     fast.save_pretrained(path)
     return path
 

@@ -301,6 +301,14 @@ class TakesFeed(Protocol):
 
 
 @runtime_checkable
+class InRounds(Protocol):
+    """A training loop run in ``rounds`` (``train.rounds``): each round is a stage of its own (trained, evaluated,
+    judged by the regression gate, resumed), from the model the last kept round left and with its own seed."""
+
+    rounds: int
+
+
+@runtime_checkable
 class EvaluationComponent(Protocol):
     """The ``eval`` group: held-out evaluation with the training scorer."""
 
@@ -309,6 +317,10 @@ class EvaluationComponent(Protocol):
 
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Any, name: str,
                  step: int | None = None) -> EvalResult: ...
+
+    def measures(self) -> set[str]:
+        """The metrics its evaluations report (``EvalResult``'s fields and ``extra``'s keys), which the regression
+        gate may watch."""
 
 
 class Observer(Protocol):

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from rlvr.data.preferences import sample
 from rlvr.errors import ConfigError
+from rlvr.evaluation.evaluator import EVAL_FIELDS
 from rlvr.evaluation.metrics import best, pass_at_k, voted_correct
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, ModelComponent, NonNegative, Positive, Probability
 from rlvr.model.reward_head import is_process_reward_model, is_reward_model
@@ -84,6 +85,11 @@ class BestOfNEvaluator:
         self.aggregation, self.uncertainty_penalty = aggregation, uncertainty_penalty
         self.eval_steps, self.baseline = eval_steps, baseline
         self._samples: list[str] | None = None  # n per question, in question order
+
+    def measures(self) -> set[str]:
+        """Best-of-n accuracy (``accuracy``: the scorer's pick, or a random pick's for the policy), the completion
+        statistics of the picks, pass@1, pass@n and maj@n; ``verifier_disagreement`` when a scorer ranks."""
+        return {*EVAL_FIELDS, "n", "pass@1", f"pass@{self.n}", f"maj@{self.n}", "verifier_disagreement"}
 
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Scorer, name: str,
                  step: int | None = None) -> EvalResult:

@@ -2,10 +2,14 @@
 same :class:`~rlvr.scoring.Scorer` the rewards use.
 
 Greedy decoding gives accuracy, per-task accuracy (and per level, for a curriculum's held-out rows), format
-compliance, parse rate, completion length and truncation; with ``eval.k > 1`` it also samples k completions per
-question for pass@k and maj@k, and for best-of-k by each reranker in ``eval.rerank`` (a saved process reward model
-or reward model: ``eval/rerank=prm eval.rerank.prm.path=RUN/model``), beside majority vote and a random pick (whose
-expected accuracy is pass@1). The pipeline calls it before, during (every ``eval.eval_steps``) and after training;
+compliance, parse rate, completion length, truncation and repetition; with ``eval.k > 1`` it also samples k
+completions per question for pass@k, maj@k and their self-consistency, and for best-of-k by each reranker in
+``eval.rerank`` (a saved process reward model or reward model: ``eval/rerank=prm eval.rerank.prm.path=RUN/model``),
+beside majority vote and a random pick (whose expected accuracy is pass@1). ``eval.validator`` adds the adversarial
+validator's measures (:mod:`rlvr.evaluation.validator`: perplexity under a reference model, consistency with the
+question by an NLI model); ``eval.refine`` lets the model critique and refine its greedy answers and reports the
+accuracy after each round (``eval=refine``, :mod:`rlvr.data.refine`). The pipeline calls it before, during (every
+``eval.eval_steps``) and after training;
 ``python -m rlvr.benchmark`` calls it for every (model, task) pair.
 """
 
@@ -15,11 +19,14 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from dataclasses import fields
 from typing import Any, ClassVar
 
 from rlvr import distributed
+from rlvr.data.refine import Refinement, accuracy_by_round, refine, turned
 from rlvr.errors import ConfigError
-from rlvr.evaluation.metrics import best, pass_at_k, repeats, voted_correct
+from rlvr.evaluation.metrics import best, majority_answer, pass_at_k, repeats
+from rlvr.evaluation.validator import Validation, Validator
 from rlvr.interfaces import AtLeastOne, Count, EvalResult, Positive, Probability
 from rlvr.model.reward_head import is_process_reward_model, is_reward_model
 from rlvr.schema import checked
@@ -28,6 +35,7 @@ from rlvr.scoring import Scorer, is_well_formatted
 log = logging.getLogger(__name__)
 
 Generation = tuple[str, int, bool]  # (text, n_tokens up to and including EOS, truncated)
+EVAL_FIELDS = tuple(f.name for f in fields(EvalResult) if f.type == "float")  # accuracy, format_rate, ...
 
 
 @checked("eval")
@@ -50,6 +58,11 @@ class Evaluator:
             ``rate(prompts, completions)``: :class:`rlvr.rewards.ProcessReward`, :class:`rlvr.rewards.
             RewardModelScore`), the highest is picked, and ``best_of_<k>/<name>`` is the share of questions whose
             pick is correct (null: none). Options: ``eval.rerank=prm``, ``eval.rerank=reward_model``, or both as a list.
+        validator: the adversarial validator's models (:class:`rlvr.evaluation.validator.Validation`): a reference
+            model for ``ref_perplexity``, an NLI model for ``nli_*``; by default none.
+        refine: critique and refine the greedy answers (:class:`rlvr.data.refine.Refinement`) and report
+            ``refine_accuracy_<r>`` after each round r and the shares turned ``refine_wrong_to_right`` and
+            ``refine_right_to_wrong``; ``accuracy`` stays the first answers'. Null: no refinement.
     """
 
     evaluates: ClassVar[frozenset[str]] = frozenset({"policy"})  # what a training loop trains that it can evaluate
@@ -68,6 +81,8 @@ class Evaluator:
         seed: int = 0,
         progress: bool = True,
         rerank: dict[str, Any] | None = None,
+        validator: Validation = Validation(),  # noqa: B008 - copied into the schema
+        refine: Refinement | None = None,
     ):
         rerank = rerank or {}
         if rerank and k < 2:
@@ -81,13 +96,26 @@ class Evaluator:
         self.eval_steps, self.num_samples_saved, self.baseline = eval_steps, num_samples_saved, baseline
         self.k, self.temperature, self.top_p, self.seed, self.progress = k, temperature, top_p, seed, progress
         self.rerank = dict(rerank)
+        self.validator, self.refine = Validator(validator), Refinement.of(refine, "eval.refine")
+
+    def measures(self) -> set[str]:
+        """The metrics its evaluations report: :class:`EvalResult`'s, pass@k, maj@k, ``self_consistency`` and each
+        reranker's best-of-k with ``k > 1``, the validator's and the refinement's."""
+        out = {*EVAL_FIELDS, "generation_s", "generated_tokens_per_s", *self.validator.measures()}
+        if self.k > 1:
+            out |= {"k", "pass@1", f"pass@{self.k}", f"maj@{self.k}", "self_consistency", "sampling_s",
+                    *(f"best_of_{self.k}/{name}" for name in self.rerank)}
+        if self.refine is not None:
+            out |= {*(f"refine_accuracy_{r}" for r in range(1, self.refine.rounds + 1)), "refine_wrong_to_right",
+                    "refine_right_to_wrong"}
+        return out
 
     # --- generation ------------------------------------------------------------------------------------------
     def generate(self, model: Any, tokenizer: Any, prompts: list[list[dict]], num_samples: int = 1,
-                 desc: str = "eval") -> list[Generation]:
+                 desc: str = "eval", max_new_tokens: int | None = None) -> list[Generation]:
         """Completions for chat ``prompts``: greedy when ``num_samples == 1``, else ``num_samples`` sampled per
         prompt (consecutive in the output). Each is ``(text, n_tokens, truncated)``, in prompt order. ``desc``
-        names the progress bar.
+        names the progress bar; ``max_new_tokens`` replaces the evaluation's budget.
 
         Under a launcher each rank generates every ``world_size``-th prompt and the completions are gathered, so
         every rank returns all of them (ranks get equal batch counts: a sharded model, FSDP or ZeRO-3, needs every
@@ -127,7 +155,8 @@ class Evaluator:
                     idx = order[start : start + per_batch]
                     enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                                     add_special_tokens=False).to(device)
-                    gen = model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                    gen = model.generate(**enc, max_new_tokens=max_new_tokens or self.max_new_tokens,
+                                         pad_token_id=tokenizer.pad_token_id,
                                          use_cache=True,  # training may have switched the cache off
                                          synced_gpus=synced, **sampling)
                     rows = gen[:, enc["input_ids"].shape[1] :].tolist()
@@ -176,6 +205,13 @@ class Evaluator:
         extra = {"generation_s": round(greedy_s, 3), "generated_tokens_per_s": round(lengths / max(greedy_s, 1e-9), 1)}
         if self.k > 1:
             extra.update(self._sampled_metrics(model, tokenizer, rows, prompts, scorer, samples, name))
+        if self.validator.measures():
+            measured, per_sample = self.validator.measure(prompts, [text for text, _, _ in greedy])
+            extra.update(measured)
+            for sample, values in zip(samples, per_sample):
+                sample.update(values)
+        if self.refine is not None:
+            extra.update(self._refined(model, tokenizer, rows, [text for text, _, _ in greedy], scorer, samples, name))
         return EvalResult(
             name=name,
             accuracy=correct / n,
@@ -194,22 +230,26 @@ class Evaluator:
 
     def _sampled_metrics(self, model: Any, tokenizer: Any, rows: list[dict], prompts: list[list[dict]],
                          scorer: Scorer, samples: list[dict], name: str) -> dict[str, float]:
-        """pass@1 (mean sampled accuracy: a random pick's expected accuracy), pass@k, maj@k and best-of-k by each
-        reranker over ``k`` sampled completions per row."""
+        """pass@1 (mean sampled accuracy: a random pick's expected accuracy), pass@k, maj@k, self-consistency (the
+        mean share of a question's samples whose answer is the majority's) and best-of-k by each reranker over ``k``
+        sampled completions per row."""
         k = self.k
         start = time.perf_counter()
         sampled = self.generate(model, tokenizer, prompts, num_samples=k, desc=f"eval {name} ({k} samples each)")
         seconds = time.perf_counter() - start
         texts = [text for text, _, _ in sampled]
         ranked = {name: r.rate([p for p in prompts for _ in range(k)], texts) for name, r in self.rerank.items()}
-        p1 = pk = maj = 0.0
+        p1 = pk = maj = agree = 0.0
         picked = dict.fromkeys(self.rerank, 0)
         for i, row in enumerate(rows):
             scores = [scorer(text, row) for text in texts[i * k : (i + 1) * k]]
             c = sum(s.correct for s in scores)
             p1 += c / k
             pk += pass_at_k(k, c, k)
-            maj += voted_correct(scores)
+            voted = majority_answer([s.extracted for s in scores])
+            majority = [s for s in scores if s.extracted is not None and s.extracted.strip() == voted]
+            maj += any(s.correct for s in majority)
+            agree += len(majority) / k  # self-consistency: the share of samples that agree with the majority
             for rname, values in ranked.items():
                 picked[rname] += scores[best(values[i * k : (i + 1) * k])].correct
             if i < len(samples):
@@ -217,7 +257,23 @@ class Evaluator:
         n = len(rows)
         return {"k": k, "pass@1": p1 / n, f"pass@{k}": pk / n, f"maj@{k}": maj / n,
                 **{f"best_of_{k}/{rname}": hits / n for rname, hits in picked.items()},
-                "sampling_s": round(seconds, 3)}
+                "self_consistency": agree / n, "sampling_s": round(seconds, 3)}
+
+    def _refined(self, model: Any, tokenizer: Any, rows: list[dict], answers: list[str], scorer: Scorer,
+                 samples: list[dict], name: str) -> dict[str, float]:
+        """Accuracy after each critique-and-refine round of the greedy ``answers`` (greedy critiques and answers),
+        and the shares turned wrong -> right and right -> wrong; each saved sample gets its critiques and answers."""
+        def generate(prompts: list[list[dict]], max_new_tokens: int) -> list[str]:
+            return [text for text, _, _ in self.generate(model, tokenizer, prompts, desc=f"eval {name} (refine)",
+                                                         max_new_tokens=max_new_tokens)]
+
+        traces = refine(rows, answers, scorer, self.refine, generate, self.max_new_tokens)
+        for sample, trace in zip(samples, traces):
+            sample["refined"] = [{"critique": c, "answer": a, "status": s.status}
+                                 for c, a, s in zip(trace.critiques, trace.answers[1:], trace.scores[1:])]
+        up, down = turned(traces)
+        return {**{f"refine_accuracy_{r}": a for r, a in enumerate(accuracy_by_round(traces)[1:], start=1)},
+                "refine_wrong_to_right": up, "refine_right_to_wrong": down}
 
 
 def _sharded(model: Any) -> bool:

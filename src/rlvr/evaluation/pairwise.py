@@ -60,6 +60,10 @@ class PairwiseEvaluator:
             samples_per_prompt, max_new_tokens, temperature, seed)
         self._held_out: list[dict[str, Any]] | None = None
 
+    def measures(self) -> set[str]:
+        """Pairwise accuracy (``accuracy``) and the mean margin."""
+        return {"accuracy", "pairwise_margin"}
+
     def evaluate(self, model: Any, tokenizer: Any, dataset: Any, scorer: Any, name: str,
                  step: int | None = None) -> EvalResult:
         """Score every held-out pair with ``model`` (a reward model, or the policy, given an untrained head)."""

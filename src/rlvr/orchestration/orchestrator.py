@@ -151,6 +151,12 @@ class PipelineOrchestrator:
                                       "memory; train=grpo and train=sft stream. Set data.streaming=false.")
                 if loop is not None:
                     loop.check_streaming()
+        measures = eval.measures() if callable(getattr(eval, "measures", None)) else None  # None: not said
+        unmeasured = sorted(self.plan.gate.watched - measures) if self.plan.gate.enabled and measures else []
+        if unmeasured and (train is not None or self.plan.stages):
+            raise ConfigError(f"pipeline.gate watches {unmeasured[0]}, which eval ({type(eval).__name__}) does not "
+                              "measure: ref_perplexity needs eval.validator.reference, nli_* eval.validator.nli, "
+                              "self_consistency eval.k >= 2 (eval=validated sets all but nli).")
         self.data, self.prompts, self.model, self.reward = data, prompts, model, reward
         self.trainer, self.evaluator = train, eval
         self.observers = dict(observers or {})
@@ -370,7 +376,8 @@ class PipelineOrchestrator:
                               f"sample groups (train=grpo, rloo); {stage.name} is {type(stage.loop).__name__}.")
         result = stage.loop.train(TrainInputs(
             model=model, tokenizer=tokenizer, train=splits.train, scorer=scorer,
-            rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints), seed=ctx.seed,
+            rewards=self.reward.trl_functions(scorer), output_dir=str(stage.checkpoints),
+            seed=stage.seed(ctx.seed),
             events=events, resume_from=str(checkpoint) if checkpoint else None, feed=splits.feed,
         ))
         if splits.feed is not None:  # levels reached and their moves, prompts skipped

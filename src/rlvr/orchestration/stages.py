@@ -12,6 +12,11 @@ A run without ``pipeline.stages`` has one stage, ``train``, run by the same code
 (``Stage.staged`` false): its checkpoints and its evaluation (``final``) directly in the run directory, and no
 marker or weights file (its checkpoints say where it stopped; ``save`` writes the model).
 
+A loop run in rounds (``train.rounds=3``: expert iteration, GRPO rounds with the gate between them) is that many
+stages, ``round1``, ``round2``, ... (``<name>-round1``, ... in ``pipeline.stages``): each round is trained,
+evaluated, judged and resumed like any stage, starts from the model the last kept round left, and gets its own
+seed (the run's seed + round - 1), so a round after a rolled-back one draws other samples and another data order.
+
 Steps count on across stages (a stage's step offset is the sum of the earlier stages' ``max_steps``), so
 ``metrics.jsonl``, plots and W&B see one increasing step axis.
 """
@@ -29,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr import distributed
 from rlvr.errors import ConfigError
 from rlvr.evaluation import RegressionGate
-from rlvr.interfaces import AtLeastOne, TrainingLoop
+from rlvr.interfaces import AtLeastOne, InRounds, TrainingLoop
 from rlvr.model import save_weights
 from rlvr.orchestration.context import write_atomic
 from rlvr.orchestration.results import SkippedStage, StageRecord, samples_path
@@ -72,8 +77,9 @@ class StagePlan:
 
 @dataclass(frozen=True)
 class Stage:
-    """One training stage of a run: its position (1-based), name, loop, directory, first global step, and
-    whether it is a stage of ``pipeline.stages`` (``staged``) or a plain run's one ``train``."""
+    """One stage of a run: its position (1-based), name, loop, directory, first global step, whether it is one of
+    several (``staged``: its own directory and done-marker; a plain run's one ``train`` is not), and which round of
+    its loop it is (from 1)."""
 
     index: int
     name: str
@@ -81,6 +87,11 @@ class Stage:
     dir: Path
     offset: int
     staged: bool = True
+    round: int = 1
+
+    def seed(self, run_seed: int) -> int:
+        """The seed its training gets: the run's, plus one per round before this one (rounds draw other samples)."""
+        return run_seed + self.round - 1
 
     @property
     def label(self) -> str:
@@ -129,12 +140,17 @@ class Stage:
 
 
 def layout(run_dir: Path, plan: StagePlan, train: TrainingLoop | None) -> list[Stage]:
-    """The training stages of a run in order: ``plan.stages``, else the plain run's one ``train`` (its files
-    directly under the run directory), else none (the run only evaluates)."""
-    loops, staged = (plan.stages, True) if plan.stages else ({"train": train} if train else {}, False)
+    """The training stages of a run in order: ``plan.stages``, else the plain run's one ``train``, else none (the
+    run only evaluates); a loop with ``rounds`` once per round (:func:`rounds`). A plain run in one round keeps the
+    plain layout: its files directly under the run directory."""
+    loops, one = (plan.stages, False) if plan.stages else ({"train": train} if train else {}, True)
+    named = [(f"{name}-round{r}" if n > 1 and not one else f"round{r}" if n > 1 else name, loop, r)
+             for name, loop in loops.items() for n in [rounds(loop)] for r in range(1, n + 1)]
+    staged = not one or len(named) > 1
     stages, offset = [], 0
-    for i, (name, loop) in enumerate(loops.items(), start=1):
-        stages.append(Stage(i, name, loop, run_dir / "stages" / f"{i}-{name}" if staged else run_dir, offset, staged))
+    for i, (name, loop, r) in enumerate(named, start=1):
+        where = run_dir / "stages" / f"{i}-{name}" if staged else run_dir
+        stages.append(Stage(i, name, loop, where, offset, staged, r))
         offset += loop.max_steps
     return stages
 
@@ -150,3 +166,8 @@ def apply_trial(cfg: DictConfig) -> None:
             value = loop.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > cap:
                 loop[key] = cap
+
+
+def rounds(loop: TrainingLoop) -> int:
+    """How many rounds ``loop`` runs (``train.rounds``); a loop without that setting runs once."""
+    return loop.rounds if isinstance(loop, InRounds) else 1

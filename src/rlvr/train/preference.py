@@ -20,22 +20,26 @@ training prompt from the policy as it is before training, scores them with the r
 against the worst of each prompt (:func:`rlvr.data.preferences.sample_pairs`); the sampling is seeded and leaves
 the training RNG alone, so a resumed run rebuilds the same pairs. ``train.preferences=dataset`` reads the rows'
 ``chosen``/``rejected`` (or ``completion``/``label``) columns that ``data.columns`` filled.
+``train.preferences=refine`` lets the policy critique and refine its wrong samples (``train.refine``,
+:mod:`rlvr.data.refine`) and prefers a refined answer that ends correct over the original wrong one
+(:func:`rlvr.data.refine.refined_pairs`; KTO: the refined answer desirable, the original not).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from rlvr.data.preferences import dataset_labels, dataset_pairs, sample_pairs
+from rlvr.data.preferences import dataset_labels, dataset_pairs, sample_pairs, unpair
+from rlvr.data.refine import Refinement, refined_pairs
 from rlvr.errors import ConfigError
 from rlvr.interfaces import AtLeastOne, Positive, TrainInputs
 from rlvr.train.trl_bridge import TRLLoop, model_args
 
 log = logging.getLogger(__name__)
 
-Source = Literal["samples", "dataset"]
+Source = Literal["samples", "dataset", "refine"]
 Reference = Literal["model", "precomputed"]
 
 
@@ -46,12 +50,15 @@ class PreferenceLoop(TRLLoop):
 
     Args:
         max_length: tokens per prompt + completion; longer ones are cut.
-        preferences: where the pairs come from: ``samples`` (the policy's own, scored) or ``dataset``.
+        preferences: where the pairs come from: ``samples`` (the policy's own, scored), ``dataset``, or ``refine``
+            (the policy's refined correct answers over its original wrong ones).
         samples_per_prompt: completions sampled per training prompt to pick the best and the worst from.
         sample_prompts: training prompts sampled (the first N rows; null: every row): sampling costs
             ``sample_prompts x samples_per_prompt`` generations before the first step.
         sample_temperature: sampling temperature of those completions.
         sample_batch_size: sequences generated together while sampling.
+        refine: how the policy critiques and refines its wrong samples with ``preferences=refine``
+            (:class:`rlvr.data.refine.Refinement`).
     """
 
     form: ClassVar[Literal["pairs", "labels"]] = "pairs"  # KTO trains on labelled examples
@@ -63,6 +70,11 @@ class PreferenceLoop(TRLLoop):
     sample_prompts: AtLeastOne | None = 128
     sample_temperature: Positive = 1.0
     sample_batch_size: AtLeastOne = 32
+    refine: Refinement = field(default_factory=Refinement)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.refine = Refinement.of(self.refine, "train.refine")
 
     def check(self) -> None:
         if self.preferences == "samples" and self.samples_per_prompt < 2:
@@ -93,6 +105,12 @@ class PreferenceLoop(TRLLoop):
         else:
             n = self.sample_prompts
             prompts = inputs.train if n is None else inputs.train.select(range(min(n, len(inputs.train))))
+            if self.preferences == "refine":
+                pairs = refined_pairs(inputs.model, inputs.tokenizer, list(prompts), inputs.scorer, self.refine,
+                                      k=self.samples_per_prompt, max_new_tokens=self.max_completion_length,
+                                      temperature=self.sample_temperature, batch_size=self.sample_batch_size,
+                                      seed=inputs.seed)
+                return Dataset.from_list(pairs if self.form == "pairs" else unpair(pairs))
             rows = sample_pairs(inputs.model, inputs.tokenizer, prompts, inputs.scorer, k=self.samples_per_prompt,
                                 max_new_tokens=self.max_completion_length, temperature=self.sample_temperature,
                                 batch_size=self.sample_batch_size, seed=inputs.seed).rows(self.form)

@@ -72,6 +72,9 @@ class TRLLoop:
             trains on (the step counted in ``nonfinite/skipped_steps`` and said in its warnings), ``stop`` saves
             a checkpoint at that step and stops the run, saying the step and why (:class:`NonFiniteGuard`).
         extra: any further field of the loop's TRL config, passed through unchanged (checked against it).
+        rounds: run the loop this many times in a row, each round a stage of its own (trained, evaluated, judged by
+            ``pipeline.gate`` and rolled back when refused, resumed), from the model the last kept round left, with
+            the seed + round - 1 (:mod:`rlvr.orchestration.stages`): expert iteration's rounds, GRPO rounds.
     """
 
     max_steps: AtLeastOne = 20
@@ -86,6 +89,7 @@ class TRLLoop:
     keep_checkpoints: AtLeastOne = 2
     on_nonfinite_loss: OnNonFinite = "skip"
     extra: dict[str, Any] = field(default_factory=dict)
+    rounds: AtLeastOne = 1
 
     def __post_init__(self) -> None:
         check_arguments(type(self), {f.name: getattr(self, f.name) for f in fields(self)}, "train.")

@@ -71,6 +71,15 @@ CASES = [
     ([*STREAM, 'train=sft', 'train.extra.dataloader_num_workers=2'], 'train.extra.dataloader_num_workers: a stream i'),
     ([*STREAM, 'train.dynamic_sampling=true'], 'train.dynamic_sampling draws further prompts from anywhere in the t'),
     (['observers=tensorboard', 'observers.tensorboard.num_samples=-1'], "'observers.tensorboard.num_samples' must "),
+    (['train=expert_iteration', 'train.rounds=0'], "'train.rounds' must be >= 1, got 0."),
+    ([*STREAM, 'train=expert_iteration'], 'train=expert_iteration samples each round\'s prompts from the whole tr'),
+    (['train=expert_iteration', 'train.keep_per_prompt=0'], "'train.keep_per_prompt' must be >= 1, got 0."),
+    (['train=dpo', 'train.preferences=refine', 'train.refine.rounds=0'], "'train.refine.rounds' must be >= 1, got 0"),
+    (['eval=refine', 'eval.refine.feedback=oracle'], "Invalid value 'oracle' for 'eval.refine.feedback'. Valid choi"),
+    (['eval=refine', 'eval.refine.principles=/no.yaml'], 'eval.refine.principles=/no.yaml: cannot be read as a YAML'),
+    (['eval=validated', 'eval.validator.batch_size=0'], "'eval.validator.batch_size' must be >= 1, got 0."),
+    (['pipeline.gate.max_decrease.accurcy=0.1'], "Invalid value 'accurcy' for 'pipeline.gate.max_decrease.accurcy'"),
+    (['pipeline.gate.max_increase.ref_perplexity=2'], 'pipeline.gate watches ref_perplexity, which eval (Evaluator)'),
 ]
 
 

@@ -1,11 +1,15 @@
 """The shipped experiments that cannot run in the test suite compose, validate and build without loading a model:
-the GPU-sized GSM8K recipe, and the CPU DPO-from-samples experiment (measured in the README)."""
+the GPU-sized GSM8K recipe, and the CPU DPO-from-samples experiment (measured in the README); the self-improvement
+options compose with each other and with the loops they serve."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
+from rlvr.data.refine import Refinement
 from rlvr.orchestration import build_pipeline
 from tests.conftest import REPO, compose
 
@@ -38,3 +42,31 @@ def test_dpo_from_samples_samples_then_trains_dpo(tmp_path):
     s = pipeline.trainer.settings
     assert type(pipeline.trainer).__name__ == "DPOLoop" and s["preferences"] == "samples"
     assert pipeline.model.name_or_path.startswith("embedded://")
+
+
+@pytest.mark.parametrize("train", ["dpo", "kto", "simpo", "reward_model"])
+def test_every_preference_loop_takes_refined_pairs(train):
+    evaluation = ["eval=pairwise"] if train == "reward_model" else []  # a reward model does not generate
+    pipeline = build_pipeline(compose([f"train={train}", "train.preferences=refine", "train.refine.rounds=2",
+                                       "train.refine.feedback=verifier", *evaluation]))
+    assert pipeline.trainer.preferences == "refine"
+    assert pipeline.trainer.refine == Refinement(rounds=2, feedback="verifier")
+
+
+def test_self_improvement_options_compose_together(tmp_path):
+    """Expert iteration, refining its failures against a constitution in a file, evaluated by the validator (an NLI
+    model by hub id, nothing loaded) and by critique and refinement, gated on the validator's measures."""
+    constitution = tmp_path / "constitution.yaml"
+    constitution.write_text("- Each step is computed correctly.\n- The answer is stated once.\n")
+    pipeline = build_pipeline(compose([
+        "train=expert_iteration", "train.rounds=2", f"train.refine.principles={constitution}", "eval=validated",
+        "+eval.refine={rounds: 2, feedback: verifier}", "eval.validator.nli=cross-encoder/nli-deberta-v3-small",
+        "pipeline.gate.max_increase.nli_contradiction_rate=0.1", "pipeline.gate.max_decrease.self_consistency=0.1"]))
+    assert pipeline.trainer.refine.principles == ["Each step is computed correctly.", "The answer is stated once."]
+    assert pipeline.evaluator.refine == Refinement(rounds=2, feedback="verifier")
+    assert {"nli_contradiction_rate", "ref_perplexity", "self_consistency", "refine_accuracy_2"} <= (
+        pipeline.evaluator.measures())
+    assert [s.name for s in pipeline.stages(tmp_path)] == ["round1", "round2"]
+    self_play = build_pipeline(compose(["experiment=grpo_self_play"]))
+    assert type(self_play.trainer).__name__ == "GRPOLoop" and self_play.trainer.rounds == 3
+    assert self_play.plan.gate.watched == {"accuracy", "repetition_rate", "ref_perplexity", "self_consistency"}

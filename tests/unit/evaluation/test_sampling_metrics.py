@@ -16,6 +16,7 @@ from rlvr.errors import ConfigError
 from rlvr.evaluation import Evaluator
 from rlvr.evaluation.metrics import majority_answer, pass_at_k
 from rlvr.scoring import NumberVerifier, Scorer
+from tests.conftest import build_group
 
 
 @pytest.mark.parametrize("n,c,k", [(10, 0, 1), (10, 3, 1), (10, 3, 5), (10, 8, 3), (5, 5, 5), (16, 1, 16), (20, 7, 4)])
@@ -118,10 +119,8 @@ def test_invalid_sampling_settings_name_the_key():
 
 
 def test_sampled_eval_option_composes_and_builds():
-    from hydra.utils import instantiate
-
     cfg = with_defaults(load_config(["eval=sampled", "eval.k=4"]))
-    ev = instantiate(cfg.eval)
+    ev = build_group(cfg, "eval")  # as the pipeline builds it: nested settings (eval.validator) as plain mappings
     assert (ev.k, ev.temperature, ev.max_new_tokens) == (4, 1.0, cfg.train.max_completion_length)
 
 
