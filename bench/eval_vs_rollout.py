@@ -65,7 +65,7 @@ def main() -> None:
     from rlvr.evaluation import Evaluator
     from rlvr.model import HFModel
     from rlvr.train import GRPOLoop
-    from rlvr.train.trl_bridge import checkpointing
+    from rlvr.train.trl_bridge import model_args
 
     torch.manual_seed(0)
     model, tok = HFModel(name_or_path=args.model, dtype=args.dtype).load()
@@ -80,9 +80,8 @@ def main() -> None:
     loop = GRPOLoop(max_steps=1, per_device_train_batch_size=args.batch, num_generations=args.generations,
                     max_completion_length=args.max_new_tokens, temperature=1.0)
     with tempfile.TemporaryDirectory() as tmp:
-        bf16 = next(model.parameters()).dtype == torch.bfloat16
         trainer = GRPOTrainer(model=model, reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
-                              args=loop.grpo_config(tmp, seed=0, reward_weights=None, bf16=bf16, **checkpointing(False)),
+                              args=loop.config(tmp, seed=0, reward_weights=None, **model_args(model)),
                               train_dataset=Dataset.from_list([{"prompt": p} for p in distinct]), processing_class=tok)
 
         def rollout() -> list[int]:

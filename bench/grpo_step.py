@@ -74,7 +74,7 @@ def checkpointing(on: bool) -> dict:
 
 
 def rlvr_loop(model_path: str, data, args, out_dir: str) -> StepTimes:
-    from rlvr.interfaces import TrainInputs
+    from rlvr.interfaces import Rewards, TrainInputs
     from rlvr.model import HFModel
     from rlvr.train import GRPOLoop
 
@@ -90,8 +90,9 @@ def rlvr_loop(model_path: str, data, args, out_dir: str) -> StepTimes:
         def step_end(self, step, model):
             pass
 
-    loop.train(TrainInputs(model=model, tokenizer=tok, train=data, scorer=None, reward_functions=[last_number_reward],
-                           reward_weights=[1.0], output_dir=out_dir, seed=0, events=Events()))
+    rewards = Rewards({"last_number": last_number_reward}, {"last_number": 1.0})
+    loop.train(TrainInputs(model=model, tokenizer=tok, train=data, scorer=None, rewards=rewards, output_dir=out_dir,
+                           seed=0, events=Events()))
     return rec
 
 
