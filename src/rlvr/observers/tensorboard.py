@@ -58,6 +58,7 @@ class TensorBoardObserver:
         s = result.summary()
         figures = {k: v for k, v in s.items() if _number(v) and k != "step"}
         figures.update({f"per_task/{t}": a for t, a in s["per_task"].items()})
+        figures.update({f"per_level/{lv}": a for lv, a in s["per_level"].items()})  # a curriculum's held-out sets
         figures.update({k: v for k, v in s["extra"].items() if _number(v)})
         for key, value in figures.items():
             self.writer.add_scalar(f"eval/{key}", value, global_step=step)

@@ -167,6 +167,12 @@ BAD = [
     (["data.curriculum.levels={chain_sum: 1}"], "Unknown key 'data.curriculum.levels'."),
     (["data.curriculum.attributes={chain_sum: {num_terms: [0, 2]}}", "data.difficulty_filter.samples=4"],
      "data.difficulty_filter.samples measures pass rates on fixed training rows, and data.curriculum generates"),
+    # data.streaming reads records from files (QAData); reasoning-gym generates its rows, the curriculum refills them:
+    # the two never meet, whichever side asks for the other.
+    (["experiment=curriculum", "data.streaming=true"], "Unknown key 'data.streaming' for rlvr.data.ReasoningGymData."),
+    (["data=jsonl", "data.path=x", "data.streaming=true",
+      "+data.curriculum={attributes: {chain_sum: {num_terms: [0, 2]}}}"],
+     "Unknown key 'data.curriculum' for rlvr.data.QAData."),
 ]
 
 

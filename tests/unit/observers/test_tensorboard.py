@@ -17,6 +17,7 @@ from rlvr.observers import TensorBoardObserver
 def result(name, step=None, accuracy=0.5):
     return EvalResult(name=name, accuracy=accuracy, n=2, format_rate=1.0, parse_rate=0.5, mean_completion_tokens=3.0,
                       truncation_rate=0.0, per_task={"chain_sum": accuracy}, extra={"pass@4": 0.75}, step=step,
+                      per_level={"chain_sum/L0": accuracy, "chain_sum/L1": accuracy / 2},
                       samples=[{"question": "1 + 2 = ?", "gold": "3", "completion": "It is\n3 | done",
                                 "extracted": "3", "status": "correct"},
                                {"question": "2 + 2 = ?", "gold": "4", "completion": "five", "extracted": None,
@@ -43,7 +44,8 @@ def run(tmp_path, steps, resume_step=None, reward=lambda s: s / 10):
     if resume_step is None:
         o.on_evaluation(result=result("baseline", accuracy=0.25))
     for step in steps:
-        o.on_train_log(step=step, max_steps=4, metrics={"reward": reward(step), "loss": 0.5, "note": "text"},
+        metrics = {"reward": reward(step), "loss": 0.5, "note": "text", "curriculum/level/chain_sum": step // 2}
+        o.on_train_log(step=step, max_steps=4, metrics=metrics,
                        warnings=["Only 5% of completions parsed"] if step == 1 else [])
         if step == 2:
             o.on_evaluation(result=result("step_2", step=2))
@@ -59,9 +61,14 @@ def test_scalars_tables_and_samples_read_back_with_tensorboards_reader(tmp_path)
     assert scalars(events, "eval/accuracy") == [(0, 0.25), (2, 0.5), (4, 0.75)]  # baseline at step 0
     assert scalars(events, "eval/per_task/chain_sum") == [(0, 0.25), (2, 0.5), (4, 0.75)]
     assert scalars(events, "eval/pass@4") == [(0, 0.75), (2, 0.75), (4, 0.75)]
+    # a curriculum: each task's level while training, held-out accuracy per level at each evaluation
+    assert scalars(events, "train/curriculum/level/chain_sum") == [(1, 0), (2, 1), (3, 1), (4, 2)]
+    assert scalars(events, "eval/per_level/chain_sum/L0") == [(0, 0.25), (2, 0.5), (4, 0.75)]
+    assert scalars(events, "eval/per_level/chain_sum/L1") == [(0, 0.125), (2, 0.25), (4, 0.375)]
     table = text(events, "evaluation/final")[4]
     assert table.startswith("| metric | value |\n|---|---|\n") and "| accuracy | 0.75 |" in table
     assert "| n | 2 |" in table and "| per_task/chain_sum | 0.75 |" in table
+    assert "| per_level/chain_sum/L1 | 0.375 |" in table
     samples = text(events, "samples/step_2")[2]
     assert samples.splitlines() == ["| question | gold | completion | extracted | status |", "|---|---|---|---|---|",
                                     "| 1 + 2 = ? | 3 | It is<br>3 \\| done | 3 | correct |"]  # num_samples=1
