@@ -69,10 +69,45 @@ def test_train_prm_at_smoke_size_on_the_embedded_model(tmp_path):
     assert model.num_parameters() > 100_000_000 and model.config.step_separator == "\n"
 
 
-def test_a_prm_run_killed_while_labelling_resumes_from_its_cached_labels(prm_run, tiny_model_dir, tmp_path):
-    """SIGKILL as soon as the first problem's labels are on disk: the rerun (resume=auto, the same command) reads
-    every problem labelled before the kill from the cache instead of sampling it again, labels the rest once, and
-    ends with the weights of the uninterrupted run."""
+# Loaded at start-up by the runs of the kill test (a sitecustomize.py on PYTHONPATH): records each problem the run
+# labels (RLVR_TEST_LABELLED: a file, one index a line) and opens a window for the kill: labelling problem
+# RLVR_TEST_SLOW_PROBLEM, or fsyncing checkpoint RLVR_TEST_SLOW_CHECKPOINT, takes a minute.
+HOOKS = '''
+import os
+import time
+
+import rlvr.data.step_labels as step_labels
+import rlvr.files as files
+
+_label_problem, _fsync_tree = step_labels.label_problem, files.fsync_tree
+
+
+def label_problem(*args, index, **kwargs):
+    with open(os.environ["RLVR_TEST_LABELLED"], "a") as log:
+        log.write(f"{index}\\n")
+    if str(index) == os.environ.get("RLVR_TEST_SLOW_PROBLEM"):
+        time.sleep(60)
+    return _label_problem(*args, index=index, **kwargs)
+
+
+def fsync_tree(root):
+    slow = os.environ.get("RLVR_TEST_SLOW_CHECKPOINT")
+    if slow and str(root).endswith(slow):
+        time.sleep(60)
+    _fsync_tree(root)
+
+
+step_labels.label_problem, files.fsync_tree = label_problem, fsync_tree
+'''
+
+
+def test_a_prm_run_killed_while_labelling_then_while_training_resumes_from_its_cached_labels(prm_run, tiny_model_dir,
+                                                                                            tmp_path):
+    """SIGKILL while labelling (problems 0 and 1 cached, 2 being labelled), then the same command SIGKILLed while
+    training (checkpoint-1 complete, checkpoint-2 being written), then the same command to the end (resume=auto):
+    every problem is labelled exactly once over the three runs, the second run reads the first's labels from the
+    cache, the third reads them all and continues from step 1; the labels and final weights are the uninterrupted
+    run's."""
     import re
     import subprocess
     import sys
@@ -80,32 +115,60 @@ def test_a_prm_run_killed_while_labelling_resumes_from_its_cached_labels(prm_run
     from safetensors.torch import load_file
 
     from tests.conftest import REPO
-    from tests.integration.test_resume import env, run, wait_for
+    from tests.integration.test_resume import env, wait_for
 
     reference, _ = prm_run
-    run_dir = tmp_path / "run"
+    hooks, run_dir, labelled_log, console = (tmp_path / n for n in ("hooks", "run", "labelled.txt", "console.txt"))
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(HOOKS)
     shrunk = [o for o in tiny_overrides(tiny_model_dir, run_dir) if not o.startswith("train.num_generations")]
     command = [sys.executable, str(REPO / "run_pipeline.py"), *shrunk, "train=prm", "train.label_prompts=4",
-               "train.solutions_per_prompt=2", "train.rollouts=2", "train.step_separator=' '", "eval.n=4"]
+               "train.solutions_per_prompt=2", "train.rollouts=2", "train.step_separator=' '", "eval.n=4",
+               "train.save_steps=1"]
 
     def labelled() -> list[str]:
         return [line for path in (run_dir / "checkpoints").glob("step_labels-*.jsonl")
                 for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
 
-    proc = subprocess.Popen(command, env=env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: run_dir.joinpath("checkpoints").is_dir() and labelled(), proc)
-    proc.kill()
-    proc.wait()
-    before = labelled()
+    def start(**hook_env: str) -> subprocess.Popen:
+        labelled_log.write_text("")
+        with console.open("w") as out:  # a file, not a pipe: nothing blocks a run the test does not read
+            return subprocess.Popen(command, env={**env(hooks), "RLVR_TEST_LABELLED": str(labelled_log), **hook_env},
+                                    cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
 
-    again = run(command, env=env())
-    found = re.search(r"step labels: (\d+) of 4 problems read from", again.stdout + again.stderr)
-    assert found and int(found.group(1)) == len(before), (len(before), (again.stdout + again.stderr)[-2000:])
-    after = labelled()
-    assert len(after) == 4 and after[: len(before)] == before  # each problem labelled once, the first ones kept
+    def kill_when(condition, proc: subprocess.Popen) -> str:
+        wait_for(condition, proc)
+        proc.kill()
+        proc.wait()
+        return console.read_text()
+
+    def read_from_cache(output: str) -> int:
+        found = re.search(r"step labels: (\d+) of 4 problems read from", output)
+        return int(found.group(1)) if found else 0
+
+    # 1. killed while labelling problem 2
+    first = start(RLVR_TEST_SLOW_PROBLEM="2")
+    kill_when(lambda: labelled_log.read_text() == "0\n1\n2\n", first)
+    assert [json.loads(line)["problem"] for line in labelled()] == [0, 1]
+
+    # 2. killed while writing checkpoint-2, after checkpoint-1
+    second = start(RLVR_TEST_SLOW_CHECKPOINT="checkpoint-2")
+    staging = run_dir / "checkpoints" / ".checkpoint-2.tmp" / "checkpoint-2" / "trainer_state.json"
+    output = kill_when(staging.exists, second)
+    assert read_from_cache(output) == 2 and labelled_log.read_text() == "2\n3\n", output[-3000:]
+    assert (run_dir / "checkpoints" / "checkpoint-1" / "rlvr_state.json").is_file()
+
+    # 3. to the end: nothing labelled again, training continues from checkpoint-1
+    third = start()
+    third.wait(timeout=600)
+    output = console.read_text()
+    assert third.returncode == 0, output[-3000:]
+    assert read_from_cache(output) == 4 and labelled_log.read_text() == "", output[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["run"]["status"] == "success" and results["train"]["resumed_from_step"] == 1
+    assert results["train"]["global_step"] == 2
     (theirs_cache,) = (reference / "checkpoints").glob("step_labels-*.jsonl")
-    assert "".join(after) == theirs_cache.read_text()  # the same labels as the uninterrupted run
+    assert "".join(labelled()) == theirs_cache.read_text()  # the same labels as the uninterrupted run
     ours = load_file(run_dir / "model" / "model.safetensors")
     theirs = load_file(reference / "model" / "model.safetensors")
     assert max((ours[k] - theirs[k]).abs().max().item() for k in theirs) <= 1e-5
-    assert json.loads((run_dir / "results.json").read_text())["run"]["status"] == "success"

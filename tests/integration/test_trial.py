@@ -41,6 +41,19 @@ def test_the_trial_runs_every_train_option(tiny_model_dir, tmp_path, train):
     assert (saved["max_steps"], saved["max_completion_length"]) == (2, 16)  # the caps, on record
 
 
+def test_the_trial_runs_a_reward_model_ensemble(tiny_model_dir, tmp_path):
+    """train.ensemble_size=2: two heads on one body, trained two steps together; best-of-N picks by their mean
+    minus the uncertainty penalty times their spread."""
+    cfg = compose(trial(tiny_model_dir, tmp_path, "train=reward_model", "train.ensemble_size=2", "eval=best_of_n",
+                        "eval.n=4", "eval.uncertainty_penalty=0.5"))
+    results = build_pipeline(cfg).run(tmp_path)
+    assert results["run"]["status"] == "success" and results["train"]["global_step"] == 2
+    history = results["train_history"]
+    assert history[-1]["step"] == 2 and "loss" in history[-1]
+    assert all(r["ensemble/std"] > 0 for r in history if "ensemble/std" in r) and "ensemble/std" in history[-1]
+    assert results["final"]["n"] > 0 and {"pass@1", "maj@4"} <= set(results["final"]["extra"])
+
+
 def test_the_trial_runs_every_stage_of_a_staged_experiment(tiny_model_dir, tmp_path):
     cfg = compose(trial(tiny_model_dir, tmp_path, experiment="[sft_then_grpo,smoke]"))
     results = build_pipeline(cfg).run(tmp_path)
@@ -54,3 +67,5 @@ def test_the_trial_caps_sizes_and_keeps_smaller_ones():
     assert (ppo["max_steps"], ppo["prompts_per_step"], ppo["mini_batch_size"], ppo["ppo_epochs"]) == (1, 4, 4, 3)
     assert "num_generations" not in ppo  # a cap only where the loop has the setting
     assert pipeline.config["eval"]["max_new_tokens"] == 16  # what reads a capped size reads the cap
+    prm = build_pipeline(compose(["experiment=smoke", "train=prm", "train.rollouts=1"])).config["train"]
+    assert (prm["label_prompts"], prm["solutions_per_prompt"], prm["rollouts"]) == (4, 2, 1)  # a PRM's labelling
