@@ -19,10 +19,16 @@ It prints one table with a verdict line per check, writes ``preflight.json`` int
 exits 0 when no check failed, 1 otherwise. It never trains: the timed step's weights are thrown away, nothing is
 saved but ``preflight.json``. ``preflight.sample=0`` runs the data and memory checks alone, without loading model
 weights.
+
+It checks the job as it would run: with ``pipeline.trial`` (``experiment=smoke``) applied, every stage of
+``pipeline.stages``, every round of a loop in rounds (``train.rounds``: each round a stage; one step is timed per
+loop, the rounds of a loop take the same time). A streamed dataset (``data.streaming=true``) is read no further than
+the first ``preflight.stream_rows`` training rows (the data checks and the behaviour sample) and the timed step's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -33,11 +39,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlvr.config import build, validate, with_defaults
 from rlvr.data import ReasoningGymData
+from rlvr.data.streaming import TrainStream
 from rlvr.errors import ConfigError
 from rlvr.evaluation import Evaluator
 from rlvr.interfaces import Rewards
 from rlvr.model import HFModel
 from rlvr.orchestration import PipelineOrchestrator, build_pipeline
+from rlvr.orchestration.stages import Stage, apply_trial
 from rlvr.preflight import behaviour as behave
 from rlvr.preflight.data import (
     check_answer_format,
@@ -46,6 +54,7 @@ from rlvr.preflight.data import (
     check_overlap,
     check_prompt_length,
     prompt_tokens,
+    stream_sample,
 )
 from rlvr.preflight.memory import (
     GIB,
@@ -112,7 +121,9 @@ def run(cfg: DictConfig, settings: PreflightSettings, run_dir: str | Path) -> Re
     ``preflight.json`` into ``run_dir``; returns the report."""
     began = time.perf_counter()
     pipeline = build_pipeline(cfg)
-    checker = _Preflight(pipeline, with_defaults(cfg), settings, Path(run_dir))
+    cfg = with_defaults(cfg)
+    apply_trial(cfg)  # as build_pipeline does: the timed steps are built from these nodes
+    checker = _Preflight(pipeline, cfg, settings, Path(run_dir))
     try:
         checks = checker.checks()
     finally:
@@ -146,17 +157,27 @@ class _Preflight:
         splits = p.data.load(p.prompts)
         data_s = self._phase("data", start)
         scorer = Scorer(p.prompts.answer_format, p.data.verifier)
-        train, test = splits.train.to_list(), splits.test.to_list()
+        streamed = isinstance(splits.train, TrainStream)
+        if streamed:  # not read whole: its first rows
+            train, read_stats = stream_sample(splits.train, s.stream_rows)
+            stats = {**splits.stats, **read_stats}
+        else:
+            train, stats = splits.train.to_list(), splits.stats
+        test = splits.test.to_list()
         model = p.model if isinstance(p.model, HFModel) else None
         tokenizer = model.load_tokenizer() if model is not None else None
         shape = shape_of(model.load_config()) if model is not None else None
         lengths = (prompt_tokens(tokenizer, [r["prompt"] for r in train]),
                    prompt_tokens(tokenizer, [r["prompt"] for r in test])) if tokenizer is not None else ([], [])
         out = [self._prompt_length(shape, *lengths),
-               check_gold_answers(splits.stats, s.max_refused_golds),
-               check_overlap(train, test, splits.stats, s.max_overlap),
+               check_gold_answers(stats, s.max_refused_golds),
+               check_overlap(train, test, stats, s.max_overlap),
                check_answer_format(p.prompts, train[:200], scorer, s.min_gold_format),
                self._audit(train, scorer)]
+        if streamed:
+            for check in out[:3]:
+                check.summary += f" (streamed: the first {len(train)} training rows read)"
+                check.figures["streamed_train_rows"] = len(train)
         quote = price(s.prices, s.instance_type, s.spot)
         memory, work = self._memory(shape, max(lengths[0], default=0), max(lengths[1], default=0), quote)
         out.append(memory)
@@ -182,6 +203,12 @@ class _Preflight:
         out.append(check_cost(run.total_s, quote, s.max_cost_usd, device))
         return out
 
+    def _key(self, stage: Stage) -> str:
+        """Where a stage's loop is set: ``train`` (a run without ``pipeline.stages``, in rounds or not), else
+        ``pipeline.stages.<name>`` (a stage's rounds are named ``<name>-round<r>``)."""
+        named = self.pipeline.plan.stages
+        return "train" if not named else "pipeline.stages." + next(n for n, loop in named.items() if loop is stage.loop)
+
     def _phase(self, name: str, start: float) -> float:
         """Seconds since ``start``, kept as the preflight's own time for ``name``."""
         self.phases[name] = time.perf_counter() - start
@@ -191,6 +218,7 @@ class _Preflight:
         p = self.pipeline
         model = p.model.name_or_path if isinstance(p.model, HFModel) else type(p.model).__name__
         data = type(p.data).__name__ + (f" {p.data.task or 'mixture'}" if isinstance(p.data, ReasoningGymData) else "")
+        data += " streamed" if getattr(p.data, "streaming", False) else ""
         loops = []
         for stage in self.stages:
             s, _ = _loop_settings(stage.loop)
@@ -209,7 +237,7 @@ class _Preflight:
         completion = (0, "the completion budget")
         for stage in self.stages:
             s, extra = _loop_settings(stage.loop)
-            prefix = "train" if len(self.stages) == 1 else f"pipeline.stages.{stage.name}"
+            prefix = self._key(stage)
             if s.get("max_length"):
                 limit = (s["max_length"], f"{prefix}.max_length")
             elif s.get("rollout") == "vllm" and extra.get("vllm_max_model_length"):
@@ -385,15 +413,21 @@ class _Preflight:
 
     def _timed_steps(self, model: Any, tokenizer: Any, splits: Any, scorer: Scorer) -> list[StepTime]:
         """One step of each stage's loop, built for one step without checkpoints (it trains ``model``: nothing
-        runs on the model after it)."""
+        runs on the model after it). The rounds of a loop in rounds are timed once: each round's step is the
+        same."""
         start = time.perf_counter()
-        steps = []
+        steps: list[StepTime] = []
+        timed: dict[int, StepTime] = {}  # id of a loop -> its timed step
         rewards = self.pipeline.reward.trl_functions(scorer) if self.pipeline.reward else Rewards()
         for stage in self.stages:
-            node = self.cfg.train if len(self.stages) == 1 else self.cfg.pipeline.stages[stage.name]
+            if id(stage.loop) in timed:
+                steps.append(dataclasses.replace(timed[id(stage.loop)], stage=stage.name))
+                continue
+            node = OmegaConf.select(self.cfg, self._key(stage))
             one = build(OmegaConf.merge(node, {"max_steps": 1, "save_steps": 0, "logging_steps": 1}))
-            steps.append(time_step(stage.name, one, stage.loop.max_steps, model, tokenizer, splits.train, scorer,
-                                   rewards, self.pipeline.seed))
+            timed[id(stage.loop)] = time_step(stage.name, one, stage.loop.max_steps, model, tokenizer, splits.train,
+                                              scorer, rewards, stage.seed(self.pipeline.seed))
+            steps.append(timed[id(stage.loop)])
         self._phase("timed steps", start)
         return steps
 

@@ -8,14 +8,20 @@
 - ``answer_format``: the prompt asks for the format the scorer reads (it names its markers or answer line and no
   other format's), and a correct answer written that way scores correct;
 - ``reward_audit``: the reward-hacking audit (:mod:`rlvr.audit`) on a few training rows.
+
+A streamed dataset (``data.streaming=true``) is not read whole: the checks see its held-out rows and the first
+``preflight.stream_rows`` training rows of the stream (:func:`stream_sample`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from rlvr.audit import audit
+from rlvr.data.sources import BadRow
+from rlvr.data.streaming import TrainStream, read
 from rlvr.preflight.report import Check
 from rlvr.rewards import RewardSuite
 from rlvr.scoring import AnswerFormat, Scorer
@@ -41,6 +47,33 @@ def prompt_tokens(tokenizer: Any, prompts: list[list[dict[str, Any]]]) -> list[i
     ids = tokenizer.apply_chat_template(conversation=prompts, add_generation_prompt=True, tokenize=True,
                                         return_dict=True)["input_ids"]
     return [len(i) for i in ids]
+
+
+def stream_sample(stream: TrainStream, rows: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The first ``rows`` training rows of a stream (at most ``data.train_size``), in file order and made as the run
+    makes them (records refused at load skipped, held-out questions dropped), and the counts the data checks read:
+    ``train_rows``, ``train_skipped`` with ``skipped/<reason>``, ``train_dropped_overlap``. The stream is read no
+    further than that."""
+    wanted = rows if stream.limit is None else min(rows, stream.limit)
+    kept: list[dict[str, Any]] = []
+    skipped: Counter = Counter()
+    dropped = 0
+    if wanted:
+        for record in read(stream.source.open(), stream.source.where):
+            try:
+                row = stream.to_row(record)
+            except BadRow as e:
+                skipped[f"{e.field}: {e.reason}"] += 1
+                continue
+            if row["question"] in stream.held_out:
+                dropped += 1
+                continue
+            kept.append(row)
+            if len(kept) == wanted:
+                break
+    stats = {"train_rows": len(kept), "train_skipped": sum(skipped.values()), "train_dropped_overlap": dropped}
+    stats.update({f"skipped/{reason}": n for reason, n in skipped.most_common()})
+    return kept, stats
 
 
 def check_prompt_length(train: list[int], test: list[int], limit: tuple[int, str] | None, completion: tuple[int, str],

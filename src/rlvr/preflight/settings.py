@@ -20,6 +20,8 @@ class PreflightSettings:
             on one evaluation batch. 0 runs the data and memory checks only: no model weights are loaded (the
             tokenizer and the model's config are).
         seed: seed of the sampled prompts (the completions are sampled from the run's ``seed``).
+        stream_rows: with ``data.streaming=true``, the training rows the data checks and the behaviour sample read:
+            the stream's first ones (the timed step reads the stream as the run does); the rest is not read.
         max_truncated_prompts: share of prompts longer than the prompt budget (cut off, or unable to fit) allowed.
         max_refused_golds: share of rows whose gold answer was refused at load allowed.
         max_overlap: share of held-out questions that also appear in training allowed.
@@ -52,6 +54,7 @@ class PreflightSettings:
         enabled: bool = False,
         sample: Count = 2,
         seed: int = 0,
+        stream_rows: Annotated[int, Range(ge=1)] = 1000,
         max_truncated_prompts: Share = 0.0,
         max_refused_golds: Share = 0.05,
         max_overlap: Share = 0.0,
@@ -72,7 +75,7 @@ class PreflightSettings:
         max_hours: NonNegative | None = None,
         max_cost_usd: NonNegative | None = None,
     ):
-        self.enabled, self.sample, self.seed = enabled, sample, seed
+        self.enabled, self.sample, self.seed, self.stream_rows = enabled, sample, seed, stream_rows
         self.max_truncated_prompts, self.max_refused_golds, self.max_overlap = (
             max_truncated_prompts, max_refused_golds, max_overlap)
         self.min_gold_format, self.audit_rows, self.max_hack_fraction = min_gold_format, audit_rows, max_hack_fraction

@@ -33,7 +33,8 @@ from rlvr.preflight.report import Check
 @dataclass
 class StepTime:
     """One timed step of a stage: seconds of the loop's set-up (trainer, data preparation: once per stage), the
-    rollout, the rewards and the training pass; ``rollouts_per_step``: 1 / num_iterations."""
+    rollout, the rewards and the training pass; ``rollouts_per_step``: 1 / num_iterations; ``trained``: whether the
+    loop made its optimizer step (expert iteration with no correct sample trains nothing, and says so)."""
 
     stage: str
     max_steps: int
@@ -44,6 +45,7 @@ class StepTime:
     rollouts_per_step: float = 1.0
     metrics: dict[str, float] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any], list[Any]]] = field(default_factory=list)  # the step's reward calls
+    trained: bool = True
 
     @property
     def step_s(self) -> float:
@@ -106,7 +108,7 @@ def time_step(stage: str, loop: Any, max_steps: int, model: Any, tokenizer: Any,
         rollout, reward, train_s = 0.0, 0.0, ended - started
     iterations = int(loop.settings.get("num_iterations", 1))
     return StepTime(stage, max_steps, started - begun, max(rollout, 0.0), reward, max(train_s, 0.0), 1 / iterations,
-                    clock.metrics, calls)
+                    clock.metrics, calls, trained=result.global_step > 0)
 
 
 def write_speed(directory: Path, size: int = 64 * 1024**2) -> float:
@@ -169,13 +171,20 @@ def check_time(run: RunTime, steps: list[StepTime], device: str, max_hours: floa
     figures = {"total_s": round(run.total_s, 1), "parts_s": {k: round(v, 2) for k, v in run.parts.items()},
                "steps": [{"stage": s.stage, "max_steps": s.max_steps, "step_s": round(s.step_s, 3),
                           "rollout_s": round(s.rollout_s, 3), "reward_s": round(s.reward_s, 3),
-                          "train_s": round(s.train_s, 3), "setup_s": round(s.setup_s, 3)} for s in steps],
+                          "train_s": round(s.train_s, 3), "setup_s": round(s.setup_s, 3), "trained": s.trained}
+                         for s in steps],
                "device": device, **run.figures}
+    untrained = [s.stage for s in steps if not s.trained]
     if max_hours is not None and run.total_s > max_hours * 3600:
         return Check("time", "fail", summary,
                      f"the run would take about {duration(run.total_s)}, more than preflight.max_hours={max_hours:g}: "
                      "lower train.max_steps, evaluate less often (eval.eval_steps, eval.num_examples), or raise the "
                      "limit.", figures)
+    if untrained:
+        return Check("time", "warn", summary,
+                     f"the timed step of {', '.join(untrained)} made no optimizer step (the loop trained nothing: see "
+                     "its console line), so the estimate holds its set-up but not its training steps: the run may "
+                     "take longer.", figures)
     return Check("time", "pass", summary, figures=figures)
 
 

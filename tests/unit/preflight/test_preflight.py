@@ -130,3 +130,56 @@ def test_settings_are_validated_and_need_preflight_true():
     assert settings is None and "preflight" not in cfg
     cfg, settings = preflight.split(compose([]))
     assert settings is None and "preflight" not in cfg
+
+
+def test_a_stream_is_checked_on_its_first_rows(tiny_model_dir, tmp_path):
+    """``data.streaming=true``: the data checks read the held-out rows and the stream's first
+    ``preflight.stream_rows`` training rows as the run makes them (refused ones counted, held-out ones dropped);
+    the timed step reads the stream as the run does."""
+    train = [{"question": "What is 3 + 3?", "answer": "6"},  # held out: dropped from the stream
+             {"question": "What is 1 + 1?", "answer": "two"},  # refused at load
+             {"question": "what is 2  + 2?", "answer": "4"}]  # the same as a held-out question, but for case and spaces
+    train += [{"question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(10, 40)]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", [{"question": "What is 3 + 3?", "answer": "6"},
+                                          {"question": "What is 2 + 2?", "answer": "4"}])
+    stream = ["data=jsonl", f"data.path={tmp_path}", "data.answer_type=integer", "data.streaming=true",
+              "data.train_size=null", "data.test_size=2", "preflight.stream_rows=10"]
+    report = run(tiny_model_dir, tmp_path, "preflight.sample=0", *stream)
+    assert "QAData streamed" in report.job
+    golds, overlap = report.check("gold_answers"), report.check("overlap")
+    assert golds.figures["refused"] == 1 and golds.figures["rows"] == 1 + 10 + 2  # refused, read, held out
+    assert overlap.status == "fail" and overlap.figures["shared"] == 1 and overlap.figures["dropped_at_load"] == 1
+    for check in (report.check("prompt_length"), golds, overlap):
+        assert "(streamed: the first 10 training rows read)" in check.summary
+        assert check.figures["streamed_train_rows"] == 10
+    report = run(tiny_model_dir, tmp_path, "preflight.sample=1", "preflight.max_overlap=1",
+                 "preflight.max_refused_golds=1", "preflight.min_parse_rate=0", "preflight.max_flat_groups=1",
+                 "preflight.max_truncated_completions=1", *stream)
+    assert report.passed, report.table()
+    time = report.check("time")
+    assert time.status == "pass" and time.figures["steps"][0]["trained"] and time.figures["steps"][0]["rollout_s"] > 0
+
+
+def test_rounds_and_the_trial_are_checked_as_they_would_run(tiny_model_dir, tmp_path, monkeypatch):
+    """``experiment=smoke`` caps every loop (here ``max_completion_length`` 32 to 16, two rounds): the timed step
+    samples at the capped length; each round is a stage (``round1``, ``round2``), its loop timed once."""
+    from rlvr.preflight import timing
+
+    timed = []
+    real = timing.time_step
+
+    def counted(*args, **kwargs):
+        timed.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("rlvr.preflight.time_step", counted)
+    report = run(tiny_model_dir, tmp_path, "experiment=smoke", "train.rounds=3", "train.max_completion_length=32",
+                 "preflight.sample=1")
+    assert "GRPOLoop 2 steps x 4 completions (4 per prompt) x 16 tokens then GRPOLoop" in report.job
+    truncation = report.check("truncation").figures
+    assert truncation["max_completion_length"] == 16 and truncation["mean_tokens"] <= 16
+    steps = report.check("time").figures["steps"]
+    assert [s["stage"] for s in steps] == ["round1", "round2"] and timed == ["round1"]
+    assert steps[0]["step_s"] == steps[1]["step_s"] > 0
+    assert report.check("time").figures["evaluations"] == 3  # the baseline and one after each round

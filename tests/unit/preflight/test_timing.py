@@ -64,6 +64,18 @@ def test_the_time_and_a_limit_it_breaks():
     assert [duration(s) for s in (12.34, 245, 3725)] == ["12.3 s", "4 min 05 s", "1 h 02 min"]
 
 
+def test_a_timed_step_that_trained_nothing_is_a_warning_not_a_measurement():
+    """Expert iteration with no correct sample makes no optimizer step: its step's seconds are not a step's."""
+    trained = StepTime("round1", 10, setup_s=3.0, rollout_s=0.0, reward_s=0.0, train_s=0.5)
+    idle = StepTime("round2", 10, setup_s=3.0, rollout_s=0.0, reward_s=0.0, train_s=0.0, trained=False)
+    run = RunTime({"trainer set-up": 6.0, "training steps": 5.0}, {})
+    assert check_time(run, [trained], "a CPU", None).status == "pass"
+    found = check_time(run, [trained, idle], "a CPU", None)
+    assert found.status == "warn" and "round2 made no optimizer step" in found.verdict and "round1" not in found.verdict
+    assert [s["trained"] for s in found.figures["steps"]] == [True, False]
+    assert check_time(run, [trained, idle], "a CPU", 0.0001).status == "fail"  # a broken limit still fails
+
+
 def test_write_speed_is_measured_and_leaves_nothing(tmp_path):
     assert write_speed(tmp_path, size=4 * 1024**2) > 0 and not list(tmp_path.iterdir())
 
