@@ -8,6 +8,8 @@ the GGUF with transformers (de-quantised to float32) and caches it under ``$RLVR
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -42,13 +44,35 @@ def resolve(name: str) -> str:
     if key not in _MODELS:
         raise ValueError(f"Unknown embedded model '{key}'. Known: {', '.join(_MODELS)}.")
     target = cache_dir() / "models" / key
-    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+    if _complete(target):
         return str(target)
-    spec = _MODELS[key]
-    with tempfile.TemporaryDirectory() as tmp:
-        gguf = Path(os.environ["RLVR_SMOLLM2_GGUF"]) if os.environ.get("RLVR_SMOLLM2_GGUF") else _fetch(spec, Path(tmp))
-        _convert(gguf, target)
+    # Jobs started together on a fresh machine (a parallel sweep, the ranks of a launch, parallel tests) convert
+    # once: the first takes the lock and converts, the others wait for it and then find the cache complete.
+    with _locked(target.with_name(f".{key}.lock")):
+        if not _complete(target):
+            spec = _MODELS[key]
+            with tempfile.TemporaryDirectory() as tmp:
+                gguf = (Path(os.environ["RLVR_SMOLLM2_GGUF"]) if os.environ.get("RLVR_SMOLLM2_GGUF")
+                        else _fetch(spec, Path(tmp)))
+                _convert(gguf, target)
     return str(target)
+
+
+def _complete(target: Path) -> bool:
+    return (target / "config.json").exists() and any(target.glob("*.safetensors"))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created if missing), held by this process until the block ends; the
+    operating system releases it if the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fetch(spec: dict[str, str], tmp: Path) -> Path:

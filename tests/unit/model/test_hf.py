@@ -3,6 +3,8 @@ bases: test_quantized.py)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -82,3 +84,47 @@ def test_embedded_name_resolves_to_cache(monkeypatch, tmp_path):
     assert embedded.resolve("embedded://smollm2-135m-instruct") == str(target)  # cached: no download
     with pytest.raises(ValueError, match="Unknown embedded model"):
         embedded.resolve("embedded://nope")
+
+
+CONVERT_SLOWLY = """
+import sys, time
+from pathlib import Path
+from rlvr.model import embedded
+
+def convert(gguf, target):  # stands in for the GGUF conversion: slow, counted, writes a complete checkpoint
+    with open(sys.argv[1], "a") as log:
+        log.write("converted\\n")
+    time.sleep(1.0)
+    partial = target.with_name(target.name + ".partial")
+    partial.mkdir(parents=True)
+    (partial / "config.json").write_text("{}")
+    (partial / "model.safetensors").write_bytes(b"")
+    partial.replace(target)
+
+embedded._convert = convert
+print(embedded.resolve("embedded://smollm2-135m-instruct"))
+"""
+
+
+def test_jobs_started_together_convert_the_embedded_model_once(tmp_path):
+    """A parallel sweep (or parallel tests) on a fresh machine: every process resolves the model at once; one
+    converts, the others wait for it and use its cache (before the lock they overwrote each other's half-written
+    checkpoint)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"")
+    env = {**os.environ, "RLVR_CACHE_DIR": str(tmp_path / "cache"), "RLVR_SMOLLM2_GGUF": str(gguf),
+           "PYTHONPATH": str(REPO / "src")}
+    counter = tmp_path / "conversions.log"
+    procs = [subprocess.Popen([sys.executable, "-c", CONVERT_SLOWLY, str(counter)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], [err for _, err in outputs]
+    target = tmp_path / "cache" / "models" / "smollm2-135m-instruct"
+    assert {out.strip() for out, _ in outputs} == {str(target)}
+    assert counter.read_text().splitlines() == ["converted"]
+    assert (target / "config.json").exists()
