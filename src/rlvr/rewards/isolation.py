@@ -148,6 +148,11 @@ class Processes:
     def start(self) -> dict[tuple[str, str], str]:
         """Start the workers and wait until each has loaded the objects. Returns ``{key: why}`` for each object
         a worker could not load (those must run elsewhere); raises if the workers cannot start."""
+        if multiprocessing.get_start_method(allow_none=True) not in multiprocessing.get_all_start_methods():
+            # A job of Hydra's joblib launcher (hydra/launcher=local) runs in a loky worker, whose start method is
+            # "loky". A new child is told to take its parent's start method before anything else, and plain Python
+            # does not know "loky": every worker died at start and the rewards fell back to threads.
+            multiprocessing.set_start_method(self._context.get_start_method(), force=True)
         executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
                                        initargs=(self._payload,))
         deadline = time.monotonic() + self.start_timeout_s

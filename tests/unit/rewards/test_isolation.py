@@ -173,6 +173,24 @@ def test_rewards_and_scoring_run_in_workers_and_close_leaves_no_process(suites):
     assert again not in (pid, os.getpid())
 
 
+def reward_worker_pids() -> list[int]:
+    """In a fresh suite with process isolation: the process ids its reward calls ran in, and this process's."""
+    suite = suite_of({"pid": fn("process_id")})
+    try:
+        return [int(call_like_trl(suite, SCORER, ["a"], answer=["1"])[0]["pid"][0]), os.getpid()]
+    finally:
+        suite.close()
+
+
+def test_rewards_run_in_workers_inside_a_job_of_the_joblib_launcher():
+    """hydra/launcher=local runs each job in a loky worker (joblib): its reward workers start there too (they died
+    at start, and the rewards ran in threads of the training process, with a warning)."""
+    from joblib import Parallel, delayed
+
+    ((worker, job),) = Parallel(n_jobs=2, backend="loky")(delayed(reward_worker_pids)() for _ in range(1))
+    assert job != os.getpid() and worker not in (job, os.getpid())
+
+
 def test_what_cannot_be_sent_to_a_worker_runs_in_process_with_one_warning(suites, caplog):
     def closure(completions, **_):
         return [float(os.getpid())] * len(completions)
