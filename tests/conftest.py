@@ -7,17 +7,34 @@ The tiny model has a character-level tokenizer and a ChatML template like SmolLM
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The tests that start several processes (two ranks under torchrun or accelerate, Ray, parallel Hydra jobs) run one
+# after another on one pytest-xdist worker: accelerate's ranks meet on one fixed port, and each such test fills the
+# machine's cores by itself (pyproject.toml runs the suite with ``-n auto --dist loadgroup``).
+MULTIPROCESS = pytest.mark.xdist_group("multiprocess")
 # Data files committed with the tests (see tests/fixtures/README.md): the suite reads nothing outside the checkout.
 FIXTURES = REPO / "tests" / "fixtures"
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker (and every process a test starts) gets its share of the cores, so workers do
+    not fight over them; OMP_NUM_THREADS set by hand wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
 
 
 def char_tokenizer():

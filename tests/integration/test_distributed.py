@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, read_jsonl
+from tests.conftest import MULTIPROCESS, REPO, read_jsonl
 from tests.integration.test_resume import env
+
+pytestmark = MULTIPROCESS
 
 SETTINGS = [
     "model.dtype=float32", "data.train_size=16", "data.test_size=6", "eval.batch_size=4", "train.max_steps=2",

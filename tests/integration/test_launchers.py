@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 from rlvr import devices
-from tests.conftest import REPO
+from tests.conftest import MULTIPROCESS, REPO
 from tests.integration.test_resume import env
+
+pytestmark = MULTIPROCESS
 
 TINY = ["data.train_size=16", "data.test_size=4", "train.max_steps=1", "train.per_device_train_batch_size=4",
         "train.num_generations=4", "train.max_completion_length=8", "observers=none"]

@@ -34,8 +34,10 @@ import psutil
 import pytest
 from safetensors.torch import load_file
 
-from tests.conftest import REPO, read_jsonl
+from tests.conftest import MULTIPROCESS, REPO, read_jsonl
 from tests.integration.test_resume import env, wait_for
+
+pytestmark = MULTIPROCESS
 
 SFT_STEPS, GRPO_STEPS = 2, 2
 

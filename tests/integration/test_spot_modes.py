@@ -21,8 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, read_jsonl, tiny_overrides
+from tests.conftest import MULTIPROCESS, REPO, read_jsonl, tiny_overrides
 from tests.integration.test_resume import env, wait_for
+
+pytestmark = MULTIPROCESS
 
 SLOW = ["+reward.functions.slow={_target_:tests.integration.slow_reward.slow_variety,_partial_:true}",
         "reward.isolation=thread"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import FIXTURES, REPO, read_jsonl
+from tests.conftest import FIXTURES, MULTIPROCESS, REPO, read_jsonl
 from tests.faults.ledger import LEDGER, Expected
 from tests.integration.test_distributed import launch
 from tests.integration.test_resume import env, logged_step, run, train_records, wait_for, weights
@@ -90,6 +90,7 @@ def test_a_streamed_run_killed_after_a_checkpoint_resumes_on_the_same_rows(tiny_
 
 
 
+@MULTIPROCESS
 def test_two_processes_share_each_global_batch_of_the_stream(tiny_model_dir, tmp_path):
     settings = [f"model.name_or_path={tiny_model_dir}", "model.dtype=float32", "data=gsm8k",
                 f"data.path={FIXTURES / 'gsm8k'}", "data.streaming=true", "data.test_size=4", "data.shuffle_buffer=3",
