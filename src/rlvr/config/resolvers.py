@@ -99,6 +99,13 @@ def first(*values: Any) -> Any:
     return next((v for v in values if v is not None and v != "None"), None)
 
 
+def trains_with(target: str, *, _root_: Any = None) -> bool:
+    """Whether the job's one-stage training loop is ``target`` (its ``train._target_``): a setting of another group
+    that depends on the algorithm, such as the embedded model's LoRA adapter under GRPO
+    (``enabled: ${trains_with:rlvr.train.GRPOLoop}``). False with stages (``train: null``) or nothing trained."""
+    return OmegaConf.select(_root_, "train._target_", default=None) == target
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("rlvr_jobs"):  # hydra/launcher=local: parallel jobs, one per visible GPU
         OmegaConf.register_new_resolver("rlvr_jobs", parallel_jobs)
@@ -108,5 +115,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("eval", safe_eval)
     if not OmegaConf.has_resolver("first"):
         OmegaConf.register_new_resolver("first", first)
+    if not OmegaConf.has_resolver("trains_with"):
+        OmegaConf.register_new_resolver("trains_with", trains_with)
     if not OmegaConf.has_resolver("get_marker"):
         OmegaConf.register_new_resolver("get_marker", get_marker)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from rlvr.errors import ConfigError
-from rlvr.interfaces import NonNegative, Positive, Range, TrainInputs
+from rlvr.interfaces import AtLeastOne, NonNegative, Positive, Range, TrainInputs
 from rlvr.train import dynamic_sampling as dynamic
 from rlvr.train.rollout import RolloutEngine, Sampling
 from rlvr.train.rollout.trainer import with_engine
@@ -70,6 +70,15 @@ class GRPOLoop(GroupLoop):
     (``gspo`` and ``luspo``: sequence, the others: token).
     """
 
+    # The default job's recipe on the embedded model (bench/recipe.sh; README "The default recipe"): 4 prompts x 4
+    # completions per step (1 x 16 left most steps with every completion alike: nothing to learn), temperature 0.8
+    # (at 1.0 half the samples rambled past the budget; at 0.7 a prompt's samples soon all agreed), 16 tokens (the
+    # answers are a few), and a LoRA learning rate (the embedded model trains an adapter under GRPO; with every
+    # weight trained use 2e-5: 5e-5 collapsed).
+    learning_rate: Positive = 2e-4
+    max_completion_length: AtLeastOne = 16
+    num_generations: Annotated[int, Range(ge=2, why="the advantage compares completions within a group")] = 4
+    temperature: Positive = 0.8
     loss_type: LossType = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
     epsilon: Annotated[float, Range(gt=0, lt=1, why="the ratio is clipped below at 1 - epsilon")] = 0.2

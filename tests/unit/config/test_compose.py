@@ -115,7 +115,20 @@ def test_switching_task_by_name_uses_that_tasks_defaults():
 
 def test_eval_budget_follows_training_completion_length():
     assert build_pipeline(compose(["train.max_completion_length=77"])).evaluator.max_new_tokens == 77
-    assert build_pipeline(compose([])).evaluator.max_new_tokens == 40  # the signature default, through ${...}
+    assert build_pipeline(compose([])).evaluator.max_new_tokens == 16  # train=grpo's, through ${...}
+    assert build_pipeline(compose(["train=rloo"])).evaluator.max_new_tokens == 40  # the signature default
+
+
+@pytest.mark.parametrize(("overrides", "lora"), [
+    ([], True),  # the default job: GRPO trains a LoRA adapter on the embedded model
+    (["train=sft"], False), (["train=dpo"], False), (["train=rloo"], False),  # the others: every weight, as tuned
+    (["experiment=sft_then_grpo"], False),  # stages (train: null), each tuned with every weight
+    (["experiment=curriculum"], False), (["experiment=grpo_self_play"], False),  # measured with every weight
+    (["model.lora.enabled=false"], False), (["train=sft", "model.lora.enabled=true"], True),  # said outright wins
+    (["model=hf", "model.name_or_path=x", "train=sft"], True),  # another model keeps its own setting
+])
+def test_the_embedded_model_trains_a_lora_adapter_under_grpo_only(overrides, lora):
+    assert compose(overrides).model.lora.enabled is lora
 
 
 @pytest.mark.parametrize(
@@ -150,7 +163,8 @@ def test_eval_budget_follows_training_completion_length():
         (["+reward.functions.f={_target_: nope.mod.fn}"], "_target_ 'nope.mod.fn' cannot be imported"),
         (["observers.console.colour=1"], "Unknown key 'observers.console.colour'"),
         (["train.extra.not_a_trl_field=1"], "trl.GRPOConfig does not know: not_a_trl_field"),
-        (["model.quant.load_in_4bit=true"], "cannot be trained directly: set model.lora.enabled=true"),
+        (["model.lora.enabled=false", "model.quant.load_in_4bit=true"],
+         "cannot be trained directly: set model.lora.enabled=true"),
         (["model.quant.load_in_8bit=true", "model.lora.enabled=true", "model.quant.quant_type=int4"],
          "model.quant.quant_type"),
         (["model=hf"], "'model.name_or_path' must be set"),
