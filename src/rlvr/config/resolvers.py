@@ -99,11 +99,19 @@ def first(*values: Any) -> Any:
     return next((v for v in values if v is not None and v != "None"), None)
 
 
-def trains_with(target: str, *, _root_: Any = None) -> bool:
-    """Whether the job's one-stage training loop is ``target`` (its ``train._target_``): a setting of another group
-    that depends on the algorithm, such as the embedded model's LoRA adapter under GRPO
-    (``enabled: ${trains_with:rlvr.train.GRPOLoop}``). False with stages (``train: null``) or nothing trained."""
-    return OmegaConf.select(_root_, "train._target_", default=None) == target
+def grpo_lora(name_or_path: str, *, _root_: Any = None) -> bool:
+    """``model.lora.enabled`` of the embedded model's option: a LoRA adapter when GRPO trains the embedded model (the
+    default job's recipe, bench/recipe.sh); every weight with another algorithm (as their defaults were tuned), with
+    stages (``train: null``), or with another model in its place (``model.name_or_path=...``).
+
+    >>> job = lambda loop: OmegaConf.create({"train": {"_target_": f"rlvr.train.{loop}"}})
+    >>> grpo_lora("embedded://smollm2-135m-instruct", _root_=job("GRPOLoop"))
+    True
+    >>> grpo_lora("embedded://smollm2-135m-instruct", _root_=job("SFTLoop")), grpo_lora("./mine", _root_=job("GRPOLoop"))
+    (False, False)
+    """
+    return (str(name_or_path).startswith("embedded://")
+            and OmegaConf.select(_root_, "train._target_", default=None) == "rlvr.train.GRPOLoop")
 
 
 def register_resolvers() -> None:
@@ -115,7 +123,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("eval", safe_eval)
     if not OmegaConf.has_resolver("first"):
         OmegaConf.register_new_resolver("first", first)
-    if not OmegaConf.has_resolver("trains_with"):
-        OmegaConf.register_new_resolver("trains_with", trains_with)
+    if not OmegaConf.has_resolver("grpo_lora"):
+        OmegaConf.register_new_resolver("grpo_lora", grpo_lora)
     if not OmegaConf.has_resolver("get_marker"):
         OmegaConf.register_new_resolver("get_marker", get_marker)

@@ -125,7 +125,8 @@ def test_eval_budget_follows_training_completion_length():
     (["experiment=sft_then_grpo"], False),  # stages (train: null), each tuned with every weight
     (["experiment=curriculum"], False), (["experiment=grpo_self_play"], False),  # measured with every weight
     (["model.lora.enabled=false"], False), (["train=sft", "model.lora.enabled=true"], True),  # said outright wins
-    (["model=hf", "model.name_or_path=x", "train=sft"], True),  # another model keeps its own setting
+    (["model=hf", "model.name_or_path=x", "train=sft"], True),  # another option keeps its own setting
+    (["model.name_or_path=/a/local/model"], False),  # another model in the embedded model's place: every weight
 ])
 def test_the_embedded_model_trains_a_lora_adapter_under_grpo_only(overrides, lora):
     assert compose(overrides).model.lora.enabled is lora
