@@ -105,10 +105,11 @@ def grpo_lora(name_or_path: str, *, _root_: Any = None) -> bool:
     stages (``train: null``), or with another model in its place (``model.name_or_path=...``).
 
     >>> job = lambda loop: OmegaConf.create({"train": {"_target_": f"rlvr.train.{loop}"}})
-    >>> grpo_lora("embedded://smollm2-135m-instruct", _root_=job("GRPOLoop"))
-    True
-    >>> grpo_lora("embedded://smollm2-135m-instruct", _root_=job("SFTLoop")), grpo_lora("./mine", _root_=job("GRPOLoop"))
-    (False, False)
+    >>> embedded = "embedded://smollm2-135m-instruct"
+    >>> grpo_lora(embedded, _root_=job("GRPOLoop")), grpo_lora(embedded, _root_=job("SFTLoop"))
+    (True, False)
+    >>> grpo_lora("./mine", _root_=job("GRPOLoop"))
+    False
     """
     return (str(name_or_path).startswith("embedded://")
             and OmegaConf.select(_root_, "train._target_", default=None) == "rlvr.train.GRPOLoop")
