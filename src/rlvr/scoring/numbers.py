@@ -339,10 +339,22 @@ def _tail_numbers(s: str) -> list[re.Match]:
         window *= 8
 
 
+_ENUMERATOR_AFTER = re.compile(r"[.)][ \t]+\S")
+
+
+def _enumerator(text: str, m: re.Match) -> bool:
+    """Whether the number numbers an item of a list (``1. The letter "d" appears...``, ``2) Add them``): first on
+    its line and followed by ``.`` or ``)`` and the item's text, it counts items and states no value."""
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    return not text[line_start : m.start()].strip() and bool(_ENUMERATOR_AFTER.match(text, m.end()))
+
+
 def _read_reply(s: str, negative_parentheses: bool) -> tuple[Fraction, re.Match]:
     matches = _tail_numbers(s)
-    while matches and _negated(s, matches[-1]):
-        matches.pop()  # "8, not 7": 7 is named only to be denied
+    # "8, not 7": 7 is named only to be denied; "1. The letter d appears in": 1 numbers a list item (a model paid
+    # for it learns to open every reply with "1." and collects whenever the answer is 1)
+    while matches and (_negated(s, matches[-1]) or _enumerator(s, matches[-1])):
+        matches.pop()
     if not matches:
         raise UnparseableAnswer("the reply states no number")
     last = matches[-1]
