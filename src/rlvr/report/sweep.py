@@ -169,10 +169,23 @@ def control_lines(rows: list[dict[str, Any]], names: list[str], only: dict[str, 
                   f"{real['accuracy']:.1%}, n={real['n']}).", "",
                   "| control | gain | share of the real gain the verifier explains |", "|---|---|---|"]
         for r in beside:
-            share = (real["gain"] - r["gain"]) / real["gain"] if real["gain"] > 0 else None
-            lines.append(f"| {r['control']} | {r['gain']:+.1%} | {_cell(share) if share is None else f'{share:.0%}'} |")
+            lines.append(f"| {r['control']} | {r['gain']:+.1%} | {_explained(real['gain'], r['gain'])} |")
         lines.append("")
     return lines
+
+
+def _explained(real: float, control: float) -> str:
+    """The share of the real gain the verifier explains, ``(real - control) / real``; a control that lost accuracy
+    leaves all of the gain to the verifier (a share over 100% would read as a measurement error).
+
+    >>> _explained(0.3, 0.05), _explained(0.3, -0.3), _explained(0.0, 0.1)
+    ('83%', 'all (the control lost 30.0 points)', '-')
+    """
+    if real <= 0:
+        return "-"
+    if control < 0:
+        return f"all (the control lost {-control:.1%} points)".replace("%", "", 1)
+    return f"{(real - control) / real:.0%}"
 
 
 def _markdown(rows: list[dict[str, Any]], columns: list[str], names: list[str], title: str, with_plot: bool) -> str:

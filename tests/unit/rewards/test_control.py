@@ -80,3 +80,13 @@ def test_the_summary_and_the_real_runs_report_say_what_the_verifier_explains(tmp
     report = (tmp_path / "0" / "report.md").read_text()
     assert "share of the real gain the verifier explains" in report and "| format_only | +10.0% | 67% |" in report
     assert "Controls" not in (tmp_path / "1" / "report.md").read_text()
+
+
+def test_a_control_that_loses_accuracy_leaves_all_of_the_gain_to_the_verifier(tmp_path):
+    """Measured on the default recipe: random rewards took the model from 45.8% to 14.6% while the real run gained 31
+    points; "200% explained" would read as an error."""
+    for num, (control, final) in enumerate([("none", 0.77), ("random_reward", 0.15)]):
+        job(tmp_path, num, [f"control={control}"], {
+            "baseline": evaluation(0.45), "final": evaluation(final), "run": {"status": "success"}})
+    write_summary(tmp_path)
+    assert "| random_reward | -30.0% | all (the control lost 30.0 points) |" in (tmp_path / "summary.md").read_text()
