@@ -129,7 +129,9 @@ def loss_case(tiny_model_dir, tmp_path, **settings):
     torch.manual_seed(1)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir, padding_side="left")
-    loop = GRPOLoop(**{"epsilon": 0.2, "num_generations": G, "per_device_train_batch_size": G,
+    # temperature 1: the formula takes the log-probabilities of the logits as they are (TRL's pass divides them by
+    # the sampling temperature, as it must)
+    loop = GRPOLoop(**{"epsilon": 0.2, "num_generations": G, "per_device_train_batch_size": G, "temperature": 1.0,
                        "max_completion_length": 6, "save_steps": 0, **settings})
     trainer = GRPOTrainer(model=model, reward_funcs=[variety], train_dataset=prompts(4), processing_class=tokenizer,
                           args=loop.config(str(tmp_path), 0, **model_args(model)))
