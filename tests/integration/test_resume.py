@@ -5,6 +5,8 @@
   record per step, and its final weights and per-step rewards equal an uninterrupted run's (exactly, on CPU);
 - SIGKILL at random points of the whole run (loading, the baseline, any step or checkpoint, the final evaluation,
   saving the model): the same;
+- SIGKILL after the last step's checkpoint, before the run ends: the resumed run trains no step more (the
+  trainer's loop would take one more than ``max_steps``);
 - SIGKILL while a checkpoint is being written: the previous checkpoint is intact and used;
 - SIGTERM (a spot machine's notice): a checkpoint at the current step, exit 143 and a line saying how to resume.
 
@@ -131,6 +133,22 @@ def test_sigkill_after_the_first_checkpoint_then_resume(tiny_model_dir, tmp_path
     results = json.loads((run_dir / "results.json").read_text())
     assert results["train"]["resumed_from_step"] in (2, 4) and results["train"]["resumed_from_step"] <= step
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_sigkill_after_the_last_checkpoint_trains_no_step_more(tiny_model_dir, tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    last = run_dir / "checkpoints" / "checkpoint-6" / "rlvr_state.json"
+    with LEDGER.trial("SIGKILL after the last checkpoint") as trial:
+        proc = subprocess.Popen(command(tiny_model_dir, run_dir), env=env(), cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(last.exists, proc)  # the last step is trained and saved; the final evaluation is to come
+        proc.kill()
+        proc.wait()
+        run(command(tiny_model_dir, run_dir), env=env())
+        lost = trial.done(run_dir, Expected.of(uninterrupted), "killed after checkpoint-6, resumed")
+    assert_same_run(run_dir, uninterrupted)  # steps 1-6 once each, the same final weights
+    assert lost == 0
+    assert json.loads((run_dir / "results.json").read_text())["train"]["resumed_from_step"] == 6
 
 
 def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tiny_model_dir, tmp_path, uninterrupted):

@@ -47,6 +47,30 @@ def test_the_sharding_asked_for_is_read_from_accelerates_environment(monkeypatch
     assert distributed.trainer_arguments() == {}  # no process group: nothing to set up
 
 
+def test_one_process_under_a_launcher_joins_its_group_first(monkeypatch):
+    """``accelerate launch --num_processes 1`` (one GPU): the group is ours, on the device's backend, before any
+    ``TrainingArguments(use_cpu=True)`` (settings checked before the model loads) starts a gloo group of its own,
+    which on a GPU broke the Trainer's gathers (seen on an H200, 2026-12-04)."""
+    import torch
+    import torch.distributed as dist
+
+    for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": "29541"}.items():
+        monkeypatch.setenv(key, value)
+    assert not distributed.launched() and distributed.under_launcher()
+    try:
+        assert distributed.init() and dist.get_backend() == "gloo" and distributed.world_size() == 1
+        assert not distributed.init()  # joined once
+    finally:
+        distributed.shutdown()
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: asked.append(backend))
+    distributed.init()
+    assert asked == ["nccl"]
+
+
 def test_without_a_launcher_the_collectives_are_the_identity(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert not distributed.launched() and not distributed.init()

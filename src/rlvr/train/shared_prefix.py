@@ -12,7 +12,9 @@ come from TRL's own fused LM head (``fused_lm_head=True``, with the labels alrea
 log-probabilities, entropies and gradients equal TRL's up to float rounding; the tests check both.
 
 Where it does not apply, TRL's own pass runs: gradient checkpointing (which drops the KV cache), images or token
-type ids, several processes (DDP expects one forward per backward), micro-batches with no repeated prompt.
+type ids, several processes (DDP expects one forward per backward), weights sharded by FSDP or DeepSpeed, one
+process included (a LoRA model under FSDP2 on one process failed in the backward pass: the prompt pass's
+weights were resharded before it), micro-batches with no repeated prompt.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def shared_prefix(trainer_cls: type) -> type:
                                                batch_size=None, compute_entropy=False, compute_aux_loss=False,
                                                **multimodal):
             if (any(v is not None for v in multimodal.values()) or compute_aux_loss or
-                    self.accelerator.num_processes > 1 or _checkpointing(model)):
+                    self.accelerator.num_processes > 1 or _checkpointing(model) or
+                    self.is_fsdp_enabled or self.is_deepspeed_enabled):
                 return super()._get_per_token_logps_and_entropies(
                     model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy,
                     compute_aux_loss, **multimodal)

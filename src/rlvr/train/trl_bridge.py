@@ -369,6 +369,10 @@ def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None 
     from transformers import TrainerCallback
 
     class Bridge(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            if 0 < state.max_steps <= state.global_step:
+                raise TrainingComplete(state.global_step)
+
         def on_log(self, args, state, control, logs=None, **kw):
             metrics = {k: float(v) for k, v in (logs or {}).items()
                        if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -394,6 +398,13 @@ def bridge(events: TrainEvents, diagnoser: Diagnoser, stop: StopOnSignal | None 
     return Bridge()
 
 
+class TrainingComplete(Exception):
+    """Raised before a step when the run has already taken its last one: resumed from the checkpoint of its last
+    step (a run killed after that checkpoint, before it ended), transformers' loop would train one step more
+    than ``max_steps`` (it checks the step count only after a step), and the weights would differ from the
+    uninterrupted run's."""
+
+
 def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser, resume_from: str | None = None,
                 save_at_end: bool = False, on_nonfinite_loss: OnNonFinite = "skip") -> TrainResult:
     """Train with ``trainer`` reporting to ``events``, from ``resume_from`` (a checkpoint) if given, a step with a
@@ -411,7 +422,10 @@ def run_trainer(trainer: Any, events: TrainEvents, diagnoser: Diagnoser, resume_
         with warnings.catch_warnings():  # TRL 1.16 itself reads transformers' deprecated is_gradient_checkpointing
             warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
                                     category=FutureWarning)
-            trainer.train(resume_from_checkpoint=resume_from)
+            try:
+                trainer.train(resume_from_checkpoint=resume_from)
+            except TrainingComplete:
+                pass  # resumed from the last step's checkpoint: its weights and state are loaded, nothing to train
         runtime = time.perf_counter() - start
     history = [h for h in trainer.state.log_history if "loss" in h or "reward" in h]
     return TrainResult(trainer.model, trainer.state.global_step, runtime, history,

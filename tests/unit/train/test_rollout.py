@@ -343,6 +343,21 @@ def test_shared_prefix_pass_equals_trls(trainer, monkeypatch):
 _score = __import__("rlvr.train.shared_prefix", fromlist=["score"]).score
 
 
+@pytest.mark.parametrize("sharded_by", ["is_fsdp_enabled", "is_deepspeed_enabled"])
+def test_sharded_weights_are_scored_by_trls_pass(trainer, monkeypatch, sharded_by):
+    """FSDP or DeepSpeed, one process included: a LoRA model under FSDP2 on one process failed in the backward pass
+    of the shared-prefix pass (the prompt pass's weights were resharded before it), so TRL's pass scores them."""
+    from rlvr.train import shared_prefix as module
+
+    monkeypatch.setattr(trainer, sharded_by, True)
+    calls = []
+    monkeypatch.setattr(module, "score", lambda *a: calls.append(1) or _score(*a))
+    ids, mask, n = padded_batch()
+    with torch.no_grad():
+        logps, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, n)
+    assert not calls and logps.shape == (ids.size(0), n)
+
+
 def test_shared_prefix_needs_a_repeated_prompt(tiny):
     from rlvr.train.shared_prefix import score
 
