@@ -277,6 +277,24 @@ def test_compiled_decoding_samples_what_eager_decoding_samples(tiny):
         assert max(abs(a - b) for x, y in zip(outs[0].logprobs, outs[1].logprobs) for a, b in zip(x, y)) < 1e-5
 
 
+def test_compiled_decoding_keeps_one_shape(tiny):
+    """Each new input shape of the compiled step is a new compilation (on a GPU, new CUDA graphs): every token of
+    a rollout, and the next rollout of the same padded width, reuse the first one. (Rows that finish change the
+    batch when half of it is done; here no completion stops.) A mask one token longer at each step recompiled at
+    every token: a 50-step GPU run did not finish its first minutes (2026-12-04)."""
+    import torch._dynamo
+
+    model, tok = tiny
+    engine = RolloutEngine(compile=True)
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            out = engine.generate(model, grouped(tok), sampling(tok, stop_token_ids=(), temperature=0.7),
+                                  tok.pad_token_id)
+            assert {len(c) for c in out.completion_ids} == {12}
+
+
 def test_lora_and_gradient_checkpointing(tiny, trainer, tiny_model_dir):
     """A LoRA policy training with gradient checkpointing: the engine samples with the adapters applied (its
     log-probabilities equal the training pass's with them), leaves checkpointing on, and the shared-prefix

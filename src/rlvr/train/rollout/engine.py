@@ -104,6 +104,9 @@ class RolloutEngine:
         batch = logits.size(0)
         if self.static_cache:
             cache = self._static(model, prefill_cache, repeats, batch, ids.size(1) + max_new)
+            # The whole cache's length at once (the positions not yet decoded are hidden by the causal mask): a
+            # mask one token longer at each step would be a new shape, and a new compilation, at every token.
+            mask = torch.cat([mask, mask.new_ones((batch, max_new))], dim=1)
         else:
             cache = repeat_rows(prefill_cache, repeats)
 
@@ -128,7 +131,8 @@ class RolloutEngine:
                 keep = live.nonzero().squeeze(1)
                 rows, token, mask, sequences, next_pos = (x[keep] for x in (rows, token, mask, sequences, next_pos))
                 cache = self._select(cache, keep)
-            mask = torch.cat([mask, mask.new_ones((mask.size(0), 1))], dim=1)
+            if not self.static_cache:
+                mask = torch.cat([mask, mask.new_ones((mask.size(0), 1))], dim=1)
             if sampling.repetition_penalty != 1.0:  # the only processor that reads the tokens so far
                 sequences = torch.cat([sequences, token.unsqueeze(1)], dim=1)
             decode_tokens += token.size(0)
