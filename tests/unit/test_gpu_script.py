@@ -40,7 +40,7 @@ def pipeline_overrides(cmd: list[str]) -> list[str] | None:
 def test_every_step_prints_its_commands(commands):
     assert list(commands) == list(STEPS) and all(commands.values())
     runs = [o for cmds in commands.values() for c in cmds if (o := pipeline_overrides(c)) is not None]
-    assert len(runs) == 5  # the 50-step GRPO run, QLoRA 4/8-bit, FSDP, ZeRO-3
+    assert len(runs) == 5  # the default GRPO run, QLoRA 4/8-bit, FSDP, ZeRO-3
 
 
 def test_every_pipeline_command_composes_and_validates(commands, tmp_path):

@@ -153,7 +153,9 @@ class RolloutEngine:
 
     def _step(self, model, token, mask, positions, cache) -> torch.Tensor:
         if self.compile and self._decode is None:
-            self._decode = torch.compile(_decode_step, mode="reduce-overhead", fullgraph=False)
+            # One static graph per batch size (a full batch, then halves as rows finish: a handful), not a graph
+            # generalised over sizes, which compiles slower and runs slower.
+            self._decode = torch.compile(_decode_step, mode="reduce-overhead", fullgraph=False, dynamic=False)
         step = self._decode if self.compile else _decode_step
         return step(model, token, mask, positions, cache_kwargs(model, cache))
 
