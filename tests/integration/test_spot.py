@@ -38,7 +38,7 @@ from tests.integration.test_resume import env, wait_for
 BUCKET = "rlvr-outputs-test"
 RUN = "spot-run"
 SECRET = {"WANDB_API_KEY": "s3cr3t-'quoted' $(not run) `value`"}
-STEPS = 6
+STEPS = 8  # machine 1 stops by step 5 or so: machine 2 then writes a checkpoint before its last step
 
 
 class SlowUploads:
@@ -156,7 +156,7 @@ class Machine:
                     "RLVR_RUN_ARGS_B64": base64.b64encode(args.encode()).decode(),
                     "RLVR_SECRET_ARNS": cloud["secret_arn"], "RLVR_SECRETS_DIR": str(root / "run"),
                     "RLVR_IMDS": f"http://127.0.0.1:{cloud['metadata'].server_port}", "RLVR_POLL_S": "1",
-                    "RLVR_PUSH_EVERY_S": "4"}
+                    "RLVR_PUSH_EVERY_S": "1"}
         self.log = (root / "boot.log").open("w")
         self.proc = subprocess.Popen(["bash", str(REPO / "infrastructure/scripts/boot.sh")], env=self.env, cwd=root,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -233,6 +233,7 @@ def git_commit() -> str:
 def test_a_spot_run_survives_notices_and_a_machine_lost_mid_upload(cloud, tiny_model_dir, tmp_path):
     rng = random.Random()
     point = rng.choice(["loading", "step", "upload"])
+    cloud["slow"].started.clear()
     commit = git_commit()
 
     # Machine 1: the notice at a random point.
@@ -240,10 +241,11 @@ def test_a_spot_run_survives_notices_and_a_machine_lost_mid_upload(cloud, tiny_m
     if point == "loading":
         wait_for(lambda: (one.root / "docker" / "rlvr.pid").exists(), one.proc, timeout=120)
     elif point == "step":
-        step = rng.randint(1, STEPS - 3)  # the stop comes a step or two later: machine 2 has a checkpoint to write
+        step = rng.randint(1, STEPS - 5)  # the stop comes a step or two later: machine 2 has a checkpoint to write
         wait_for(lambda: step in one.logged_steps(), one.proc, timeout=240)
-    else:
-        wait_for(lambda: cloud["slow"].started, one.proc, timeout=240)
+    else:  # the first checkpoint's upload, which starts a second after step 2: the stop comes before the last step
+        # (waiting for any upload, a later one, let the run finish its steps before the stop reached it)
+        wait_for(lambda: any("checkpoint-2.upload/" in k for k in cloud["slow"].started), one.proc, timeout=240)
     noticed = time.monotonic()
     notice(cloud)
     assert one.wait() == 143, one.output()[-3000:]
