@@ -184,7 +184,7 @@ def _explained(real: float, control: float) -> str:
     if real <= 0:
         return "-"
     if control < 0:
-        return f"all (the control lost {-control:.1%} points)".replace("%", "", 1)
+        return f"all (the control lost {-control * 100:.1f} points)"
     return f"{(real - control) / real:.0%}"
 
 
