@@ -62,7 +62,8 @@ class GRPOLoop(GroupLoop):
             (``torch.compile``, CUDA graphs on a GPU); the first step pays the compilation.
         shared_prefix: in the training pass, run each group's prompt once and the group's completions on its KV
             cache (:mod:`rlvr.train.shared_prefix`): the same log-probabilities and gradients as TRL's pass, which
-            runs the prompt once per completion.
+            runs the prompt once per completion. The completions of flat groups (advantage 0) are not run where
+            they provably add nothing (no KL term, no entropy mask or bonus).
         vllm_mode: with ``rollout=vllm``: ``colocate`` (vLLM in the training process, sharing the GPU) or
             ``server`` (a separate ``trl vllm-serve`` process; set ``extra.vllm_server_base_url``).
 

@@ -376,6 +376,71 @@ def test_sharded_weights_are_scored_by_trls_pass(trainer, monkeypatch, sharded_b
     assert not calls and logps.shape == (ids.size(0), n)
 
 
+def _loss_inputs(advantages):
+    """``padded_batch`` as TRL's loss reads it: two groups of three, with the given advantages."""
+    ids, mask, n = padded_batch()
+    return {"prompt_ids": ids[:, :-n], "prompt_mask": mask[:, :-n], "completion_ids": ids[:, -n:],
+            "completion_mask": mask[:, -n:], "advantages": torch.tensor(advantages),
+            "num_items_in_batch": mask[:, -n:].sum()}
+
+
+def _loss_and_grads(trainer, inputs):
+    trainer.model.zero_grad()
+    loss = trainer._compute_loss(trainer.model, inputs)
+    loss.backward()
+    return loss.detach(), [p.grad for p in trainer.model.parameters() if p.requires_grad]
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "dr_grpo", "cispo"])
+def test_rows_of_a_flat_group_are_not_run_and_change_nothing(trainer, monkeypatch, loss_type):
+    """The second group is flat (advantage 0 on each row): the pass runs the first group only, and the loss and
+    every gradient are those of the pass that runs every row (which equals TRL's: the test above)."""
+    from rlvr.train import shared_prefix as module
+
+    monkeypatch.setattr(trainer, "loss_type", loss_type)
+    monkeypatch.setattr(trainer, "current_gradient_accumulation_steps", 1, raising=False)
+    metrics = trainer._metrics["train" if trainer.model.training else "eval"]
+    metrics.clear()
+    inputs = _loss_inputs([1.2, -0.3, -0.9, 0.0, 0.0, 0.0])
+    rows = []
+    monkeypatch.setattr(module, "score", lambda model, ids, *a: rows.append(ids.size(0)) or _score(model, ids, *a))
+    ours = _loss_and_grads(trainer, inputs)
+    assert rows == [3] and metrics["train_pass/scored_fraction"] == [0.5]
+    rows.clear()
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "_rows_with_gradient", lambda inputs: None)
+        every_row = _loss_and_grads(trainer, inputs)
+    assert rows == [6]
+    assert abs(ours[0] - every_row[0]) < 1e-6 and every_row[0] != 0
+    for a, b in zip(ours[1], every_row[1]):
+        assert (a - b).abs().max().item() < 1e-6
+    assert max(g.abs().max().item() for g in every_row[1]) > 1e-3  # gradients that are not all zero were compared
+
+
+def test_a_step_with_every_group_flat_runs_nothing_and_gives_zero_gradients(trainer, monkeypatch):
+    """Every weight still gets a gradient, zero, as when every row runs: the optimizer steps as it would (AdamW's
+    moments move on)."""
+    from rlvr.train import shared_prefix as module
+
+    monkeypatch.setattr(trainer, "current_gradient_accumulation_steps", 1, raising=False)
+    calls = []
+    monkeypatch.setattr(module, "score", lambda *a: calls.append(1) or _score(*a))
+    loss, grads = _loss_and_grads(trainer, _loss_inputs([0.0] * 6))
+    assert not calls and loss.item() == 0.0
+    assert grads and all(g is not None and not g.any() for g in grads)
+
+
+@pytest.mark.parametrize("setting", [{"beta": 0.04}, {"top_entropy_quantile": 0.5}, {"_entropy_bonus_enabled": True}])
+def test_every_row_runs_where_a_flat_row_still_counts(trainer, monkeypatch, setting):
+    """A KL term, an entropy mask or an entropy bonus reads every row: nothing is skipped."""
+    for name, value in setting.items():
+        monkeypatch.setattr(trainer, name, value, raising=False)
+    assert trainer._rows_with_gradient(_loss_inputs([1.0, 0.0, -1.0, 0.0, 0.0, 0.0])) is None
+    monkeypatch.undo()
+    assert trainer._rows_with_gradient(_loss_inputs([1.0, 0.0, -1.0, 0.0, 0.0, 0.0])).tolist() == \
+        [True, False, True, False, False, False]
+
+
 def test_shared_prefix_needs_a_repeated_prompt(tiny):
     from rlvr.train.shared_prefix import score
 
