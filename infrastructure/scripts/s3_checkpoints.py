@@ -147,7 +147,9 @@ def publish(s3: S3, root: Path, where: str, step: int, budget: float | None) -> 
 
 def tidy(s3: S3, objects: dict[str, int], where: str, newest: int, keep: set[int]) -> None:
     """Step 4: temporary prefixes and rotated (or never completed) checkpoints of ``where`` older than ``newest``;
-    a marker goes first, so ``pull`` never sees a checkpoint whose files are being deleted."""
+    a marker goes first, so ``pull`` never sees a checkpoint whose files are being deleted. The newest step's
+    temporary prefix goes too once that checkpoint is complete: a push stopped between writing the marker and
+    deleting the prefix (the periodic push is stopped before the last one) leaves it behind."""
     complete = complete_remote_checkpoints(objects).get(where, set())
     prefixes = {re.sub(r"/.*", "", k[len(where) + 1:] if where else k) for k in objects
                 if not where or k.startswith(where + "/")}
@@ -156,7 +158,7 @@ def tidy(s3: S3, objects: dict[str, int], where: str, newest: int, keep: set[int
         if not match:
             continue
         step, temporary = int(match.group(2)), bool(match.group(3))
-        if temporary and step != newest or not temporary and step < newest and step not in keep:
+        if temporary and (step != newest or step in complete) or not temporary and step < newest and step not in keep:
             if step in complete and not temporary:
                 s3.aws("s3", "rm", s3.url(join(where, f"{prefix}/{MARKER}")))
             s3.aws("s3", "rm", "--recursive", s3.url(join(where, prefix) + "/"))

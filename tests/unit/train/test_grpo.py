@@ -17,7 +17,7 @@ def test_every_setting_reaches_grpo_config(tmp_path):
     args = loop.config(str(tmp_path), seed=3, reward_weights=[1.0, 0.2], bf16=False)
     assert (args.beta, args.loss_type, args.num_generations, args.top_k) == (0.04, "dr_grpo", 8, 5)
     # train=grpo's recipe for the default job (conf/train/grpo.yaml; bench/recipe.sh)
-    assert (args.max_steps, args.learning_rate, args.max_completion_length, args.temperature) == (30, 2e-4, 16, 0.8)
+    assert (args.max_steps, args.learning_rate, args.max_completion_length, args.temperature) == (50, 2e-4, 16, 0.8)
     assert args.seed == 3 and args.reward_weights == [1.0, 0.2] and args.report_to == []
 
 
