@@ -238,13 +238,24 @@ def checks(b: Behaviour, scorer: Scorer, max_completion_length: int, thresholds:
     else:
         out.append(Check("format_rate", "pass", summary, figures={"format_rate": formatted}))
     tokens = sum(b.tokens) / n
-    summary = f"{cut:.0%} cut at max_completion_length={max_completion_length} (mean {tokens:.0f} tokens)"
-    figures = {"truncated": cut, "mean_tokens": tokens, "max_completion_length": max_completion_length}
-    if cut > thresholds.max_truncated_completions:
+    # A cut completion loses its answer only when the scorer cannot read one in what was written: a reply that
+    # states its answer and then rambles on is cut, but scored (the reward teaches it to stop).
+    lost = sum(t and s.status not in ("correct", "wrong") for t, s in zip(b.truncated, b.scores)) / n
+    summary = (f"{cut:.0%} cut at max_completion_length={max_completion_length} (mean {tokens:.0f} tokens); "
+               f"{lost:.0%} cut before a readable answer")
+    figures = {"truncated": cut, "truncated_unreadable": lost, "mean_tokens": tokens,
+               "max_completion_length": max_completion_length}
+    if lost > thresholds.max_truncated_completions:
         out.append(Check("truncation", "fail", summary,
-                         f"{cut:.0%} of completions hit train.max_completion_length={max_completion_length} before "
-                         "finishing, so their answers are lost. Raise train.max_completion_length (eval.max_new_tokens "
-                         "follows it) or ask for a shorter answer in the prompt.", figures))
+                         f"{lost:.0%} of completions hit train.max_completion_length={max_completion_length} before "
+                         "stating an answer, so their answers are lost. Raise train.max_completion_length "
+                         "(eval.max_new_tokens follows it) or ask for a shorter answer in the prompt.", figures))
+    elif cut > thresholds.max_truncated_completions:
+        out.append(Check("truncation", "warn", summary,
+                         f"{cut:.0%} of completions hit train.max_completion_length={max_completion_length}, though "
+                         f"only {lost:.0%} before a readable answer: the model answers, then rambles on. The reward "
+                         "pays the replies that end on their answer, so this usually shrinks as it trains; if the "
+                         "answers need more room, raise train.max_completion_length.", figures))
     else:
         out.append(Check("truncation", "pass", summary, figures=figures))
     if b.group < 2:

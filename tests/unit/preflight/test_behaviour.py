@@ -73,6 +73,15 @@ def test_cut_off_and_unreadable_completions_fail_naming_the_setting():
     assert found["flat_groups"].verdict.startswith("100% of groups are no-answer")
 
 
+def test_cut_off_completions_that_state_an_answer_are_a_warning():
+    """A reply that answers and then rambles past the budget is cut, but scored: the answer is not lost."""
+    found = {c.name: c for c in checks(behaviour(["correct", "wrong"] * 4, truncated=0.75), SCORER, 16, THRESHOLDS,
+                                       "x")}
+    check = found["truncation"]
+    assert check.status == "warn" and check.figures["truncated"] == 0.75 and check.figures["truncated_unreadable"] == 0
+    assert "only 0% before a readable answer" in check.verdict and "train.max_completion_length" in check.verdict
+
+
 def test_a_reward_that_pays_everyone_the_same_is_a_warning():
     b = behaviour(["correct", "wrong"] * 4, correctness=[1.0, 0.0] * 4, format=[0.0] * 8)
     found = {c.name: c for c in checks(b, SCORER, 40, THRESHOLDS, "x")}
