@@ -102,7 +102,7 @@ class ConsoleObserver:
         base, final = results.get("baseline"), results.get("final")
         if base and final:
             delta = final["accuracy"] - base["accuracy"]
-            log.info(f"[rlvr] accuracy {base['accuracy']:.1%} -> {final['accuracy']:.1%} ({delta:+.1%}) "
+            log.info(f"[rlvr] accuracy {base['accuracy']:.1%} -> {final['accuracy']:.1%} ({100 * delta:+.1f} points) "
                      f"on n={final['n']}")
         for name, path in results.get("artifacts", {}).items():
             log.info("[rlvr] %s: %s", name, path)

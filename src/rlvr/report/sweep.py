@@ -165,11 +165,11 @@ def control_lines(rows: list[dict[str, Any]], names: list[str], only: dict[str, 
             continue
         label = _label(real, others) or "the run"
         lines += [f"## Controls: {label}", "",
-                  f"The real run gains {real['gain']:+.1%} held-out ({real['baseline_accuracy']:.1%} -> "
+                  f"The real run gains {100 * real['gain']:+.1f} points held-out ({real['baseline_accuracy']:.1%} -> "
                   f"{real['accuracy']:.1%}, n={real['n']}).", "",
                   "| control | gain | share of the real gain the verifier explains |", "|---|---|---|"]
         for r in beside:
-            lines.append(f"| {r['control']} | {r['gain']:+.1%} | {_explained(real['gain'], r['gain'])} |")
+            lines.append(f"| {r['control']} | {100 * r['gain']:+.1f} points | {_explained(real['gain'], r['gain'])} |")
         lines.append("")
     return lines
 

@@ -86,7 +86,7 @@ def test_console_logs_summary_and_plain_warnings(rlvr_logs):
     assert (logging.INFO, "step 1/3 | reward 0.250±0.40 | cut 100% | loss 0.0000") in lines
     warnings = [m for level, m in lines if level == logging.WARNING]
     assert warnings == ["  WARNING: All completions were cut off"]  # not repeated within warn_every steps
-    assert (logging.INFO, "[rlvr] accuracy 25.0% -> 50.0% (+25.0%) on n=4") in lines
+    assert (logging.INFO, "[rlvr] accuracy 25.0% -> 50.0% (+25.0 points) on n=4") in lines
 
 
 def test_console_shows_pass_at_k(rlvr_logs):
@@ -176,7 +176,7 @@ def test_job_logging_config_puts_console_lines_in_the_log_file_once(tmp_path, ca
 
     expected = [f"[rlvr] run directory: {tmp_path}", "step 1/2 | reward 0.500±0.00",
                 "  WARNING: Only 5% of completions parsed", "[rlvr] eval final (step 2): accuracy 50.0% on n=4",
-                "[rlvr] accuracy 25.0% -> 50.0% (+25.0%) on n=4", "a library warning"]
+                "[rlvr] accuracy 25.0% -> 50.0% (+25.0 points) on n=4", "a library warning"]
     out = capsys.readouterr().out.splitlines()
     for line in expected:
         assert sum(line == o or o.startswith(line + " |") for o in out) == 1, (line, out)

@@ -75,10 +75,10 @@ def test_the_summary_and_the_real_runs_report_say_what_the_verifier_explains(tmp
         (d / "report.md").write_text("# Run\n")
     write_summary(tmp_path)
     summary = (tmp_path / "summary.md").read_text()
-    assert "## Controls" in summary and "+30.0%" in summary
-    assert "| random_reward | +5.0% | 83% |" in summary and "| format_only | +10.0% | 67% |" in summary
+    assert "## Controls" in summary and "The real run gains +30.0 points held-out" in summary
+    assert "| random_reward | +5.0 points | 83% |" in summary and "| format_only | +10.0 points | 67% |" in summary
     report = (tmp_path / "0" / "report.md").read_text()
-    assert "share of the real gain the verifier explains" in report and "| format_only | +10.0% | 67% |" in report
+    assert "share of the real gain the verifier explains" in report and "| format_only | +10.0 points | 67% |" in report
     assert "Controls" not in (tmp_path / "1" / "report.md").read_text()
 
 
@@ -89,4 +89,4 @@ def test_a_control_that_loses_accuracy_leaves_all_of_the_gain_to_the_verifier(tm
         job(tmp_path, num, [f"control={control}"], {
             "baseline": evaluation(0.45), "final": evaluation(final), "run": {"status": "success"}})
     write_summary(tmp_path)
-    assert "| random_reward | -30.0% | all (the control lost 30.0 points) |" in (tmp_path / "summary.md").read_text()
+    assert "| random_reward | -30.0 points | all (the control lost 30.0 points) |" in (tmp_path / "summary.md").read_text()
