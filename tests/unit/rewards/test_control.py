@@ -89,4 +89,5 @@ def test_a_control_that_loses_accuracy_leaves_all_of_the_gain_to_the_verifier(tm
         job(tmp_path, num, [f"control={control}"], {
             "baseline": evaluation(0.45), "final": evaluation(final), "run": {"status": "success"}})
     write_summary(tmp_path)
-    assert "| random_reward | -30.0 points | all (the control lost 30.0 points) |" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| random_reward | -30.0 points | all (the control lost 30.0 points) |" in summary
