@@ -50,11 +50,10 @@ def shared_prefix(trainer_cls: type) -> type:
 
         def _compute_loss(self, model, inputs):
             live = self._rows_with_gradient(inputs)
-            if live is None:
-                return super()._compute_loss(model, inputs)
-            mode = "train" if self.model.training else "eval"
-            self._metrics[mode]["train_pass/scored_fraction"].append(live.float().mean().item())
-            if bool(live.all()):
+            if live is not None:
+                mode = "train" if self.model.training else "eval"
+                self._metrics[mode]["train_pass/scored_fraction"].append(live.float().mean().item())
+            if live is None or bool(live.all()):
                 return super()._compute_loss(model, inputs)
             self._rows_scored, self._rows_fill = live, inputs.get("old_per_token_logps")
             try:
@@ -67,12 +66,12 @@ def shared_prefix(trainer_cls: type) -> type:
             gradient (the module's docstring); None where every row must run."""
             if (self.beta != 0.0 or self.top_entropy_quantile < 1.0 or getattr(self, "_entropy_bonus_enabled", False)
                     or getattr(self, "off_policy_mask_threshold", None) is not None or self.aux_loss_enabled
-                    or self._trls_pass_only(model=self.model, multimodal=inputs)):
+                    or self._trls_pass_only(inputs)):
                 return None
             advantages = inputs["advantages"]
             return advantages != 0 if advantages.dim() == 1 else (advantages != 0).any(dim=1)
 
-        def _trls_pass_only(self, model, multimodal) -> bool:
+        def _trls_pass_only(self, multimodal) -> bool:
             """Whether only TRL's pass may score: images or token type ids, several processes (DDP expects one
             forward per backward, on every rank), weights sharded by FSDP or DeepSpeed."""
             return (any(multimodal.get(k) is not None for k in MULTIMODAL) or self.accelerator.num_processes > 1
@@ -86,7 +85,7 @@ def shared_prefix(trainer_cls: type) -> type:
                 return self._score_rows_with_gradient(model, input_ids, attention_mask, logits_to_keep, batch_size,
                                                       compute_entropy, live)
             if (any(v is not None for v in multimodal.values()) or compute_aux_loss or
-                    self._trls_pass_only(model, multimodal) or _checkpointing(model)):
+                    self._trls_pass_only(multimodal) or _checkpointing(model)):
                 return super()._get_per_token_logps_and_entropies(
                     model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy,
                     compute_aux_loss, **multimodal)
